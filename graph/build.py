@@ -1,0 +1,257 @@
+"""The build pipeline: parse → validate (SHACL) → reason (OWL-RL) → name blank nodes → store.
+
+Every step works on named graphs so that what was asserted, by which file, stays apart from
+what the reasoner derived. The result is deterministic: the same inputs give the same quads.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, RDF, RDFS, VOID, XSD
+
+from yokuryu import __version__
+from yokuryu.graph.formats import UnknownFormat, rdf_syntax_for_path
+from yokuryu.graph.reasoning import infer
+from yokuryu.graph.sources import bundled_sources
+from yokuryu.graph.terms import rdflib_triples_to_quads, to_rdflib
+from yokuryu.graph.validation import ValidationReport, validate
+from yokuryu.ontology import (
+    DATA_LICENSE,
+    DATASET_IRI,
+    EXTERNAL_GRAPH,
+    GENID,
+    GRAPH,
+    INFERRED_GRAPH,
+    METADATA_GRAPH,
+    ONTOLOGY_GRAPH,
+    SHAPES_GRAPH,
+    YK,
+    load_ontology,
+    ontology_files,
+    source_graph,
+)
+from yokuryu.shapes import load_shapes, shapes_files
+
+log = logging.getLogger(__name__)
+
+# Graphs that describe the data rather than being data: never validated or reasoned over as facts.
+SCHEMA_GRAPHS = (ONTOLOGY_GRAPH, SHAPES_GRAPH)
+
+
+class InputError(ValueError):
+    """An input file could not be read or parsed; the message names the file and the position."""
+
+
+@dataclass
+class Inputs:
+    """The asserted named graphs of a build, and the files each one came from."""
+
+    graphs: dict[URIRef, Graph] = field(default_factory=dict)
+    origins: dict[URIRef, list[str]] = field(default_factory=dict)
+    digest_parts: list[bytes] = field(default_factory=list)
+
+    def add(self, name: URIRef, triples: Iterable, origin: str) -> None:
+        graph = self.graphs.setdefault(name, Graph())
+        for triple in triples:
+            graph.add(triple)
+        files = self.origins.setdefault(name, [])
+        if origin not in files:
+            files.append(origin)
+
+    @property
+    def data_graph_names(self) -> list[URIRef]:
+        """The graphs that hold facts (everything but the ontology and the shapes)."""
+        return [name for name in self.graphs if name not in SCHEMA_GRAPHS]
+
+    def data_union(self) -> Graph:
+        union = Graph()
+        for name in self.data_graph_names:
+            union += self.graphs[name]
+        return union
+
+    def files_mentioning(self, node) -> list[str]:
+        """The input files whose triples have ``node`` as subject (for validation reports)."""
+        found: list[str] = []
+        for name, graph in self.graphs.items():
+            if (node, None, None) in graph:
+                found.extend(f for f in self.origins[name] if f not in found)
+        return found
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of every input and of the code version; equal digests, equal builds."""
+        h = hashlib.sha256(f"yokuryu {__version__}\n".encode())
+        for part in sorted(self.digest_parts):
+            h.update(hashlib.sha256(part).digest())
+        return h.hexdigest()
+
+
+@dataclass
+class BuildResult:
+    """What a build produced: the quads to store, the validation report and the counts."""
+
+    inputs: Inputs
+    report: ValidationReport
+    quads: list[ox.Quad] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.conforms
+
+    def triple_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for quad in self.quads:
+            key = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else ""
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def load_inputs(extra_files: Sequence[str | Path] = ()) -> Inputs:
+    """Parse the bundled ontology, shapes, sources and data, plus any extra RDF files."""
+    inputs = Inputs()
+    for file in ontology_files():
+        text = file.read_text(encoding="utf-8")
+        inputs.digest_parts.append(text.encode())
+        inputs.add(ONTOLOGY_GRAPH, Graph().parse(data=text, format="turtle"), f"ontology/{file.name}")
+    for file in shapes_files():
+        text = file.read_text(encoding="utf-8")
+        inputs.digest_parts.append(text.encode())
+        inputs.add(SHAPES_GRAPH, Graph().parse(data=text, format="turtle"), f"shapes/{file.name}")
+    for doc in bundled_sources():
+        inputs.digest_parts.append(doc.text.read_bytes() + doc.metadata.read_bytes())
+        inputs.add(source_graph(doc.slug), doc.to_graph(), f"graph/sources/{doc.slug}.txt")
+    data_folder = resources.files("yokuryu.graph") / "data"
+    for file in sorted(data_folder.iterdir(), key=lambda f: f.name):
+        if file.name.endswith((".trig", ".ttl")):
+            data = file.read_bytes()
+            inputs.digest_parts.append(data)
+            _add_rdf(inputs, data, file.name, f"graph/data/{file.name}", default_graph=EXTERNAL_GRAPH)
+    for path in extra_files:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
+        inputs.digest_parts.append(str(path.name).encode() + b"\0" + data)
+        _add_rdf(inputs, data, path.name, str(path), default_graph=user_graph(path))
+    return inputs
+
+
+def user_graph(path: str | Path) -> URIRef:
+    """The named graph for the triples of an extra file given to ``yokuryu build``."""
+    return GRAPH["user/" + Path(path).stem.replace(" ", "-")]
+
+
+def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True) -> BuildResult:
+    """Run the whole pipeline in memory; the caller stores ``result.quads`` if ``result.ok``."""
+    inputs = load_inputs(extra_files)
+    ontology = inputs.graphs[ONTOLOGY_GRAPH]
+    report = validate(inputs.data_union(), shapes=inputs.graphs[SHAPES_GRAPH], ontology=ontology,
+                      locate=inputs.files_mentioning)
+    result = BuildResult(inputs=inputs, report=report)
+    if not report.conforms:
+        return result
+    graphs = dict(inputs.graphs)
+    if reason:
+        graphs[INFERRED_GRAPH] = infer(ontology, inputs.data_union())
+    graphs[METADATA_GRAPH] = describe_dataset(graphs, inputs.digest)
+    result.quads = skolemize(graphs)
+    return result
+
+
+def describe_dataset(graphs: dict[URIRef, Graph], digest: str) -> Graph:
+    """A VoID description of the dataset and of each named graph, with licence and counts."""
+    meta = Graph()
+    dataset = URIRef(DATASET_IRI)
+    meta.add((dataset, RDF.type, VOID.Dataset))
+    meta.add((dataset, DCTERMS.title, Literal("Yokuryū: Japanese prisoners of war in the Soviet Union", lang="en")))
+    meta.add((dataset, DCTERMS.license, URIRef(DATA_LICENSE)))
+    meta.add((dataset, YK.buildDigest, Literal(digest)))
+    meta.add((dataset, YK.softwareVersion, Literal(__version__)))
+    for doc in bundled_sources():
+        meta.add((dataset, DCTERMS.source, doc.iri))
+    total = 0
+    for name, graph in graphs.items():
+        meta.add((dataset, VOID.subset, name))
+        meta.add((name, RDF.type, VOID.Dataset))
+        meta.add((name, DCTERMS.license, URIRef(DATA_LICENSE)))
+        meta.add((name, VOID.triples, Literal(len(graph), datatype=XSD.integer)))
+        meta.add((name, RDFS.label, Literal(_graph_label(name), lang="en")))
+        total += len(graph)
+    meta.add((dataset, VOID.triples, Literal(total, datatype=XSD.integer)))
+    # The description describes itself too, so every stored graph states its licence.
+    meta.add((dataset, VOID.subset, METADATA_GRAPH))
+    meta.add((METADATA_GRAPH, RDF.type, VOID.Dataset))
+    meta.add((METADATA_GRAPH, DCTERMS.license, URIRef(DATA_LICENSE)))
+    meta.add((METADATA_GRAPH, RDFS.label, Literal(_graph_label(METADATA_GRAPH), lang="en")))
+    return meta
+
+
+def _graph_label(name: URIRef) -> str:
+    labels = {
+        ONTOLOGY_GRAPH: "ontology (TBox)",
+        SHAPES_GRAPH: "SHACL shapes and rules",
+        EXTERNAL_GRAPH: "external facts with their citations",
+        INFERRED_GRAPH: "inferred by OWL-RL reasoning and the violation rules",
+        METADATA_GRAPH: "dataset description",
+    }
+    if name in labels:
+        return labels[name]
+    local = str(name)[len(str(GRAPH)):]
+    if local.startswith("source/"):
+        return f"asserted by the source document {local[len('source/'):]}"
+    return f"graph {local}"
+
+
+def skolemize(graphs: dict[URIRef, Graph]) -> list[ox.Quad]:
+    """Quads of every graph, blank nodes replaced by stable Skolem IRIs (RDFC-1.0 labels)."""
+    dataset = ox.Dataset()
+    for name, graph in graphs.items():
+        for quad in rdflib_triples_to_quads(graph, name):
+            dataset.add(quad)
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+
+    def named(term):
+        return ox.NamedNode(GENID[term.value]) if isinstance(term, ox.BlankNode) else term
+
+    quads = [ox.Quad(named(q.subject), q.predicate, named(q.object), q.graph_name) for q in dataset]
+    quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
+    return quads
+
+
+def _add_rdf(inputs: Inputs, data: bytes, filename: str, origin: str, default_graph: URIRef) -> None:
+    """Parse one RDF file; triples outside a named graph go to ``default_graph``."""
+    try:
+        syntax = rdf_syntax_for_path(filename)
+    except UnknownFormat as error:
+        raise InputError(str(error)) from error
+    base = Path(origin).resolve().as_uri() if not origin.startswith("graph/") else None
+    try:
+        quads = list(ox.parse(data, format=syntax.oxigraph, base_iri=base, rename_blank_nodes=True))
+    except SyntaxError as error:
+        raise InputError(f"{origin}: not valid {syntax.name}: {error}") from error
+    except (ValueError, OSError) as error:
+        raise InputError(f"{origin}: cannot parse as {syntax.name}: {error}") from error
+    by_graph: dict[URIRef, list] = {}
+    for quad in quads:
+        if isinstance(quad.graph_name, ox.DefaultGraph):
+            name = default_graph
+        elif isinstance(quad.graph_name, ox.NamedNode):
+            name = URIRef(quad.graph_name.value)
+        else:
+            raise InputError(f"{origin}: a graph named by a blank node cannot be stored; give it an IRI")
+        by_graph.setdefault(name, []).append(
+            (to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)))
+    if not by_graph:
+        by_graph[default_graph] = []
+    for name, triples in by_graph.items():
+        if name in SCHEMA_GRAPHS or name == INFERRED_GRAPH or name == METADATA_GRAPH:
+            raise InputError(f"{origin}: writes into the reserved graph <{name}>; put your triples in another graph")
+        inputs.add(name, triples, origin)

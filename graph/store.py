@@ -1,0 +1,133 @@
+"""The embedded store: a pyoxigraph Store, in memory or on disk, behind one small class.
+
+pyoxigraph evaluates SPARQL (fast, and it releases the GIL while it works); this class adds
+what Yokuryū needs around it: loading a build, knowing whether a store is already built,
+dumps per named graph, and one lock that serialises writers.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from yokuryu.graph.formats import RdfSyntax
+from yokuryu.ontology import DATASET_IRI, METADATA_GRAPH, PREFIXES, YK
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The store could not be opened or written; the message says what to do."""
+
+
+class KnowledgeStore:
+    """A pyoxigraph store holding a built Yokuryū dataset (or any quads, in plain mode)."""
+
+    def __init__(self, store: ox.Store, path: Path | None = None):
+        self.oxigraph = store
+        self.path = path
+        # One writer at a time; readers never wait for it (pyoxigraph reads a snapshot).
+        self.write_lock = threading.Lock()
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def is_persistent(self) -> bool:
+        return self.path is not None
+
+    def built_digest(self) -> str | None:
+        """The input digest recorded by the build that filled this store, if any."""
+        quads = self.oxigraph.quads_for_pattern(
+            ox.NamedNode(DATASET_IRI), ox.NamedNode(str(YK.buildDigest)), None,
+            ox.NamedNode(str(METADATA_GRAPH)))
+        for quad in quads:
+            return quad.object.value
+        return None
+
+    @property
+    def is_built(self) -> bool:
+        return self.built_digest() is not None
+
+    def __len__(self) -> int:
+        return len(self.oxigraph)
+
+    def graph_names(self) -> list[str]:
+        return sorted(g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode))
+
+    def graph_count(self, name: str | None) -> int:
+        """Number of triples in one named graph (``None``: the default graph)."""
+        graph = ox.DefaultGraph() if name is None else ox.NamedNode(name)
+        return sum(1 for _ in self.oxigraph.quads_for_pattern(None, None, None, graph))
+
+    # --- writing -------------------------------------------------------------
+
+    def load_quads(self, quads: list[ox.Quad]) -> None:
+        """Replace the whole content of the store by ``quads``."""
+        with self.write_lock:
+            self.oxigraph.clear()
+            self.oxigraph.extend(quads)
+            if self.is_persistent:
+                self.oxigraph.flush()
+
+    def load_build(self, result) -> None:
+        """Store a successful build (a :class:`yokuryu.graph.build.BuildResult`)."""
+        if not result.ok:
+            raise StoreError("refusing to store a build whose data does not conform to the shapes")
+        self.load_quads(result.quads)
+
+    # --- reading ---------------------------------------------------------------
+
+    def query(self, sparql: str, *, union_default_graph: bool = True, default_graph=None,
+              named_graphs=None, base_iri: str | None = None, predeclared_prefixes: bool = True):
+        """Evaluate a SPARQL query; returns pyoxigraph results (lazy for SELECT/CONSTRUCT).
+
+        ``predeclared_prefixes`` lets queries use rdfs:, yk:, res: … without declaring them.
+        """
+        kwargs = {"base_iri": base_iri, "prefixes": PREFIXES if predeclared_prefixes else None}
+        if default_graph is not None:
+            kwargs["default_graph"] = default_graph
+        elif union_default_graph:
+            kwargs["use_default_graph_as_union"] = True
+        if named_graphs is not None:
+            kwargs["named_graphs"] = named_graphs
+        return self.oxigraph.query(sparql, **kwargs)
+
+    def dump(self, syntax: RdfSyntax, graph: str | None = None) -> bytes:
+        """Serialise the whole dataset (``graph=None``) or one named graph."""
+        out = io.BytesIO()
+        if graph is None:
+            if syntax.is_dataset:
+                self.oxigraph.dump(out, format=syntax.oxigraph)
+            else:
+                # A triples-only syntax cannot keep graph names: write the union, as the default graph is served.
+                triples = {(q.subject, q.predicate, q.object) for q in self.oxigraph}
+                ox.serialize((ox.Triple(*t) for t in sorted(triples, key=str)), out, format=syntax.oxigraph)
+        else:
+            name = ox.NamedNode(graph)
+            if syntax.name in ("trig", "nquads"):  # keep the graph name where the syntax has a place for it
+                quads = self.oxigraph.quads_for_pattern(None, None, None, name)
+                ox.serialize(quads, out, format=syntax.oxigraph)
+            else:
+                self.oxigraph.dump(out, format=syntax.oxigraph, from_graph=name)
+        return out.getvalue()
+
+    def close(self) -> None:
+        if self.is_persistent:
+            self.oxigraph.flush()
+
+
+def open_store(path: str | Path | None) -> KnowledgeStore:
+    """Open an on-disk store at ``path`` (created if missing), or an in-memory one for ``None``."""
+    if path is None:
+        return KnowledgeStore(ox.Store())
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"--store {path}: exists and is not a directory; give a directory for the on-disk store")
+    try:
+        return KnowledgeStore(ox.Store(str(path)), path)
+    except OSError as error:
+        raise StoreError(f"cannot open the store at {path}: {error} "
+                         "(is another yokuryu process using it? one process at a time may open a store)") from error

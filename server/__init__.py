@@ -1,0 +1,29 @@
+"""The Flask application: SPARQL protocol, health, and (in later modules) the graph store
+protocol, linked-data pages and the query UI. ``create_app`` does no work at import time."""
+from __future__ import annotations
+
+from flask import Flask
+
+from yokuryu.graph.store import KnowledgeStore
+from yokuryu.server.config import ServerConfig
+
+
+def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None = None) -> Flask:
+    """Build the application around ``store`` (a built :class:`KnowledgeStore`).
+
+    Without a store, the bundled graph is built in memory (or the configured on-disk store opened).
+    """
+    app = Flask(__name__)
+    config = config or ServerConfig.from_env()
+    app.config["YOKURYU"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    if store is None:
+        from yokuryu.server.store_access import open_configured_store
+        store = open_configured_store(config)
+    app.extensions["yokuryu.store"] = store
+
+    from yokuryu.server import errors, health, sparql
+    errors.register(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(sparql.blueprint)
+    return app

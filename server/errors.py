@@ -1,0 +1,44 @@
+"""Errors as HTTP answers: each kind of problem maps to one status with a plain-text message."""
+from __future__ import annotations
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+
+class ProtocolError(Exception):
+    """A client error with the HTTP status it deserves and a message a person can act on."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+
+def plain(message: str, status: int, headers: dict | None = None) -> Response:
+    response = Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain")
+    response.headers["Content-Type"] = "text/plain; charset=utf-8"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ProtocolError)
+    def protocol_error(error: ProtocolError):
+        return plain(error.message, error.status, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        message = error.description or error.name
+        if error.code == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = (f"request body too large: the limit is {limit} bytes "
+                       "(set YOKURYU_MAX_BODY_BYTES or --max-body-bytes to raise it)")
+        response = plain(f"{error.code} {error.name}: {message}", error.code or 500)
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response

@@ -1,0 +1,122 @@
+"""Shared fixtures: the real CLI, a real app on the built graph, and a real server process."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+YOKURYU = shutil.which("yokuryu", path=str(Path(sys.executable).parent)) or shutil.which("yokuryu")
+
+
+def run_cli(*args, cwd=None, input=None, timeout=300) -> subprocess.CompletedProcess:
+    """Run the installed ``yokuryu`` command as a user would."""
+    assert YOKURYU, "the yokuryu console script is not installed (pip install -e '.[test]')"
+    return subprocess.run([YOKURYU, *map(str, args)], cwd=cwd, input=input, capture_output=True,
+                          timeout=timeout)
+
+
+class ServerProcess:
+    """``yokuryu serve`` in a child process on a free port; stopped when the test ends."""
+
+    def __init__(self, *args, env=None, cwd=None):
+        env = {**os.environ, **(env or {})}
+        self.process = subprocess.Popen([YOKURYU, "serve", "--port", "0", *map(str, args)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                        cwd=cwd, text=True)
+        self.output: list[str] = []
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                if self.process.poll() is not None:
+                    raise RuntimeError("yokuryu serve exited early:\n" + "".join(self.output))
+                continue
+            self.output.append(line)
+            match = re.search(r"Serving on (http://\S+?)/\s", line)
+            if match:
+                return match.group(1)
+        raise RuntimeError("yokuryu serve did not start in time:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def start_server():
+    servers = []
+
+    def start(*args, **kwargs) -> ServerProcess:
+        server = ServerProcess(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One server on the bundled graph, shared by the read-only HTTP tests."""
+    process = ServerProcess()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def built():
+    """The bundled build, in memory (Python API)."""
+    from yokuryu.graph import build
+    result = build()
+    assert result.ok, result.report.as_text()
+    return result
+
+
+@pytest.fixture(scope="session")
+def store(built):
+    from yokuryu.graph import open_store
+    store = open_store(None)
+    store.load_build(built)
+    return store
+
+
+@pytest.fixture
+def app(store):
+    from yokuryu.server import create_app
+    from yokuryu.server.config import ServerConfig
+    app = create_app(ServerConfig(), store)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def select_values(response: requests.Response, var: str) -> list[str]:
+    return [b[var]["value"] for b in response.json()["results"]["bindings"] if var in b]

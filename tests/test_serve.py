@@ -1,0 +1,76 @@
+"""``yokuryu serve`` over real HTTP: startup, health, SELECT, ASK, CONSTRUCT, on-disk restarts."""
+from __future__ import annotations
+
+import time
+
+import requests
+from rdflib import Graph
+
+from conftest import run_cli, select_values
+
+
+def test_health_reports_quads(server):
+    response = requests.get(f"{server.url}/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["quads"] > 100
+
+
+def test_select_by_get(server):
+    response = requests.get(f"{server.url}/sparql", timeout=10, params={
+        "query": "SELECT ?label WHERE { ?s a yk:Declaration ; rdfs:label ?label }"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/sparql-results+json")
+    assert select_values(response, "label") == ["Potsdam Declaration"]
+
+
+def test_select_by_post_form(server):
+    response = requests.post(f"{server.url}/sparql", timeout=10, data={
+        "query": "SELECT ?label WHERE { ?s a yk:Treaty ; rdfs:label ?label }"})
+    assert response.status_code == 200
+    assert select_values(response, "label") == ["Soviet–Japanese Neutrality Pact"]
+
+
+def test_ask_by_post_body(server):
+    response = requests.post(f"{server.url}/sparql", timeout=10, data="ASK { res:soviet-union a prov:Agent }".encode(),
+                             headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 200
+    assert response.json()["boolean"] is True
+
+
+def test_construct_returns_turtle(server):
+    response = requests.get(f"{server.url}/sparql", timeout=10, params={
+        "query": "CONSTRUCT { res:japan ?p ?o } WHERE { res:japan ?p ?o }"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/turtle")
+    graph = Graph().parse(data=response.text, format="turtle")
+    assert len(graph) >= 3
+
+
+def test_syntax_error_is_400_with_position(server):
+    response = requests.get(f"{server.url}/sparql", timeout=10, params={"query": "SELECT ?x WHERE { ?x"})
+    assert response.status_code == 400
+    assert "syntax error" in response.text and "1:" in response.text
+
+
+def test_serve_is_ready_quickly_on_bundled_data(start_server):
+    started = time.monotonic()
+    server = start_server()
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    assert time.monotonic() - started < 5, "yokuryu serve must answer within 5 s of starting"
+
+
+def test_on_disk_store_survives_restart_without_rebuild(tmp_path, start_server):
+    store = tmp_path / "store"
+    assert run_cli("build", "--store", store).returncode == 0
+    count = None
+    for _ in range(2):
+        server = start_server("--store", store)
+        assert "in memory" not in "".join(server.output)
+        response = requests.get(f"{server.url}/health", timeout=10).json()
+        assert response["persistent"] is True
+        count = count or response["quads"]
+        assert response["quads"] == count
+        server.stop()
+    second = run_cli("build", "--store", store)
+    assert "already built" in second.stdout.decode()

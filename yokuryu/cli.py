@@ -1,0 +1,186 @@
+"""The ``yokuryu`` command: build, validate, query, export and serve the knowledge graph."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+from yokuryu import __version__
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from yokuryu.graph.build import InputError
+    from yokuryu.graph.formats import UnknownFormat
+    from yokuryu.graph.store import StoreError
+    try:
+        return args.handler(args)
+    except (InputError, UnknownFormat, StoreError) as error:
+        print(f"yokuryu {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID if isinstance(error, InputError) else EXIT_USAGE
+    except SyntaxError as error:  # a SPARQL syntax error from pyoxigraph
+        print(f"yokuryu {args.command}: SPARQL syntax error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yokuryu",
+        description="Yokuryū: a linked-data knowledge graph of Japanese prisoners of war in the Soviet Union.",
+        epilog="Run 'yokuryu COMMAND --help' for the options and an example of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"yokuryu {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, handler, help_, example):
+        sub = commands.add_parser(name, help=help_, description=help_,
+                                  epilog="example:\n" + dedent(example).strip("\n"),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("build", cmd_build, "Parse, validate (SHACL), reason (OWL-RL) and store the graph.", """
+        yokuryu build --store ./yokuryu-store my-camps.ttl
+          builds the bundled graph plus my-camps.ttl (its own named graph) into an on-disk store;
+          exits 1 and prints the validation report if the data violates the shapes""")
+    sub.add_argument("data_files", nargs="*", metavar="DATA_FILE",
+                     help="extra RDF files (Turtle, TriG, N-Triples, N-Quads, JSON-LD, RDF/XML), each its own named graph")
+    sub.add_argument("--store", metavar="PATH", help="on-disk store directory (default: build in memory and only report)")
+    sub.add_argument("--rebuild", action="store_true", help="rebuild even if the store already holds a build")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="format of a validation report")
+
+    sub = command("validate", cmd_validate, "Validate the bundled data (and extra files) against the shapes; exit 0 or 1.", """
+        yokuryu validate my-camps.ttl --format json""")
+    sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to validate with the bundled data")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="report format (default text)")
+
+    sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
+        yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
+        yokuryu query -f graph/queries/cq01.rq --format csv""")
+    sub.add_argument("query", nargs="?", help="the SPARQL query text")
+    sub.add_argument("-f", "--file", metavar="FILE", help="read the query from FILE instead")
+    sub.add_argument("--format", choices=("table", "json", "xml", "csv", "tsv", "turtle", "ntriples", "nquads", "trig"),
+                     default=None, help="output format (default: table for SELECT/ASK, turtle for CONSTRUCT/DESCRIBE)")
+    sub.add_argument("--store", metavar="PATH", help="query an on-disk store built by 'yokuryu build --store PATH'")
+    sub.add_argument("--no-union-default-graph", dest="union", action="store_false",
+                     help="the default graph is the store's real default graph, not the union of all graphs")
+
+    sub = command("export", cmd_export, "Write the graph (or one named graph) as RDF.", """
+        yokuryu export --format nquads -o yokuryu.nq
+        yokuryu export --format turtle --graph inferred""")
+    sub.add_argument("--format", default="trig", choices=("trig", "nquads", "turtle", "ntriples", "jsonld", "rdfxml"),
+                     help="RDF format (default trig); turtle/ntriples/rdfxml of 'all' write the union of all graphs")
+    sub.add_argument("--graph", default="all", metavar="NAME",
+                     help="'all' (default), a short name (ontology, shapes, external, inferred, metadata, source/<doc>, user/<file>) or a graph IRI")
+    sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    sub.add_argument("--store", metavar="PATH", help="export an on-disk store instead of a fresh in-memory build")
+
+    sub = command("serve", cmd_serve, "Serve the graph: SPARQL endpoint, linked-data pages and query UI.", """
+        yokuryu serve --port 8000
+          then open http://127.0.0.1:8000/ ; machines query http://127.0.0.1:8000/sparql
+        yokuryu serve --store ./yokuryu-store --workers 8""")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sub.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
+    sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
+    sub.add_argument("--workers", type=int, default=8, metavar="N",
+                     help="requests served at once (threads of one process sharing one store; default 8)")
+    sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
+    return parser
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def cmd_build(args) -> int:
+    from yokuryu.graph.pipeline import prepare_store
+    from yokuryu.graph.build import build
+
+    if args.store:
+        store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild)
+        if result is None:
+            print(f"{args.store}: already built ({len(store)} quads); use --rebuild to build again")
+            return EXIT_OK
+    else:
+        result = build(args.data_files)
+    if not result.ok:
+        print(_report(result.report, args.format), file=sys.stderr)
+        return EXIT_INVALID
+    counts = result.triple_counts()
+    print(f"built {sum(counts.values())} quads in {len(counts)} named graphs"
+          + (f" into {args.store}" if args.store else " (in memory; use --store PATH to keep them)"))
+    for name, count in sorted(counts.items()):
+        print(f"  {count:7d}  <{name}>")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from yokuryu.graph.build import build
+
+    result = build(args.data_files, reason=False)
+    print(_report(result.report, args.format), file=sys.stdout if result.ok else sys.stderr)
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def cmd_query(args) -> int:
+    from yokuryu.graph.pipeline import open_built_store
+    from yokuryu.graph.query_output import write_results
+
+    if (args.query is None) == (args.file is None):
+        print("yokuryu query: give the query text or -f FILE (exactly one)", file=sys.stderr)
+        return EXIT_USAGE
+    text = Path(args.file).read_text(encoding="utf-8") if args.file else args.query
+    store = open_built_store(args.store)
+    results = store.query(text, union_default_graph=args.union)
+    write_results(results, args.format, sys.stdout.buffer)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from yokuryu.graph.formats import rdf_syntax
+    from yokuryu.graph.pipeline import open_built_store, resolve_graph_name
+
+    store = open_built_store(args.store)
+    syntax = rdf_syntax(args.format)
+    graph = None if args.graph == "all" else resolve_graph_name(store, args.graph)
+    data = store.dump(syntax, graph)
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {len(data)} bytes of {syntax.name} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from yokuryu.server.run import serve
+
+    return serve(args)
+
+
+def _report(report, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"conforms": report.conforms, "results": [v.as_dict() for v in report.violations]}, indent=2)
+    if fmt == "turtle":
+        return report.graph.serialize(format="turtle")
+    return report.as_text()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
