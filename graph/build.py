@@ -160,7 +160,7 @@ def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True) -> Bui
         return result
     graphs = dict(inputs.graphs)
     if reason:
-        graphs[INFERRED_GRAPH] = infer(ontology, inputs.data_union())
+        graphs[INFERRED_GRAPH] = infer(ontology, inputs.data_union(), inputs.graphs[SHAPES_GRAPH])
     graphs[METADATA_GRAPH] = describe_dataset(graphs, inputs.digest)
     result.quads = skolemize(graphs)
     return result

@@ -34,8 +34,11 @@ class InconsistentData(ValueError):
     """The closure is inconsistent (owlrl found a contradiction); the message names the resources."""
 
 
-def infer(ontology: Graph, data: Graph) -> Graph:
-    """The meaningful triples that OWL-RL derives from ``ontology`` + ``data``, and nothing asserted."""
+def infer(ontology: Graph, data: Graph, shapes: Graph | None = None) -> Graph:
+    """The meaningful triples that OWL-RL derives from ``ontology`` + ``data``, and nothing asserted.
+
+    ``shapes`` is the shapes graph, where declarative rules live beside the constraints.
+    """
     closure = Graph()
     closure += ontology
     closure += data
