@@ -113,8 +113,11 @@ class BuildResult:
         return counts
 
 
-def load_inputs(extra_files: Sequence[str | Path] = ()) -> Inputs:
-    """Parse the bundled ontology, shapes, sources and data, plus any extra RDF files."""
+def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path | None = None) -> Inputs:
+    """Parse the bundled ontology, shapes, sources and data, plus any extra RDF files.
+
+    ``data_dir`` replaces the bundled ``graph/data/`` folder (for "what if" copies of the data).
+    """
     inputs = Inputs()
     for file in ontology_files():
         text = file.read_text(encoding="utf-8")
@@ -127,12 +130,13 @@ def load_inputs(extra_files: Sequence[str | Path] = ()) -> Inputs:
     for doc in bundled_sources():
         inputs.digest_parts.append(doc.text.read_bytes() + doc.metadata.read_bytes())
         inputs.add(source_graph(doc.slug), doc.to_graph(), f"graph/sources/{doc.slug}.txt")
-    data_folder = resources.files("yokuryu.graph") / "data"
+    data_folder = Path(data_dir) if data_dir is not None else resources.files("yokuryu.graph") / "data"
+    prefix = f"{data_dir}/" if data_dir is not None else "graph/data/"
     for file in sorted(data_folder.iterdir(), key=lambda f: f.name):
         if file.name.endswith((".trig", ".ttl")):
             data = file.read_bytes()
             inputs.digest_parts.append(data)
-            _add_rdf(inputs, data, file.name, f"graph/data/{file.name}", default_graph=EXTERNAL_GRAPH)
+            _add_rdf(inputs, data, file.name, prefix + file.name, default_graph=EXTERNAL_GRAPH)
     for path in extra_files:
         path = Path(path)
         try:
@@ -149,9 +153,10 @@ def user_graph(path: str | Path) -> URIRef:
     return GRAPH["user/" + Path(path).stem.replace(" ", "-")]
 
 
-def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True) -> BuildResult:
+def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True,
+          data_dir: str | Path | None = None) -> BuildResult:
     """Run the whole pipeline in memory; the caller stores ``result.quads`` if ``result.ok``."""
-    inputs = load_inputs(extra_files)
+    inputs = load_inputs(extra_files, data_dir=data_dir)
     ontology = inputs.graphs[ONTOLOGY_GRAPH]
     report = validate(inputs.data_union(), shapes=inputs.graphs[SHAPES_GRAPH], ontology=ontology,
                       locate=inputs.files_mentioning)
@@ -232,7 +237,8 @@ def _add_rdf(inputs: Inputs, data: bytes, filename: str, origin: str, default_gr
         syntax = rdf_syntax_for_path(filename)
     except UnknownFormat as error:
         raise InputError(str(error)) from error
-    base = Path(origin).resolve().as_uri() if not origin.startswith("graph/") else None
+    # Bundled files use absolute IRIs only; a user's file resolves relative IRIs against its path.
+    base = Path(origin).resolve().as_uri() if not origin.startswith("graph/data/") else None
     try:
         quads = list(ox.parse(data, format=syntax.oxigraph, base_iri=base, rename_blank_nodes=True))
     except SyntaxError as error:
