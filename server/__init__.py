@@ -26,4 +26,10 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     errors.register(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(sparql.blueprint)
+    # SPARQL endpoint (E): query workers with a time limit, the graph store protocol, CORS.
+    from yokuryu.server import cors, graph_store
+    from yokuryu.server.executor import QueryExecutor
+    app.extensions["yokuryu.executor"] = QueryExecutor(config.workers, config.query_timeout)
+    app.register_blueprint(graph_store.blueprint)
+    cors.register(app)
     return app

@@ -8,6 +8,8 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_QUERY_TIMEOUT``       seconds a query may run before it is answered with 503 (30)
 ``YOKURYU_MAX_BODY_BYTES``      largest request body accepted (1 MiB)
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
+``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
+``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
 ==============================  ===========================================================
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ServerConfig:
     max_body_bytes: int = 1024 * 1024
     base_iri: str = BASE
     empty: bool = False
+    workers: int = 8
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -40,6 +43,10 @@ class ServerConfig:
             config.query_timeout = float(environ["YOKURYU_QUERY_TIMEOUT"])
         if environ.get("YOKURYU_MAX_BODY_BYTES"):
             config.max_body_bytes = int(environ["YOKURYU_MAX_BODY_BYTES"])
+        if environ.get("YOKURYU_WORKERS"):
+            config.workers = int(environ["YOKURYU_WORKERS"])
+        if environ.get("YOKURYU_UNION_DEFAULT_GRAPH"):
+            config.union_default_graph = environ["YOKURYU_UNION_DEFAULT_GRAPH"].lower() not in ("0", "false", "no")
         if environ.get("YOKURYU_BASE"):
             config.base_iri = environ["YOKURYU_BASE"]
         known = {f.name for f in fields(cls)}

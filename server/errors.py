@@ -10,12 +10,16 @@ class ProtocolError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, status: int | None = None, headers: dict | None = None):
+    def __init__(self, message: str, status: int | None = None, headers: dict | None = None,
+                 body: bytes | None = None, media_type: str | None = None):
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         self.headers = headers or {}
+        # A body in another format (a validation report in Turtle or JSON) replaces the message.
+        self.body = body
+        self.media_type = media_type
 
 
 def plain(message: str, status: int, headers: dict | None = None) -> Response:
@@ -29,6 +33,12 @@ def plain(message: str, status: int, headers: dict | None = None) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(ProtocolError)
     def protocol_error(error: ProtocolError):
+        if error.body is not None:
+            response = Response(error.body, status=error.status)
+            response.headers["Content-Type"] = f"{error.media_type}; charset=utf-8"
+            response.headers["Vary"] = "Accept"
+            response.headers.update(error.headers)
+            return response
         return plain(error.message, error.status, error.headers)
 
     @app.errorhandler(HTTPException)

@@ -1,7 +1,9 @@
 """``yokuryu serve``: open or build the store, then serve the app with waitress."""
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import sys
 import time
 
@@ -14,30 +16,83 @@ def serve(args) -> int:
     from waitress.server import create_server
 
     from yokuryu.graph.pipeline import InvalidData, prepare_store
+    from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
 
     started = time.monotonic()
-    config = ServerConfig.from_env(store_path=args.store)
-    try:
-        store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
-    except InvalidData as error:
-        print(error, file=sys.stderr)
-        return 1
-    if result is not None and not result.ok:
-        print(result.report.as_text(), file=sys.stderr)
-        return 1
+    config = ServerConfig.from_env(
+        store_path=args.store, empty=args.empty or None, update_token=args.update_token,
+        allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
+        max_body_bytes=args.max_body_bytes, workers=args.workers)
+    if args.union_default_graph is not None:
+        config.union_default_graph = args.union_default_graph
+    elif config.empty:
+        config.union_default_graph = False  # plain mode: the real default graph, as the W3C tests expect
+    problem = _check_settings(config, args.host)
+    if problem:
+        print(f"yokuryu serve: {problem}", file=sys.stderr)
+        return 2
+    if config.empty:
+        if args.data_files or args.rebuild:
+            print("yokuryu serve: --empty serves the store as it is; it takes no data files and no --rebuild",
+                  file=sys.stderr)
+            return 2
+        store = open_store(config.store_path)
+    else:
+        try:
+            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
+        except InvalidData as error:
+            print(error, file=sys.stderr)
+            return 1
+        if result is not None and not result.ok:
+            print(result.report.as_text(), file=sys.stderr)
+            return 1
     app = create_app(config, store)
-    server = create_server(app, host=args.host, port=args.port, threads=max(1, args.workers),
-                           ident="yokuryu", clear_untrusted_proxy_headers=True)
+    server = create_server(app, host=args.host, port=args.port, threads=max(1, config.workers),
+                           ident="yokuryu", clear_untrusted_proxy_headers=True,
+                           max_request_body_size=config.max_body_bytes + 64 * 1024)
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host
+    writes = ("writes with a bearer token" if config.update_token else
+              "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'})", flush=True)
+          f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'}; "
+          f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
+          f"query timeout {config.query_timeout:g} s)", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        app.extensions["yokuryu.executor"].shutdown()
         store.close()
     return 0
+
+
+def _check_settings(config: ServerConfig, host: str) -> str | None:
+    """A message for settings that must not be combined, or None."""
+    if config.allow_anonymous_updates and not is_loopback(host):
+        return (f"--allow-anonymous-updates lets anyone who can reach the server change its data, so it is "
+                f"accepted only with a loopback --host (127.0.0.1, ::1, localhost), not {host!r}; "
+                "use --update-token TOKEN for a server others can reach")
+    if config.query_timeout <= 0:
+        return "--timeout must be a positive number of seconds"
+    if config.max_body_bytes <= 0:
+        return "--max-body-bytes must be a positive number of bytes"
+    if config.workers < 1:
+        return "--workers must be at least 1"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)

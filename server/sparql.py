@@ -1,61 +1,242 @@
-"""``/sparql``: SPARQL 1.1 queries by GET and POST, with results by content negotiation."""
+"""``/sparql``: the SPARQL 1.1 Protocol — queries, updates and the service description.
+
+One handler, read top to bottom: read the operation from the request exactly as the protocol
+defines it (GET, POST form, POST direct), check it, negotiate the result format, evaluate, and
+answer. Every client mistake has its own status and a message that says how to fix it.
+"""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, redirect, request
 
+from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
+from yokuryu.ontology import PREFIXES
+from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
-from yokuryu.server.negotiation import choose_rdf_syntax, choose_results_syntax, with_charset
+from yokuryu.server.negotiation import choose_rdf_syntax, choose_results_syntax, prefers_html, with_charset
+from yokuryu.server.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
+from yokuryu.server.writes import apply_update
 
 blueprint = Blueprint("sparql", __name__)
+
+FORM = "application/x-www-form-urlencoded"
+QUERY_MEDIA_TYPE = "application/sparql-query"
+UPDATE_MEDIA_TYPE = "application/sparql-update"
+QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
+UPDATE_DATASET = ("using-graph-uri", "using-named-graph-uri")
+
+
+@dataclass
+class Operation:
+    """What a protocol request asks for: a query or an update, and the dataset it names."""
+
+    kind: str | None  # "query", "update", or None (no operation: the service description)
+    text: str = ""
+    params: dict[str, list[str]] = field(default_factory=dict)
+
+    def graphs(self, name: str) -> list[str]:
+        return self.params.get(name, [])
 
 
 @blueprint.route("/sparql", methods=["GET", "POST"])
 def sparql():
-    query = _query_text()
-    config = get_config()
+    operation = read_operation()
+    if operation.kind is None:
+        if prefers_html():
+            return redirect("/", code=303)
+        from yokuryu.server.service_description import service_description_response
+        return service_description_response()
+    if operation.kind == "query":
+        if request.method == "GET" and prefers_html():
+            # People get the query UI, with their query filled in.
+            return redirect("/?" + urlencode({"query": operation.text}), code=303)
+        return run_query(operation)
+    return run_update(operation)
+
+
+# --- reading the request ------------------------------------------------------------------
+
+
+def read_operation() -> Operation:
+    """The operation of this request, or the precise 400/415 for a malformed one."""
+    params = _as_lists(request.args)
+    if request.method == "GET":
+        if "update" in params:
+            raise ProtocolError("400 Bad Request: an update must be sent by POST, as "
+                                f"{UPDATE_MEDIA_TYPE} or as the 'update' field of {FORM}")
+        return _operation(params)
+    if not request.content_type:
+        raise ProtocolError(f"415 Unsupported Media Type: the POST has no Content-Type; send a query as "
+                            f"{QUERY_MEDIA_TYPE}, an update as {UPDATE_MEDIA_TYPE}, or either as {FORM}", 415)
+    media_type = request.mimetype.lower()
+    if media_type == FORM:
+        body = _utf8_body(request.get_data(cache=False), "form")
+        try:
+            fields = parse_qs(body, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict")
+        except UnicodeDecodeError as error:
+            raise ProtocolError(f"400 Bad Request: a form field is not UTF-8 once percent-decoded ({error})") from error
+        for name, values in fields.items():
+            params.setdefault(name, []).extend(values)
+        operation = _operation(params)
+        if operation.kind is None:
+            raise ProtocolError("400 Bad Request: the form has neither a 'query' nor an 'update' field")
+        return operation
+    if media_type in (QUERY_MEDIA_TYPE, UPDATE_MEDIA_TYPE):
+        kind = "query" if media_type == QUERY_MEDIA_TYPE else "update"
+        if kind in params or ({"query", "update"} - {kind}) & params.keys():
+            raise ProtocolError(f"400 Bad Request: a {media_type} body is the whole {kind}; "
+                                "do not also give 'query' or 'update' in the URL")
+        text = _utf8_body(request.get_data(cache=False), kind)
+        return _checked(Operation(kind, text, params))
+    raise ProtocolError(f"415 Unsupported Media Type: {request.mimetype!r} is not a SPARQL request; "
+                        f"send a query as {QUERY_MEDIA_TYPE}, an update as {UPDATE_MEDIA_TYPE}, or either as {FORM}",
+                        415)
+
+
+def _operation(params: dict[str, list[str]]) -> Operation:
+    queries, updates = params.pop("query", []), params.pop("update", [])
+    if queries and updates:
+        raise ProtocolError("400 Bad Request: a request carries a query or an update, not both")
+    if len(queries) > 1 or len(updates) > 1:
+        what = "query" if queries else "update"
+        raise ProtocolError(f"400 Bad Request: give exactly one '{what}' parameter (got {max(len(queries), len(updates))})")
+    if queries:
+        return _checked(Operation("query", queries[0], params))
+    if updates:
+        return _checked(Operation("update", updates[0], params))
+    return Operation(None, "", params)
+
+
+def _checked(operation: Operation) -> Operation:
+    """Dataset parameters must fit the operation and be IRIs."""
+    wrong = UPDATE_DATASET if operation.kind == "query" else QUERY_DATASET
+    for name in wrong:
+        if name in operation.params:
+            right = "default-graph-uri/named-graph-uri" if operation.kind == "query" else "using-graph-uri/using-named-graph-uri"
+            raise ProtocolError(f"400 Bad Request: '{name}' does not apply to a {operation.kind}; use {right}")
+    for name in (*QUERY_DATASET, *UPDATE_DATASET):
+        for iri in operation.graphs(name):
+            try:
+                ox.NamedNode(iri)
+            except ValueError as error:
+                raise ProtocolError(f"400 Bad Request: {name}={iri!r} is not an absolute IRI ({error})") from error
+    return operation
+
+
+def _utf8_body(body: bytes, what: str) -> str:
+    charset = request.mimetype_params.get("charset")
+    if charset and charset.lower().replace("-", "") != "utf8":
+        raise ProtocolError(f"415 Unsupported Media Type: the {what} is declared as charset={charset}; "
+                            "SPARQL requests must be UTF-8", 415)
     try:
-        results = get_store().query(query, union_default_graph=config.union_default_graph)
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(f"400 Bad Request: the {what} body is not valid UTF-8 ({error})") from error
+
+
+def _as_lists(multidict) -> dict[str, list[str]]:
+    return {key: multidict.getlist(key) for key in multidict.keys()}
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+def run_query(operation: Operation) -> Response:
+    _refuse_remote_access(operation.text, "SERVICE")
+    # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
+    results_syntax, rdf_syntax, not_acceptable = _offers()
+    config = get_config()
+    store = get_store()
+    kwargs = {"base_iri": request.base_url, "predeclared_prefixes": not config.empty}
+    if any(operation.graphs(name) for name in QUERY_DATASET):
+        # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
+        kwargs["default_graph"] = [ox.NamedNode(g) for g in operation.graphs("default-graph-uri")]
+        kwargs["named_graphs"] = [ox.NamedNode(g) for g in operation.graphs("named-graph-uri")]
+    else:
+        kwargs["union_default_graph"] = config.union_default_graph
+
+    def evaluate() -> tuple[bytes, str]:
+        results = store.query(operation.text, **kwargs)
+        syntax = rdf_syntax if isinstance(results, ox.QueryTriples) else results_syntax
+        if syntax is None:
+            raise not_acceptable["graph" if isinstance(results, ox.QueryTriples) else "results"]
+        out = io.BytesIO()
+        results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
+        return out.getvalue(), syntax.media_type
+
+    try:
+        body, media_type = current_app.extensions["yokuryu.executor"].run(evaluate)
     except SyntaxError as error:
         raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {error}") from error
-    return _results_response(results)
-
-
-def _query_text() -> str:
-    if request.method == "GET":
-        queries = request.args.getlist("query")
-    else:
-        media_type = (request.mimetype or "").lower()
-        if media_type == "application/sparql-query":
-            body = request.get_data(cache=False)
-            try:
-                return body.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ProtocolError(f"400 Bad Request: the query body is not UTF-8 ({error})") from error
-        if media_type != "application/x-www-form-urlencoded":
-            raise ProtocolError(
-                "415 Unsupported Media Type: POST a query as application/sparql-query "
-                "or as the 'query' field of application/x-www-form-urlencoded", 415)
-        queries = request.form.getlist("query")
-    if not queries:
-        raise ProtocolError("400 Bad Request: missing the 'query' parameter")
-    if len(queries) > 1:
-        raise ProtocolError("400 Bad Request: give exactly one 'query' parameter")
-    return queries[0]
-
-
-def _results_response(results) -> Response:
-    out = io.BytesIO()
-    if isinstance(results, ox.QueryTriples):
-        syntax = choose_rdf_syntax("turtle")
-        results.serialize(out, format=syntax.oxigraph)
-    else:
-        syntax = choose_results_syntax("json")
-        results.serialize(out, format=syntax.oxigraph)
-    response = Response(out.getvalue(), status=200)
-    response.headers["Content-Type"] = with_charset(syntax.media_type)
+    except (ValueError, TypeError) as error:
+        raise ProtocolError(f"400 Bad Request: the query cannot be evaluated: {error}") from error
+    except OSError as error:
+        raise ProtocolError(f"500 Internal Server Error: the store failed while evaluating the query: {error}",
+                            500) from error
+    response = Response(body, status=200)
+    response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
+
+
+def _offers() -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+    """The results and graph formats this request accepts (None where nothing fits)."""
+    chosen, errors = {}, {}
+    for key, choose in (("results", choose_results_syntax), ("graph", choose_rdf_syntax)):
+        try:
+            chosen[key] = choose()
+        except ProtocolError as error:
+            chosen[key], errors[key] = None, error
+    return chosen["results"], chosen["graph"], errors
+
+
+# --- updates --------------------------------------------------------------------------------
+
+
+def run_update(operation: Operation) -> Response:
+    config = get_config()
+    require_write_access(config)
+    _refuse_remote_access(operation.text, "LOAD", "SERVICE")
+    text = operation.text
+    base_iri = request.base_url
+    _check_update_syntax(text, base_iri)
+    using, using_named = operation.graphs("using-graph-uri"), operation.graphs("using-named-graph-uri")
+    if using or using_named:
+        try:
+            text = with_update_dataset(text, using, using_named, protocol=True)
+        except DatasetConflict as error:
+            raise ProtocolError(f"400 Bad Request: {error}") from error
+    outcome = apply_update(get_store(), config, text, base_iri=base_iri)
+    message = (f"Update applied: {outcome.added} quads added, {outcome.removed} removed "
+               f"({outcome.seconds:.2f} s).")
+    response = Response(message + "\n", status=200)
+    response.headers["Content-Type"] = with_charset("text/plain")
+    return response
+
+
+def _check_update_syntax(text: str, base_iri: str) -> None:
+    """Parse errors with positions in the client's own text (before any rewriting).
+
+    pyoxigraph offers no parse-only call for updates, so the update runs against an empty,
+    throw-away store: parsing is complete, and evaluation over nothing is immediate.
+    """
+    try:
+        ox.Store().update(text, base_iri=base_iri, prefixes=None if get_config().empty else PREFIXES)
+    except SyntaxError as error:
+        raise ProtocolError(f"400 Bad Request: SPARQL update syntax error: {error}") from error
+    except (ValueError, OSError):
+        pass  # not a syntax problem; the real run reports it against the real data
+
+
+def _refuse_remote_access(text: str, *keywords: str) -> None:
+    used = keywords_used(text, *keywords)
+    if used:
+        raise ProtocolError(
+            f"403 Forbidden: {' and '.join(used)} would make this server fetch data from the network, "
+            "which it never does. Load the data with the graph store protocol (PUT /store?graph=IRI) "
+            "and query it here.", 403)

@@ -97,8 +97,22 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
-    sub.add_argument("--workers", type=int, default=8, metavar="N",
+    sub.add_argument("--workers", type=int, default=None, metavar="N",
                      help="requests served at once (threads of one process sharing one store; default 8)")
+    sub.add_argument("--empty", action="store_true",
+                     help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
+                          "no reasoning or validation; the default graph is the store's real default graph")
+    sub.add_argument("--update-token", metavar="TOKEN",
+                     help="enable SPARQL Update and graph store writes for 'Authorization: Bearer TOKEN' "
+                          "(or set YOKURYU_UPDATE_TOKEN; default: read-only)")
+    sub.add_argument("--allow-anonymous-updates", action="store_true",
+                     help="accept writes without a token; refused unless --host is a loopback address")
+    sub.add_argument("--union-default-graph", dest="union_default_graph", action=argparse.BooleanOptionalAction,
+                     default=None, help="the default graph is the union of all graphs (default on; off with --empty)")
+    sub.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="a query running longer is answered 503 (default 30; YOKURYU_QUERY_TIMEOUT)")
+    sub.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                     help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
     return parser
 

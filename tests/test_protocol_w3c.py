@@ -1,0 +1,248 @@
+"""The W3C SPARQL 1.1 Protocol tests, each an HTTP exchange replayed against ``yokuryu serve``.
+
+``tests/w3c/sparql11/protocol/manifest.ttl`` describes every test as requests (method, path,
+headers, body) and expected responses (status class, result format, boolean). One test here per
+test there, named after it, drives the real server — ``yokuryu serve --empty
+--allow-anonymous-updates``, the same HTTP stack users get — over real HTTP.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+import requests
+from rdflib import Graph, Namespace, URIRef
+from rdflib.collection import Collection
+from rdflib.compare import isomorphic
+from rdflib.namespace import RDF, RDFS
+
+from conftest import ServerProcess
+
+W3C = Path(__file__).parent / "w3c" / "sparql11"
+MF = Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-manifest#")
+HT = Namespace("http://www.w3.org/2011/http#")
+CNT = Namespace("http://www.w3.org/2011/content#")
+UT = Namespace("http://www.w3.org/2009/sparql/tests/test-update#")
+RESULTS_TYPES = ("application/sparql-results+json", "application/json", "application/sparql-results+xml",
+                 "application/xml", "text/csv", "text/tab-separated-values")
+RDF_TYPES = ("text/turtle", "application/n-triples", "application/rdf+xml", "application/ld+json",
+             "application/n-quads", "application/trig")
+NAMED_STATUS = {"OK": (200,), "Created": (201,), "NoContent": (204,), "NotFound": (404,),
+                "BadRequest": (400,), "UnsupportedMediaType": (415,)}
+
+
+# --- reading a manifest ----------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One request of a test and what its response must be."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes | None
+    statuses: set[int]
+    expected_boolean: bool | None = None
+    expected_format: str | None = None
+    expected_content_type: str | None = None
+    expected_graph: str | None = None
+    location_variable: str | None = None
+
+
+@dataclass
+class ProtocolTest:
+    name: str
+    exchanges: list[Exchange]
+    graph_data: list[tuple[Path, str]] = field(default_factory=list)  # (file, graph IRI)
+
+
+def load_manifest(path: Path) -> dict[str, ProtocolTest]:
+    """Every test of a manifest (and of the manifests it includes), by local name."""
+    graph = Graph().parse(path, format="turtle")
+    tests: dict[str, ProtocolTest] = {}
+    for included in graph.objects(None, MF.include):
+        for member in Collection(graph, included):
+            tests.update(load_manifest(Path(str(member).removeprefix("file://"))))
+    listed = [test for entries in graph.objects(None, MF.entries) for test in Collection(graph, entries)]
+    # A test described in a manifest but missing from its entry list is a test too.
+    described = [t for kind in (MF.ProtocolTest, MF.GraphStoreProtocolTest) for t in graph.subjects(RDF.type, kind)]
+    for test in dict.fromkeys([*listed, *described]):
+        name = str(test).rsplit("#", 1)[-1]
+        tests[name] = _read_test(graph, test, name, path.parent)
+    return tests
+
+
+def _read_test(graph: Graph, test, name: str, folder: Path) -> ProtocolTest:
+    action = graph.value(test, MF.action)
+    exchanges = [_read_exchange(graph, request) for request in Collection(graph, graph.value(action, HT.requests))]
+    data = [(folder / Path(str(graph.value(d, UT.graph))).name, str(graph.value(d, RDFS.label)))
+            for d in graph.objects(test, UT.graphData)]
+    return ProtocolTest(name, exchanges, data)
+
+
+def _read_exchange(graph: Graph, request) -> Exchange:
+    headers = {}
+    header_list = graph.value(request, HT.headers)
+    if header_list is not None:
+        for header in Collection(graph, header_list):
+            headers[str(graph.value(header, HT.fieldName))] = str(graph.value(header, HT.fieldValue))
+    body = None
+    body_node = graph.value(request, HT.body)
+    if body_node is not None:
+        encoding = str(graph.value(body_node, CNT.characterEncoding) or "UTF-8")
+        body = str(graph.value(body_node, CNT.chars)).encode(encoding.lower())
+    response = graph.value(request, HT.resp)
+    statuses: set[int] = set()
+    for status in graph.objects(response, MF.expectedStatus):
+        local = str(status).rsplit("#", 1)[-1]
+        if local.startswith("StatusCode") and local.endswith("xx"):
+            first = int(local[len("StatusCode")]) * 100
+            statuses.update(range(first, first + 100))
+        else:
+            statuses.update(NAMED_STATUS[local])
+    expected_boolean = graph.value(response, MF.expectedBoolean)
+    expected_format = graph.value(response, MF.expectedFormat)
+    content_type, expected_graph = None, None
+    response_headers = graph.value(response, HT.headers)
+    if response_headers is not None:
+        for header in Collection(graph, response_headers):
+            if str(graph.value(header, HT.fieldName)).lower() == "content-type":
+                content_type = str(graph.value(header, HT.fieldValue))
+    response_body = graph.value(response, HT.body)
+    if response_body is not None:
+        expected_graph = str(graph.value(response_body, CNT.chars))
+    location = graph.value(response, MF.expectedLocation)
+    return Exchange(
+        method=str(graph.value(request, HT.methodName)), path=str(graph.value(request, HT.absolutePath)),
+        headers=headers, body=body, statuses=statuses,
+        expected_boolean=None if expected_boolean is None else expected_boolean.toPython(),
+        expected_format=None if expected_format is None else str(expected_format),
+        expected_content_type=content_type, expected_graph=expected_graph,
+        location_variable=None if location is None else str(location))
+
+
+# --- replaying a test --------------------------------------------------------------------------
+
+
+def replay(test: ProtocolTest, base_url: str, path_prefixes: dict[str, str]) -> None:
+    """Run the requests of ``test`` in order against the server and check every response."""
+    for file, iri in test.graph_data:
+        response = requests.put(f"{base_url}/store", params={"graph": iri}, data=file.read_bytes(),
+                                headers={"Content-Type": "application/n-triples"}, timeout=30)
+        assert response.status_code in (201, 204), response.text
+    variables: dict[str, str] = {}
+    for number, exchange in enumerate(test.exchanges, 1):
+        path, body = exchange.path, exchange.body
+        for name, value in variables.items():
+            path = path.replace(name, value)
+            body = body.replace(name.encode(), value.encode()) if body is not None else None
+        for old, new in path_prefixes.items():
+            if path.startswith(old):
+                path = new + path[len(old):]
+                break
+        response = requests.request(exchange.method, base_url + path, data=body, headers=exchange.headers,
+                                    timeout=30, allow_redirects=False)
+        where = f"{test.name}, request {number} ({exchange.method} {path})"
+        assert response.status_code in exchange.statuses, f"{where}: {response.status_code} {response.text}"
+        if exchange.location_variable:
+            variables[exchange.location_variable] = response.headers["Location"]
+        _check_body(exchange, response, where)
+
+
+def _check_body(exchange: Exchange, response: requests.Response, where: str) -> None:
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if exchange.expected_format == "boolean" or exchange.expected_boolean is not None:
+        assert media_type in RESULTS_TYPES[:4], f"{where}: {media_type} is not a boolean results format"
+        if exchange.expected_boolean is not None:
+            assert _boolean(response, media_type) is exchange.expected_boolean, where
+    elif exchange.expected_format == "tabular":
+        assert media_type in RESULTS_TYPES, f"{where}: {media_type} is not a tabular results format"
+    elif exchange.expected_format == "RDF":
+        assert media_type in RDF_TYPES, f"{where}: {media_type} is not an RDF format"
+        Graph().parse(data=response.content, format={"text/turtle": "turtle", "application/n-triples": "nt",
+                                                     "application/rdf+xml": "xml", "application/ld+json": "json-ld",
+                                                     "application/n-quads": "nquads", "application/trig": "trig"}[media_type])
+    if exchange.expected_content_type:
+        assert response.headers["Content-Type"].replace(" ", "").lower() == \
+            exchange.expected_content_type.replace(" ", "").lower(), where
+    if exchange.expected_graph is not None and exchange.method != "HEAD":
+        expected = Graph().parse(data=exchange.expected_graph, format="turtle")
+        actual = Graph().parse(data=response.content, format="turtle")
+        assert isomorphic(expected, actual), f"{where}: got\n{response.text}"
+
+
+def _boolean(response: requests.Response, media_type: str) -> bool:
+    if "json" in media_type:
+        return json.loads(response.content)["boolean"]
+    root = ElementTree.fromstring(response.content)
+    return root.find("{http://www.w3.org/2005/sparql-results#}boolean").text.strip() == "true"
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+TESTS = load_manifest(W3C / "protocol" / "manifest.ttl")
+
+
+@pytest.fixture(scope="module")
+def plain_server():
+    server = ServerProcess("--empty", "--allow-anonymous-updates")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def run(plain_server):
+    """Replay one manifest test on an emptied store."""
+    def run_test(name: str) -> None:
+        emptied = requests.post(f"{plain_server.url}/sparql", data="DROP ALL",
+                                headers={"Content-Type": "application/sparql-update"}, timeout=30)
+        assert emptied.status_code == 200, emptied.text
+        replay(TESTS[name], plain_server.url, {"/sparql/": "/sparql", "/sparql": "/sparql"})
+    return run_test
+
+
+def test_every_manifest_entry_has_a_test_here():
+    here = {name.removeprefix("test_") for name in dir(sys.modules[__name__]) if name.startswith("test_")}
+    assert set(TESTS) <= here, f"no test for: {sorted(set(TESTS) - here)}"
+    assert len(TESTS) == 34
+
+
+def test_query_post_form(run): run("query_post_form")
+def test_query_dataset_default_graphs_get(run): run("query_dataset_default_graphs_get")
+def test_query_dataset_default_graphs_post(run): run("query_dataset_default_graphs_post")
+def test_query_dataset_named_graphs_post(run): run("query_dataset_named_graphs_post")
+def test_query_dataset_named_graphs_get(run): run("query_dataset_named_graphs_get")
+def test_query_dataset_full(run): run("query_dataset_full")
+def test_query_multiple_dataset(run): run("query_multiple_dataset")
+def test_query_get(run): run("query_get")
+def test_query_content_type_select(run): run("query_content_type_select")
+def test_query_content_type_ask(run): run("query_content_type_ask")
+def test_query_content_type_describe(run): run("query_content_type_describe")
+def test_query_content_type_construct(run): run("query_content_type_construct")
+def test_update_dataset_default_graph(run): run("update_dataset_default_graph")
+def test_update_dataset_default_graphs(run): run("update_dataset_default_graphs")
+def test_update_dataset_named_graphs(run): run("update_dataset_named_graphs")
+def test_update_dataset_full(run): run("update_dataset_full")
+def test_update_post_form(run): run("update_post_form")
+def test_update_post_direct(run): run("update_post_direct")
+def test_update_base_uri(run): run("update_base_uri")
+def test_query_post_direct(run): run("query_post_direct")
+def test_bad_query_method(run): run("bad_query_method")
+def test_bad_multiple_queries(run): run("bad_multiple_queries")
+def test_bad_query_wrong_media_type(run): run("bad_query_wrong_media_type")
+def test_bad_query_missing_form_type(run): run("bad_query_missing_form_type")
+def test_bad_query_missing_direct_type(run): run("bad_query_missing_direct_type")
+def test_bad_query_non_utf8(run): run("bad_query_non_utf8")
+def test_bad_query_syntax(run): run("bad_query_syntax")
+def test_bad_update_get(run): run("bad_update_get")
+def test_bad_multiple_updates(run): run("bad_multiple_updates")
+def test_bad_update_wrong_media_type(run): run("bad_update_wrong_media_type")
+def test_bad_update_missing_form_type(run): run("bad_update_missing_form_type")
+def test_bad_update_non_utf8(run): run("bad_update_non_utf8")
+def test_bad_update_syntax(run): run("bad_update_syntax")
+def test_bad_update_dataset_conflict(run): run("bad_update_dataset_conflict")
