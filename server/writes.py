@@ -126,11 +126,13 @@ def refusal(report: ValidationReport) -> ProtocolError:
     """A 422 carrying the validation report as text, or as Turtle/JSON when the client asks."""
     head = "422 Unprocessable Content: the write was refused and nothing was applied.\n\n"
     accept = request.accept_mimetypes
+    # Plain text unless the client names Turtle or JSON itself (a bare */* gets the text).
     best = accept.best_match(["text/plain", "text/turtle", "application/json"], default="text/plain")
-    if best == "text/turtle" and accept.quality("text/turtle") > accept.quality("*/*"):
+    named = {value.split(";", 1)[0].strip() for value, _ in accept}
+    if best == "text/turtle" and best in named:
         return ProtocolError(head, 422, body=report.graph.serialize(format="turtle").encode(),
                              media_type="text/turtle")
-    if best == "application/json" and accept.quality("application/json") > accept.quality("*/*"):
+    if best == "application/json" and best in named:
         import json
         body = json.dumps({"conforms": False, "applied": False,
                            "results": [v.as_dict() for v in report.violations]}, indent=2)

@@ -1,0 +1,99 @@
+"""Serving limits over real HTTP: slow queries, time limits, body sizes, no outbound fetches."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import select_values
+
+UPDATE = {"Content-Type": "application/sparql-update"}
+# Three independent patterns over N triples: N³ solutions to count, seconds of work for N = 400.
+SLOW_QUERY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def fill(server, triples: int = 400) -> None:
+    data = " ".join(f"<urn:s:{i}> <urn:p:v> {i} ." for i in range(triples))
+    response = requests.post(f"{server.url}/sparql", data=f"INSERT DATA {{ {data} }}".encode(), headers=UPDATE,
+                             timeout=60)
+    assert response.status_code == 200, response.text
+
+
+def cheap_query(server) -> float:
+    started = time.monotonic()
+    response = requests.get(f"{server.url}/sparql", params={"query": "ASK { <urn:s:1> <urn:p:v> 1 }"}, timeout=30)
+    assert response.status_code == 200 and response.json()["boolean"] is True
+    return time.monotonic() - started
+
+
+def test_slow_query_does_not_delay_a_cheap_one(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "120")
+    fill(server)
+    outcome = {}
+
+    def slow():
+        started = time.monotonic()
+        outcome["status"] = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=300).status_code
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.5)
+    delays = [cheap_query(server) for _ in range(5)]
+    thread.join()
+    assert outcome["seconds"] > 1.5, "the slow query must really be slow for this test to mean anything"
+    assert max(delays) < 1.0, delays
+
+
+def test_query_over_the_time_limit_is_503_and_the_server_stays_healthy(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1")
+    fill(server)
+    started = time.monotonic()
+    response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5
+    assert "1 s limit" in response.text and "--timeout" in response.text
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert requests.get(f"{server.url}/health", timeout=10).json()["status"] == "ok"
+    assert cheap_query(server) < 1.0
+
+
+def test_oversized_body_is_413_with_the_limit_and_the_server_stays_healthy(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--max-body-bytes", "2000")
+    big = "ASK { " + " ".join(f"<urn:s:{i}> ?p ?o ." for i in range(200)) + " }"
+    response = requests.post(f"{server.url}/sparql", data=big.encode(), timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 413
+    assert "2000 bytes" in response.text and "--max-body-bytes" in response.text
+    put = requests.put(f"{server.url}/store", params={"graph": "urn:g"}, timeout=30,
+                       data=b"<urn:s> <urn:p> \"" + b"x" * 5000 + b"\" .",
+                       headers={"Content-Type": "application/n-triples"})
+    assert put.status_code == 413
+    assert requests.get(f"{server.url}/store", params={"graph": "urn:g"}, timeout=10).status_code == 404
+    assert requests.post(f"{server.url}/sparql", data=b"ASK {}", timeout=10,
+                         headers={"Content-Type": "application/sparql-query"}).json()["boolean"] is True
+
+
+@pytest.mark.parametrize("operation, text", [
+    ("query", "SELECT * WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } }"),
+    ("update", "LOAD <http://example.org/data.ttl>"),
+    ("update", "INSERT { ?s ?p ?o } WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } }"),
+])
+def test_no_outbound_fetches(start_server, operation, text):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    response = requests.post(f"{server.url}/sparql", data=text.encode(), timeout=30,
+                             headers={"Content-Type": f"application/sparql-{operation}"})
+    assert response.status_code == 403
+    assert "network" in response.text
+
+
+def test_keywords_inside_strings_and_comments_are_not_refused(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    text = 'INSERT DATA { <urn:s> <urn:p> "LOAD SERVICE" } # LOAD <http://example.org/>'
+    response = requests.post(f"{server.url}/sparql", data=text.encode(), headers=UPDATE, timeout=30)
+    assert response.status_code == 200, response.text
+    found = requests.get(f"{server.url}/sparql", timeout=30,
+                         params={"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"})
+    assert select_values(found, "o") == ["LOAD SERVICE"]
