@@ -6,6 +6,9 @@ description cannot drift from the code.
 """
 from __future__ import annotations
 
+import io
+
+import pyoxigraph as ox
 from flask import Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS
@@ -75,13 +78,18 @@ def describe_service(endpoint: str) -> Graph:
 
 
 def service_description_response() -> Response:
-    syntax = choose_rdf_syntax("turtle", datasets=False)
-    body = describe_service(request.base_url).serialize(format=_rdflib_format(syntax.name))
-    response = Response(body.encode("utf-8") if isinstance(body, str) else body, status=200)
+    syntax = choose_rdf_syntax("turtle")
+    description = describe_service(request.base_url)
+    if syntax.name == "turtle":
+        body = description.serialize(format="turtle").encode("utf-8")  # keeps the sd:/format: prefixes
+    else:
+        # Every other syntax through the same serialisers as query results.
+        quads = ox.parse(description.serialize(format="nt").encode("utf-8"), format=ox.RdfFormat.N_TRIPLES)
+        out = io.BytesIO()
+        ox.serialize(quads if syntax.is_dataset else (ox.Triple(q.subject, q.predicate, q.object) for q in quads),
+                     out, format=syntax.oxigraph)
+        body = out.getvalue()
+    response = Response(body, status=200)
     response.headers["Content-Type"] = with_charset(syntax.media_type)
     response.headers["Vary"] = "Accept"
     return response
-
-
-def _rdflib_format(name: str) -> str:
-    return {"turtle": "turtle", "ntriples": "nt", "jsonld": "json-ld", "rdfxml": "xml"}[name]

@@ -246,3 +246,65 @@ def test_bad_update_missing_form_type(run): run("bad_update_missing_form_type")
 def test_bad_update_non_utf8(run): run("bad_update_non_utf8")
 def test_bad_update_syntax(run): run("bad_update_syntax")
 def test_bad_update_dataset_conflict(run): run("bad_update_dataset_conflict")
+
+
+# --- the W3C service description tests (sparql11/service-description/manifest.ttl) ---------------
+
+SD_SHAPES = """
+@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix sd: <http://www.w3.org/ns/sparql-service-description#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+[] a sh:NodeShape ; sh:targetClass sd:Service ;
+   sh:property [ sh:path sd:endpoint ; sh:minCount 1 ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:supportedLanguage ; sh:minCount 1 ;
+                 sh:in ( sd:SPARQL10Query sd:SPARQL11Query sd:SPARQL11Update ) ] ;
+   sh:property [ sh:path sd:resultFormat ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:inputFormat ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:feature ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:defaultEntailmentRegime ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:defaultDataset ; sh:maxCount 1 ; sh:class sd:Dataset ] .
+[] a sh:NodeShape ; sh:targetClass sd:Dataset ;
+   sh:property [ sh:path sd:defaultGraph ; sh:maxCount 1 ; sh:class sd:Graph ] ;
+   sh:property [ sh:path sd:namedGraph ; sh:class sd:NamedGraph ] .
+[] a sh:NodeShape ; sh:targetClass sd:NamedGraph ;
+   sh:property [ sh:path sd:name ; sh:minCount 1 ; sh:maxCount 1 ; sh:nodeKind sh:IRI ] ;
+   sh:property [ sh:path sd:entailmentRegime ; sh:nodeKind sh:IRI ] .
+"""
+SD_TESTS = ("has-endpoint-triple", "returns-rdf", "conforms-to-schema")
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+
+
+def _service_description(server, accept: str = "text/turtle") -> Graph:
+    response = requests.get(f"{server.url}/sparql", headers={"Accept": accept}, timeout=30)
+    assert response.status_code == 200
+    fmt = {"text/turtle": "turtle", "application/rdf+xml": "xml", "application/n-triples": "nt",
+           "application/ld+json": "json-ld"}[accept]
+    assert response.headers["Content-Type"] == f"{accept}; charset=utf-8"
+    return Graph().parse(data=response.content, format=fmt)
+
+
+def test_service_description_manifest_is_covered():
+    manifest = Graph().parse(W3C / "service-description" / "manifest.ttl", format="turtle")
+    names = {str(t).rsplit("#", 1)[-1] for t in manifest.subjects(RDF.type, MF.ServiceDescriptionTest)}
+    assert names == set(SD_TESTS)
+
+
+def test_returns_rdf(plain_server):
+    for accept in ("text/turtle", "application/rdf+xml", "application/n-triples", "application/ld+json"):
+        assert len(_service_description(plain_server, accept)) > 10
+
+
+def test_has_endpoint_triple(plain_server):
+    graph = _service_description(plain_server)
+    endpoint = URIRef(f"{plain_server.url}/sparql")
+    assert (None, SD.endpoint, endpoint) in graph
+
+
+def test_conforms_to_schema(plain_server):
+    from pyshacl import validate
+    graph = _service_description(plain_server)
+    conforms, _, report = validate(graph, shacl_graph=Graph().parse(data=SD_SHAPES, format="turtle"))
+    assert conforms, report
+    # This server writes anonymously, so the description must say it speaks SPARQL Update too.
+    service = next(graph.subjects(RDF.type, SD.Service))
+    assert (service, SD.supportedLanguage, SD.SPARQL11Update) in graph
