@@ -89,16 +89,6 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     sub.add_argument("--store", metavar="PATH", help="export an on-disk store instead of a fresh in-memory build")
 
-    sub = command("violations", cmd_violations,
-                  "List the treaty violations the rules derived, each with its premises and evidence.", """
-        yokuryu violations
-          prints each violation: instrument, provision and its text, agent, act, overlap period,
-          the rule, and the citations and source sentences behind every premise
-        yokuryu violations --format json --store ./yokuryu-store""")
-    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
-                     help="text (default), json, or turtle (the violation resources of the inferred graph)")
-    sub.add_argument("--store", metavar="PATH", help="read an on-disk store instead of a fresh in-memory build")
-
     sub = command("serve", cmd_serve, "Serve the graph: SPARQL endpoint, linked-data pages and query UI.", """
         yokuryu serve --port 8000
           then open http://127.0.0.1:8000/ ; machines query http://127.0.0.1:8000/sparql
