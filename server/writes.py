@@ -85,6 +85,8 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
         rewritten = with_update_dataset(update, graphs, graphs, protocol=False) if config.union_default_graph else update
         _run(candidate, rewritten, base_iri, PREFIXES)
         _refuse_protected_changes(store.oxigraph, candidate)
+        if set(candidate) == set(store.oxigraph):
+            return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
         new_quads = rebuild(candidate, store.built_digest() or "")
         removed, added = _commit(store, set(new_quads))
     return WriteOutcome(added, removed, time.monotonic() - started)

@@ -137,6 +137,12 @@ def test_valid_write_is_committed_with_its_inferences(knowledge_graph):
     assert not ask(knowledge_graph, f"ASK {{ GRAPH ykg:inferred {{ {estimate} a yk:Claim }} }}")
 
 
+def test_an_update_that_changes_nothing_is_not_revalidated(knowledge_graph):
+    response = update(knowledge_graph, f"DELETE WHERE {{ GRAPH <{USER_GRAPH}> {{ <urn:x:nobody> ?p ?o }} }}")
+    assert response.status_code == 200
+    assert response.text.startswith("Update applied: 0 quads added, 0 removed (0.0")
+
+
 @pytest.mark.parametrize("graph", ["ontology", "shapes", "inferred", "metadata"])
 def test_writes_never_touch_derived_or_schema_graphs(knowledge_graph, graph):
     before = quad_count(knowledge_graph)
