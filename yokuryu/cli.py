@@ -23,9 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from yokuryu.graph.build import InputError
     from yokuryu.graph.formats import UnknownFormat
+    from yokuryu.graph.reasoning import InconsistentData, RuleError
     from yokuryu.graph.store import StoreError
     try:
         return args.handler(args)
+    except (InconsistentData, RuleError) as error:  # the data contradicts the ontology, or a rule is broken
+        print(f"yokuryu {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID
     except (InputError, UnknownFormat, StoreError) as error:
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
         return EXIT_INVALID if isinstance(error, InputError) else EXIT_USAGE
@@ -88,6 +92,16 @@ def make_parser() -> argparse.ArgumentParser:
                      help="'all' (default), a short name (ontology, shapes, external, inferred, metadata, source/<doc>, user/<file>) or a graph IRI")
     sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     sub.add_argument("--store", metavar="PATH", help="export an on-disk store instead of a fresh in-memory build")
+
+    sub = command("violations", cmd_violations,
+                  "List the treaty violations the rules derived, each with its premises and evidence.", """
+        yokuryu violations
+          prints each violation: instrument, provision and its text, agent, act, overlap period,
+          the rule, and the citations and source sentences behind every premise
+        yokuryu violations --format json --store ./yokuryu-store""")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
+                     help="text (default), json, or turtle (the violation resources of the inferred graph)")
+    sub.add_argument("--store", metavar="PATH", help="read an on-disk store instead of a fresh in-memory build")
 
     sub = command("serve", cmd_serve, "Serve the graph: SPARQL endpoint, linked-data pages and query UI.", """
         yokuryu serve --port 8000
@@ -183,6 +197,20 @@ def cmd_export(args) -> int:
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_violations(args) -> int:
+    from yokuryu.graph.pipeline import InvalidData, open_built_store
+    from yokuryu.graph.violations import render
+
+    try:
+        store = open_built_store(args.store)
+    except InvalidData as error:
+        print(f"yokuryu violations: the data does not conform to the shapes, so nothing was reasoned:\n{error}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    print(render(store, args.format))
     return EXIT_OK
 
 
