@@ -56,8 +56,7 @@ def read(target) -> Response:
         raise ProtocolError(f"404 Not Found: the store has no graph <{target}>", 404)
     syntax = choose_rdf_syntax("turtle")
     if target is DEFAULT:
-        union = config.union_default_graph and not config.empty
-        triples = _union_triples(store) if union else _triples_of(store, ox.DefaultGraph())
+        triples = _union_triples(store) if config.union_default_graph else _triples_of(store, ox.DefaultGraph())
         return _rdf_response(_serialize(triples, syntax), syntax)
     if syntax.is_dataset:
         body = store.dump(syntax, target)
@@ -173,9 +172,10 @@ def _parse(data: bytes, syntax: RdfSyntax, target, filename: str | None) -> list
 
 def _refuse_union_default(target) -> None:
     config = get_config()
-    if target is DEFAULT and config.union_default_graph and not config.empty:
-        raise ProtocolError("400 Bad Request: the default graph of the knowledge graph is the union of all its "
-                            "graphs and cannot be written as such; write a named graph (?graph=IRI)")
+    if target is DEFAULT and config.union_default_graph:
+        raise ProtocolError("400 Bad Request: the default graph is served as the union of all graphs and cannot "
+                            "be written as such; write a named graph (?graph=IRI), or serve with "
+                            "--no-union-default-graph")
 
 
 def _exists(target) -> bool:

@@ -195,6 +195,14 @@ def test_service_description_lists_graphs_formats_and_entailment(server):
     assert (endpoint, URIRef(SD + "supportedLanguage"), URIRef(SD + "SPARQL11Update")) not in graph
 
 
+def test_graph_store_default_graph_is_the_union(server):
+    response = requests.get(f"{server.url}/store?default", headers={"Accept": "application/n-triples"}, timeout=30)
+    assert response.status_code == 200
+    graph = Graph().parse(data=response.content, format="nt")
+    assert (URIRef("https://w3id.org/yokuryu/resource/japan"), RDFS.label, None) in graph  # asserted
+    assert (URIRef(YK + "Treaty"), None, None) in graph  # ontology
+
+
 def test_graph_store_reads_a_named_graph_in_any_format(server):
     for accept, fmt in (("text/turtle", "turtle"), ("application/rdf+xml", "xml"), ("application/ld+json", "json-ld")):
         response = requests.get(f"{server.url}/store", params={"graph": "https://w3id.org/yokuryu/graph/ontology"},

@@ -160,6 +160,10 @@ def test_knowledge_graph_default_graph_is_not_writable_as_such(knowledge_graph):
     response = update(knowledge_graph, "INSERT DATA { <urn:x:s> rdfs:label 'x' }")
     assert response.status_code == 400
     assert "named graph" in response.text
+    put = requests.put(f"{knowledge_graph.url}/store?default", data=b"<urn:x:s> <urn:x:p> 1 .", timeout=30,
+                       headers={"Content-Type": "application/n-triples", "Authorization": f"Bearer {TOKEN}"})
+    assert put.status_code == 400
+    assert "union" in put.text
 
 
 # --- serialised writers, consistent readers (plain mode) -------------------------------------------
