@@ -60,6 +60,23 @@ def test_query_over_the_time_limit_is_503_and_the_server_stays_healthy(start_ser
     assert cheap_query(server) < 1.0
 
 
+def test_when_every_worker_finishes_an_abandoned_query_new_ones_are_refused_at_once(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1", "--workers", "1")
+    fill(server)
+    assert requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60).status_code == 503
+    started = time.monotonic()
+    busy = requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=60)
+    assert busy.status_code == 503 and time.monotonic() - started < 0.5
+    assert "still finishing" in busy.text and busy.headers["Retry-After"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the abandoned query ends, and its worker serves again
+        response = requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=60)
+        if response.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert response.status_code == 200 and response.json()["boolean"] is True
+
+
 def test_oversized_body_is_413_with_the_limit_and_the_server_stays_healthy(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--max-body-bytes", "2000")
     big = "ASK { " + " ".join(f"<urn:s:{i}> ?p ?o ." for i in range(200)) + " }"
