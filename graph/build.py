@@ -9,7 +9,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -55,7 +55,7 @@ class Inputs:
 
     graphs: dict[URIRef, Graph] = field(default_factory=dict)
     origins: dict[URIRef, list[str]] = field(default_factory=dict)
-    digest_parts: list[bytes] = field(default_factory=list)
+    digest: str = ""
 
     def add(self, name: URIRef, triples: Iterable, origin: str) -> None:
         graph = self.graphs.setdefault(name, Graph())
@@ -84,13 +84,6 @@ class Inputs:
                 found.extend(f for f in self.origins[name] if f not in found)
         return found
 
-    @property
-    def digest(self) -> str:
-        """A fingerprint of every input and of the code version; equal digests, equal builds."""
-        h = hashlib.sha256(f"yokuryu {__version__}\n".encode())
-        for part in sorted(self.digest_parts):
-            h.update(hashlib.sha256(part).digest())
-        return h.hexdigest()
 
 
 @dataclass
@@ -118,24 +111,20 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
 
     ``data_dir`` replaces the bundled ``graph/data/`` folder (for "what if" copies of the data).
     """
-    inputs = Inputs()
+    inputs = Inputs(digest=input_digest(extra_files, data_dir=data_dir))
     for file in ontology_files():
         text = file.read_text(encoding="utf-8")
-        inputs.digest_parts.append(text.encode())
         inputs.add(ONTOLOGY_GRAPH, Graph().parse(data=text, format="turtle"), f"ontology/{file.name}")
     for file in shapes_files():
         text = file.read_text(encoding="utf-8")
-        inputs.digest_parts.append(text.encode())
         inputs.add(SHAPES_GRAPH, Graph().parse(data=text, format="turtle"), f"shapes/{file.name}")
     for doc in bundled_sources():
-        inputs.digest_parts.append(doc.text.read_bytes() + doc.metadata.read_bytes())
         inputs.add(source_graph(doc.slug), doc.to_graph(), f"graph/sources/{doc.slug}.txt")
     data_folder = Path(data_dir) if data_dir is not None else resources.files("yokuryu.graph") / "data"
     prefix = f"{data_dir}/" if data_dir is not None else "graph/data/"
     for file in sorted(data_folder.iterdir(), key=lambda f: f.name):
         if file.name.endswith((".trig", ".ttl")):
             data = file.read_bytes()
-            inputs.digest_parts.append(data)
             _add_rdf(inputs, data, file.name, prefix + file.name, default_graph=EXTERNAL_GRAPH)
     for path in extra_files:
         path = Path(path)
@@ -143,9 +132,43 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
-        inputs.digest_parts.append(str(path.name).encode() + b"\0" + data)
         _add_rdf(inputs, data, path.name, str(path), default_graph=user_graph(path))
     return inputs
+
+
+def input_digest(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path | None = None) -> str:
+    """A SHA-256 fingerprint of everything a build depends on, computed without parsing.
+
+    It covers every input file, the code of this package's pipeline and the versions of the
+    libraries that parse, validate and reason: equal digests mean equal builds, so a digest is
+    a safe key for reusing a build.
+    """
+    h = hashlib.sha256(f"yokuryu {__version__}\n".encode())
+    for library in ("rdflib", "owlrl", "pyshacl", "pyoxigraph"):
+        h.update(f"{library} {_version(library)}\n".encode())
+    code = resources.files("yokuryu.graph")
+    parts = [f.read_bytes() for f in sorted(code.iterdir(), key=lambda f: f.name) if f.name.endswith(".py")]
+    parts += [f.read_bytes() for f in ontology_files()] + [f.read_bytes() for f in shapes_files()]
+    for doc in bundled_sources():
+        parts.append(doc.text.read_bytes() + b"\0" + doc.metadata.read_bytes())
+    data_folder = Path(data_dir) if data_dir is not None else code / "data"
+    parts += [f.name.encode() + b"\0" + f.read_bytes()
+              for f in sorted(data_folder.iterdir(), key=lambda f: f.name) if f.name.endswith((".trig", ".ttl"))]
+    for path in extra_files:
+        try:
+            parts.append(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+        except OSError as error:
+            raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def user_graph(path: str | Path) -> URIRef:

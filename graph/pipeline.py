@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from yokuryu.graph.build import BuildResult, build
+import pyoxigraph as ox
+
+from yokuryu.graph.build import BuildResult, build, input_digest
 from yokuryu.graph.store import KnowledgeStore, StoreError, open_store
 from yokuryu.ontology import GRAPH
 
@@ -31,10 +35,49 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
     if store.is_built and not rebuild and not extra_files:
         log.info("reusing the build in %s", path)
         return store, None
+    cached = _cache_file(extra_files) if path is None and not rebuild else None
+    if cached is not None and cached.is_file():
+        try:
+            store.load_quads(list(ox.parse(path=str(cached), format=ox.RdfFormat.N_QUADS)))
+            log.info("reused the cached build %s", cached)
+            return store, None
+        except (OSError, SyntaxError, ValueError) as error:
+            log.warning("ignoring an unreadable cached build %s: %s", cached, error)
     result = build(extra_files)
     if result.ok:
         store.load_build(result)
+        if cached is not None:
+            _write_cache(cached, result)
     return store, result
+
+
+def cache_dir() -> Path | None:
+    """Where in-memory builds are cached (``YOKURYU_CACHE_DIR``; ``off`` disables the cache)."""
+    configured = os.environ.get("YOKURYU_CACHE_DIR")
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "none", "0") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "yokuryu"
+
+
+def _cache_file(extra_files: Sequence[str | Path]) -> Path | None:
+    """The cache entry for a build: named by the digest of every input, the code and the libraries,
+    so a changed input or a new version never reuses a stale build."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    return folder / f"build-{input_digest(extra_files)}.nq"
+
+
+def _write_cache(target: Path, result: BuildResult) -> None:
+    """Write atomically (temporary file, then rename) so a reader never sees half a build."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".build-", suffix=".nq", delete=False) as tmp:
+            ox.serialize(result.quads, tmp, format=ox.RdfFormat.N_QUADS)
+        os.replace(tmp.name, target)
+    except OSError as error:  # a read-only home is no reason to fail: the build is in memory already
+        log.warning("could not cache the build in %s: %s", target.parent, error)
 
 
 def open_built_store(path: str | Path | None, extra_files: Sequence[str | Path] = ()) -> KnowledgeStore:

@@ -21,14 +21,14 @@ def test_select_by_get(server):
         "query": "SELECT ?label WHERE { ?s a yk:Declaration ; rdfs:label ?label }"})
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/sparql-results+json")
-    assert select_values(response, "label") == ["Potsdam Declaration"]
+    assert "Potsdam Declaration" in select_values(response, "label")
 
 
 def test_select_by_post_form(server):
     response = requests.post(f"{server.url}/sparql", timeout=10, data={
         "query": "SELECT ?label WHERE { ?s a yk:Treaty ; rdfs:label ?label }"})
     assert response.status_code == 200
-    assert select_values(response, "label") == ["Soviet–Japanese Neutrality Pact"]
+    assert "Soviet–Japanese Neutrality Pact" in select_values(response, "label")
 
 
 def test_ask_by_post_body(server):
