@@ -32,4 +32,9 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     app.extensions["yokuryu.executor"] = QueryExecutor(config.workers, config.query_timeout)
     app.register_blueprint(graph_store.blueprint)
     cors.register(app)
+    from yokuryu.server import ontology_docs, pages, ui, void
+    app.register_blueprint(ui.blueprint)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(ontology_docs.blueprint)
+    app.register_blueprint(void.blueprint)
     return app

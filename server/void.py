@@ -1,0 +1,118 @@
+"""``/.well-known/void`` and ``/dumps/…``: the dataset described in VoID, and downloadable dumps.
+
+The description starts from the build's ``…/graph/metadata`` graph (title, licence, sources,
+build digest) and adds what only the running server knows: where its endpoint and dumps are,
+and live counts, so it stays true after writes.
+"""
+from __future__ import annotations
+
+import gzip
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, request
+
+from yokuryu.graph.formats import rdf_syntax
+from yokuryu.ontology import DATA_LICENSE, DATASET_IRI, GRAPH, METADATA_GRAPH, ONTOLOGY_IRI, PREFIXES
+from yokuryu.server.pages import DOCUMENT_SYNTAXES, requested_extension, not_found, serialize
+from yokuryu.server.store_access import get_config, get_store
+
+blueprint = Blueprint("void", __name__)
+
+VOID = "http://rdfs.org/ns/void#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+DUMP_SYNTAXES = {"trig": "trig", "nq": "nquads"}
+# Vocabularies whose terms the data uses, besides our own ontology.
+VOCABULARIES = ("rdf", "rdfs", "owl", "xsd", "skos", "dcterms", "prov", "schema", "foaf")
+# Counts that a build writes and the server recomputes live.
+LIVE = {VOID + "triples", VOID + "entities", VOID + "classes", VOID + "properties", VOID + "distinctSubjects"}
+
+
+def v(term: str) -> ox.NamedNode:
+    return ox.NamedNode(VOID + term)
+
+
+@blueprint.get("/.well-known/void")
+def void_description():
+    ext = requested_extension()
+    if ext == "html":
+        ext = "ttl"  # VoID is for machines; a browser gets the Turtle as text
+    syntax = DOCUMENT_SYNTAXES[ext]
+    body = serialize(describe_dataset(get_store(), request.url_root.rstrip("/"), get_config().base_iri), syntax)
+    media_type = "text/plain" if request.accept_mimetypes.best == "text/html" and ext == "ttl" else syntax.media_type
+    response = Response(body, mimetype=syntax.media_type)
+    response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@blueprint.get("/dumps/<path:filename>")
+def dump(filename: str):
+    """``/dumps/all.nq``, ``/dumps/external.trig``, ``/dumps/source/<doc>.nq.gz`` …"""
+    compressed = filename.endswith(".gz")
+    stem = filename[:-3] if compressed else filename
+    name, dot, ext = stem.rpartition(".")
+    store = get_store()
+    graph = None if name == "all" else str(GRAPH) + name
+    if not dot or ext not in DUMP_SYNTAXES or (graph is not None and graph not in store.graph_names()):
+        return not_found(request.url_root.rstrip("/") + "/dumps/" + filename)
+    syntax = rdf_syntax(DUMP_SYNTAXES[ext])
+    body = store.dump(syntax, graph)
+    response = Response(gzip.compress(body, mtime=0) if compressed else body,
+                        mimetype="application/gzip" if compressed else syntax.media_type)
+    if not compressed:
+        response.headers["Content-Type"] = f"{syntax.media_type}; charset=utf-8"
+    download = "yokuryu-" + filename.replace("/", "-")
+    response.headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return response
+
+
+def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
+    """The VoID description: the stored metadata, with live counts, endpoint, dumps, vocabularies."""
+    dataset = ox.NamedNode(DATASET_IRI)
+    triples = {ox.Triple(q.subject, q.predicate, q.object)
+               for q in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(str(METADATA_GRAPH)))
+               if q.predicate.value not in LIVE}
+    triples |= {
+        ox.Triple(dataset, RDF_TYPE, v("Dataset")),
+        ox.Triple(dataset, ox.NamedNode("http://purl.org/dc/terms/license"), ox.NamedNode(DATA_LICENSE)),
+        ox.Triple(dataset, v("sparqlEndpoint"), ox.NamedNode(server + "/sparql")),
+        ox.Triple(dataset, v("uriSpace"), ox.Literal(base + "resource/")),
+        ox.Triple(dataset, v("vocabulary"), ox.NamedNode(ONTOLOGY_IRI)),
+        ox.Triple(dataset, v("rootResource"), ox.NamedNode(base + "resource/internment-of-japanese-pows")),
+        ox.Triple(dataset, v("exampleResource"), ox.NamedNode(base + "resource/potsdam-declaration")),
+    }
+    triples |= {ox.Triple(dataset, v("vocabulary"), ox.NamedNode(PREFIXES[p])) for p in VOCABULARIES}
+    for ext in ("trig", "nq", "nq.gz"):
+        triples.add(ox.Triple(dataset, v("dataDump"), ox.NamedNode(f"{server}/dumps/all.{ext}")))
+    triples |= _counts(store, dataset)
+    for name in store.graph_names():
+        graph = ox.NamedNode(name)
+        triples.add(ox.Triple(dataset, v("subset"), graph))
+        triples.add(ox.Triple(graph, RDF_TYPE, v("Dataset")))
+        triples.add(ox.Triple(graph, v("triples"), ox.Literal(str(store.graph_count(name)), datatype=XSD_INTEGER)))
+        if name.startswith(str(GRAPH)):
+            local = name[len(str(GRAPH)):]
+            for ext in ("trig", "nq"):
+                triples.add(ox.Triple(graph, v("dataDump"), ox.NamedNode(f"{server}/dumps/{local}.{ext}")))
+    return sorted(triples, key=str)
+
+
+def _counts(store, dataset: ox.NamedNode) -> set[ox.Triple]:
+    """Statistics of the union of all graphs, as the endpoint's default graph serves it."""
+    query = """SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?p) AS ?properties)
+      WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }"""
+    row = next(iter(store.query(query)))
+    classes = next(iter(store.query("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?s a ?c }")))["n"]
+    entities = next(iter(store.query("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?s)) }")))["n"]
+
+    def count(term) -> ox.Literal:
+        return ox.Literal(term.value, datatype=XSD_INTEGER)
+
+    return {
+        ox.Triple(dataset, v("triples"), count(row["triples"])),
+        ox.Triple(dataset, v("distinctSubjects"), count(row["subjects"])),
+        ox.Triple(dataset, v("properties"), count(row["properties"])),
+        ox.Triple(dataset, v("classes"), count(classes)),
+        ox.Triple(dataset, v("entities"), count(entities)),
+    }
