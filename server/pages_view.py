@@ -76,8 +76,10 @@ class _View:
     def graph_badge(self, graph: str) -> dict:
         kinds = {str(INFERRED_GRAPH): "inferred", str(EXTERNAL_GRAPH): "external",
                  str(ONTOLOGY_GRAPH): "ontology", str(METADATA_GRAPH): "metadata"}
+        if not graph:
+            return {"kind": "default", "iri": "", "href": None, "label": "the default graph"}
         kind = kinds.get(graph) or ("source" if graph.startswith(str(GRAPH) + "source/") else "asserted")
-        return {"kind": kind, "iri": graph, "href": self.href(graph), "label": self.label(graph) if graph else "default graph"}
+        return {"kind": kind, "iri": graph, "href": self.href(graph), "label": self.label(graph)}
 
     def provenance(self, description: Description) -> dict:
         """Where the thing's statements come from: sentences, citations, flags."""

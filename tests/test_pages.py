@@ -290,6 +290,23 @@ def test_estimates_show_holder_and_basis_side_by_side(client, store):
     assert escape(row["basis"].value) in own_row, "the basis is in the same row"
 
 
+def test_treaty_page_explains_each_violation_with_its_evidence(client, store):
+    query = """SELECT ?instrument (COUNT(DISTINCT ?violation) AS ?n) WHERE {
+      ?violation a yk:TreatyViolation ; yk:violatedInstrument ?instrument } GROUP BY ?instrument"""
+    counts = {row["instrument"].value: int(row["n"].value) for row in store.query(query)}
+    assert counts, "the violation rules derived at least one violation"
+    for instrument, count in counts.items():
+        html = page_for(client, instrument).get_data(as_text=True)
+        section = html.split('id="violations-h"', 1)[1].split("</section>", 1)[0]
+        assert section.count('<article class="violation"') == count
+        for step in ("Instrument", "Bound", "Provision", "Act", "Overlap", "Therefore"):
+            assert f"<strong>{step}</strong>" in section
+        evidence = f"""SELECT DISTINCT ?label WHERE {{ ?violation yk:violatedInstrument <{instrument}> ;
+            yk:violatingAct|yk:bindingAction|yk:violatedProvision ?premise . ?premise yk:citation/rdfs:label ?label }}"""
+        for row in store.query(evidence):
+            assert escape(row["label"].value) in section, row["label"].value
+
+
 # --- ontology ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("accept, ext, rdf_format", FORMATS)
