@@ -118,11 +118,16 @@ class _View:
         }
 
     def estimates(self, iri: str) -> list[dict]:
-        """The estimates that are this thing or point at it, holder and basis side by side."""
+        """The estimates that are this thing, point at it or estimate the same thing as it,
+        with holder and basis side by side."""
         target = ox.NamedNode(iri)
         query = f"""SELECT DISTINCT ?estimate ?value ?min ?max ?holder ?basis ?sentence WHERE {{
           {{ BIND({target} AS ?estimate) ?estimate a yk:Estimate }}
           UNION {{ ?estimate a yk:Estimate ; ?link {target} FILTER(?link != rdf:type) }}
+          UNION {{ # on an estimate's page, the estimates of the same thing, to compare
+            {target} a yk:Estimate ; ?about ?topic . ?estimate a yk:Estimate ; ?about ?topic
+            VALUES ?about {{ yk:countOf yk:about }}
+          }}
           OPTIONAL {{ ?estimate yk:estimatedValue ?value }}
           OPTIONAL {{ ?estimate yk:minimumValue ?min }}
           OPTIONAL {{ ?estimate yk:maximumValue ?max }}

@@ -290,6 +290,15 @@ def test_estimates_show_holder_and_basis_side_by_side(client, store):
     assert escape(row["basis"].value) in own_row, "the basis is in the same row"
 
 
+def test_competing_estimates_of_one_group_are_compared_on_each_others_pages(client, store):
+    query = """SELECT ?a ?b WHERE { ?a a yk:Estimate ; yk:countOf ?group . ?b a yk:Estimate ; yk:countOf ?group
+      FILTER(?a != ?b) } ORDER BY ?a ?b LIMIT 1"""
+    row = next(iter(store.query(query)))
+    html = page_for(client, row["a"].value).get_data(as_text=True)
+    table = html.split('<table class="estimates">', 1)[1].split("</table>", 1)[0]
+    assert f'title="{row["b"].value}"' in table
+
+
 def test_treaty_page_explains_each_violation_with_its_evidence(client, store):
     query = """SELECT ?instrument (COUNT(DISTINCT ?violation) AS ?n) WHERE {
       ?violation a yk:TreatyViolation ; yk:violatedInstrument ?instrument } GROUP BY ?instrument"""
