@@ -11,7 +11,7 @@ import csv
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
@@ -168,3 +168,12 @@ def test_treaty_page_shows_its_violations_and_provenance(server, page):
     explanation = page.locator("section.violations").inner_text()
     assert "Soviet Union" in explanation
     screenshot(page, "treaty", full_page=False)
+
+
+def test_a_browser_sent_to_the_endpoint_lands_on_the_query_page(server, page):
+    query = "SELECT ?label WHERE { res:japan rdfs:label ?label }"
+    page.goto(server.url + "/sparql?query=" + quote(query))
+    page.wait_for_selector("table.results")
+    assert urlparse(page.url).path == "/"
+    assert page.locator("#query").input_value() == query
+    assert "Japan" in page.locator("table.results").inner_text()
