@@ -94,8 +94,8 @@ def test_example_query_table_resource_page_and_link(server, page):
     assert page.locator("table.results tbody tr").count() > 0
 
     # a query whose answers are resources of the graph: their IRIs link to their pages
-    page.fill("#query", "SELECT ?instrument ?label WHERE { ?instrument a yk:InternationalInstrument ; "
-                        "rdfs:label ?label } ORDER BY ?label")
+    page.fill("#query", "SELECT ?instrument ?label WHERE {\n  ?instrument a yk:InternationalInstrument ;\n"
+                        "              rdfs:label ?label .\n}\nORDER BY ?label")
     run_and_wait(page)
     rows = page.locator("table.results tbody tr")
     assert rows.count() >= 2
@@ -177,3 +177,22 @@ def test_a_browser_sent_to_the_endpoint_lands_on_the_query_page(server, page):
     assert urlparse(page.url).path == "/"
     assert page.locator("#query").input_value() == query
     assert "Japan" in page.locator("table.results").inner_text()
+
+
+def test_construct_results_are_a_table_of_triples_and_download_as_turtle(server, page, tmp_path):
+    page.goto(server.url + "/")
+    page.fill("#query", "CONSTRUCT { res:japan rdfs:label ?label } WHERE { res:japan rdfs:label ?label }")
+    run_and_wait(page)
+    headers = page.locator("table.results thead th").all_inner_texts()
+    assert headers == ["subject", "predicate", "object"]
+    assert "Japan" in page.locator("table.results tbody").inner_text()
+    formats = page.locator("#download-buttons button").all_inner_texts()
+    assert formats == ["Turtle", "N-Triples", "JSON-LD", "RDF/XML", "TriG", "N-Quads"]
+    with page.expect_download() as info:
+        page.click("#download-buttons button[data-format='ttl']")
+    target = tmp_path / "results.ttl"
+    info.value.save_as(target)
+    from rdflib import Graph, Literal, URIRef
+    graph = Graph().parse(target, format="turtle")
+    assert (URIRef("https://w3id.org/yokuryu/resource/japan"), URIRef("http://www.w3.org/2000/01/rdf-schema#label"),
+            Literal("Japan", lang="en")) in graph
