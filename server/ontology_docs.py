@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, redirect, render_template
 
 from yokuryu.ontology import ONTOLOGY_GRAPH
 from yokuryu.server.labels import Labeller, curie, local_page

@@ -34,8 +34,6 @@ DOCUMENT_SYNTAXES: dict[str, RdfSyntax] = {s.extensions[0]: s for s in RDF_SYNTA
                                            if s.name in ("turtle", "ntriples", "jsonld", "rdfxml")}
 FORMAT_NAMES = {"html": "html", **{ext: ext for ext in DOCUMENT_SYNTAXES},
                 **{s.name: s.extensions[0] for s in DOCUMENT_SYNTAXES.values()}}
-# The kinds of IRI the graph mints below its base, each answered under this server's host.
-THING_PATHS = ("resource", "source", "graph", ".well-known/genid")
 
 
 @blueprint.get("/resource/<path:local>")
@@ -98,14 +96,14 @@ def document_response(description: Description, ext: str, stem: str) -> Response
     if ext == "html":
         view = page_view(get_store(), description, get_config().base_iri)
         body = render_template("resource.html", view=view, title=view["label"],
-                               alternates=_alternates(stem))
+                               alternates=_alternates())
         response = Response(body, mimetype="text/html")
     else:
         syntax = DOCUMENT_SYNTAXES[ext]
         response = Response(serialize(description.triples(), syntax), mimetype=syntax.media_type)
         response.headers["Content-Type"] = f"{syntax.media_type}; charset=utf-8"
     response.headers["Link"] = ", ".join(
-        f'</{stem}.{e}>; rel="alternate"; type="{t}"' for e, t in _alternates(stem).items() if e != ext)
+        f'</{stem}.{e}>; rel="alternate"; type="{t}"' for e, t in _alternates().items() if e != ext)
     return response
 
 
@@ -156,7 +154,7 @@ def requested_extension() -> str:
     return next(ext for ext, s in DOCUMENT_SYNTAXES.items() if best in s.media_types)
 
 
-def _alternates(stem: str) -> dict[str, str]:
+def _alternates() -> dict[str, str]:
     return {"html": "text/html", **{ext: s.media_type for ext, s in DOCUMENT_SYNTAXES.items()}}
 
 

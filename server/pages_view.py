@@ -29,7 +29,7 @@ def page_view(store, description: Description, base: str) -> dict:
             "label": view.label(subject),
             "text": _sentence_text(store, subject),
             "statements": [view.row(s) for s in description.outgoing[subject]],
-            "incoming": [view.row(s, incoming=True) for s in description.incoming[subject]],
+            "incoming": [view.row(s) for s in description.incoming[subject]],
         })
     return {
         "iri": iri,
@@ -64,7 +64,7 @@ class _View:
         return {"kind": "literal", "value": term.value, "lang": term.language or "",
                 "datatype": shown_type, "datatype_label": curie(shown_type) if shown_type else None}
 
-    def row(self, statement, incoming: bool = False) -> dict:
+    def row(self, statement) -> dict:
         return {
             "subject": self.term(statement.subject),
             "predicate": self.term(statement.predicate),
