@@ -7,6 +7,7 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_UPDATE_TOKEN``        bearer token that enables SPARQL Update and graph store writes
 ``YOKURYU_QUERY_TIMEOUT``       seconds a query may run before it is answered with 503 (30)
 ``YOKURYU_MAX_BODY_BYTES``      largest request body accepted (1 MiB)
+``YOKURYU_MAX_RESULT_BYTES``    largest query result served (64 MiB)
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
 ``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
 ``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
@@ -28,6 +29,7 @@ class ServerConfig:
     allow_anonymous_updates: bool = False
     query_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    max_result_bytes: int = 64 * 1024 * 1024
     base_iri: str = BASE
     empty: bool = False
     workers: int = 8
@@ -43,6 +45,8 @@ class ServerConfig:
             config.query_timeout = float(environ["YOKURYU_QUERY_TIMEOUT"])
         if environ.get("YOKURYU_MAX_BODY_BYTES"):
             config.max_body_bytes = int(environ["YOKURYU_MAX_BODY_BYTES"])
+        if environ.get("YOKURYU_MAX_RESULT_BYTES"):
+            config.max_result_bytes = int(environ["YOKURYU_MAX_RESULT_BYTES"])
         if environ.get("YOKURYU_WORKERS"):
             config.workers = int(environ["YOKURYU_WORKERS"])
         if environ.get("YOKURYU_UNION_DEFAULT_GRAPH"):

@@ -23,7 +23,7 @@ def serve(args) -> int:
     config = ServerConfig.from_env(
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
-        max_body_bytes=args.max_body_bytes, workers=args.workers)
+        max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers)
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -78,8 +78,8 @@ def _check_settings(config: ServerConfig, host: str) -> str | None:
                 "use --update-token TOKEN for a server others can reach")
     if config.query_timeout <= 0:
         return "--timeout must be a positive number of seconds"
-    if config.max_body_bytes <= 0:
-        return "--max-body-bytes must be a positive number of bytes"
+    if config.max_body_bytes <= 0 or config.max_result_bytes <= 0:
+        return "--max-body-bytes and --max-result-bytes must be positive numbers of bytes"
     if config.workers < 1:
         return "--workers must be at least 1"
     return None

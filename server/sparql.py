@@ -165,12 +165,17 @@ def run_query(operation: Operation) -> Response:
         syntax = rdf_syntax if isinstance(results, ox.QueryTriples) else results_syntax
         if syntax is None:
             raise not_acceptable["graph" if isinstance(results, ox.QueryTriples) else "results"]
-        out = io.BytesIO()
+        out = _ResultsBuffer(config.max_result_bytes)
         results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
-        return out.getvalue(), syntax.media_type
+        return bytes(out.data), syntax.media_type
 
     try:
         body, media_type = current_app.extensions["yokuryu.executor"].run(evaluate)
+    except ResultsTooLarge as error:
+        raise ProtocolError(
+            f"403 Forbidden: the results are larger than the {error.limit}-byte limit; narrow the query "
+            "(LIMIT, fewer variables) or raise the limit with 'yokuryu serve --max-result-bytes N' "
+            "or YOKURYU_MAX_RESULT_BYTES.", 403) from None
     except SyntaxError as error:
         raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {error}") from error
     except (ValueError, TypeError) as error:
@@ -182,6 +187,30 @@ def run_query(operation: Operation) -> Response:
     response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
+
+
+class ResultsTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"results exceed {limit} bytes")
+        self.limit = limit
+
+
+class _ResultsBuffer(io.RawIOBase):
+    """Collects serialised results, and stops the serialiser (and the evaluation) past ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.data = bytearray()
+        self.limit = limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk) -> int:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            raise ResultsTooLarge(self.limit)
+        return len(chunk)
 
 
 def _offers() -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:

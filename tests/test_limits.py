@@ -93,6 +93,17 @@ def test_oversized_body_is_413_with_the_limit_and_the_server_stays_healthy(start
                          headers={"Content-Type": "application/sparql-query"}).json()["boolean"] is True
 
 
+def test_results_over_the_size_limit_are_refused_and_the_server_stays_healthy(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--max-result-bytes", "20000")
+    fill(server)
+    response = requests.get(f"{server.url}/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o }"}, timeout=60)
+    assert response.status_code == 403
+    assert "20000-byte limit" in response.text and "--max-result-bytes" in response.text
+    small = requests.get(f"{server.url}/sparql", timeout=60,
+                         params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"})
+    assert small.status_code == 200 and len(small.json()["results"]["bindings"]) == 10
+
+
 @pytest.mark.parametrize("operation, text", [
     ("query", "SELECT * WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } }"),
     ("update", "LOAD <http://example.org/data.ttl>"),

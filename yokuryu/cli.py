@@ -131,6 +131,8 @@ def make_parser() -> argparse.ArgumentParser:
                      help="a query running longer is answered 503 (default 30; YOKURYU_QUERY_TIMEOUT)")
     sub.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
                      help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
+    sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",
+                     help="largest query result served, else 403 (default 67108864; YOKURYU_MAX_RESULT_BYTES)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
     return parser
 
