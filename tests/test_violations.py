@@ -347,3 +347,91 @@ def test_acts_from_fiction_are_never_judged(hypothetical):
 def _md5(text: str) -> str:
     import hashlib
     return hashlib.md5(text.encode()).hexdigest()
+
+
+# --- the shapes keep the rule's inputs judgeable ------------------------------------
+
+VALID_TREATY = """
+@prefix dcterms: <http://purl.org/dc/terms/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix yk: <https://w3id.org/yokuryu/ontology#> .
+@prefix ex: <https://example.org/shapes/> .
+
+ex:source a yk:Citation ; rdfs:label "E0: made up for a shape test"@en ;
+    dcterms:source <https://example.org/shapes> ; yk:confidence yk:MediumConfidence .
+ex:north a yk:State ; rdfs:label "Northland"@en .
+ex:south a yk:State ; rdfs:label "Southland"@en .
+ex:treaty a yk:Treaty ;
+    rdfs:label "Treaty of Example"@en ;
+    yk:signedOn "1950-01-10"^^xsd:date ;
+    yk:inForceUntil "1960"^^xsd:gYear ;
+    yk:citation ex:source .
+ex:ratification a yk:PartyAction ;
+    yk:party ex:north ;
+    yk:instrument ex:treaty ;
+    yk:means yk:Ratification ;
+    yk:onDate "1950-02-01"^^xsd:date ;
+    yk:citation ex:source .
+ex:article a yk:Provision ;
+    rdfs:label "Treaty of Example, Article 1"@en ;
+    yk:provisionOf ex:treaty ;
+    yk:articleNumber "1" ;
+    yk:forbids yk:Hostilities ;
+    yk:citation ex:source .
+ex:attack a yk:Act ;
+    rdfs:label "An attack"@en ;
+    yk:actKind yk:ArmedAttack ;
+    yk:actingAgent ex:north ;
+    yk:affectedParty ex:south ;
+    yk:startDate "1955-06-01"^^xsd:date ;
+    yk:citation ex:source .
+"""
+
+
+def validation_messages(tmp_path, turtle: str) -> list[str]:
+    from yokuryu.graph import build
+    path = tmp_path / "treaty.ttl"
+    path.write_text(turtle, encoding="utf-8")
+    return [v.message for v in build([path], reason=False).report.violations]
+
+
+def test_the_valid_treaty_conforms(tmp_path):
+    assert validation_messages(tmp_path, VALID_TREATY) == []
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('    rdfs:label "Treaty of Example"@en ;\n', "", "An instrument needs a label."),
+    ('    yk:signedOn "1950-01-10"^^xsd:date ;\n', "", "needs the date it was signed or issued"),
+    ('"1960"^^xsd:gYear', '"1960Z"^^xsd:gYear', "at most one expiry date"),
+    ('    yk:citation ex:source .\nex:ratification', "    yk:signedOn \"1950-01-10\"^^xsd:date .\nex:ratification",
+     "An instrument's dates need the external citation"),
+    ("    yk:instrument ex:treaty ;\n", "", "at least one party action"),
+    ('    yk:onDate "1950-02-01"^^xsd:date ;\n', "", "needs its date (yk:onDate)"),
+    ("    yk:party ex:north ;\n", "", "needs the agent (yk:party)"),
+    ("    yk:means yk:Ratification ;\n", "    yk:means yk:ArmedAttack ;\n", "needs its means"),
+    ("    yk:provisionOf ex:treaty ;\n", "", "must belong to exactly one instrument"),
+    ('    yk:articleNumber "1" ;\n', "", "needs its article number"),
+    ("    yk:forbids yk:Hostilities ;\n", "    yk:forbids ex:north ;\n", "must belong to the scheme of act kinds"),
+    ("    yk:actKind yk:ArmedAttack ;\n", "", "An act needs its kind"),
+    ("    yk:actingAgent ex:north ;\n", "", "An act needs the agent responsible"),
+    ('    yk:startDate "1955-06-01"^^xsd:date ;\n', '    yk:startDate "1955-06-01"^^xsd:date, "1955"^^xsd:gYear ;\n',
+     "at most one start date"),
+])
+def test_broken_treaty_data_is_refused_with_an_actionable_message(tmp_path, old, new, message):
+    assert VALID_TREATY.count(old) == 1, old
+    messages = validation_messages(tmp_path, VALID_TREATY.replace(old, new))
+    assert any(message in m for m in messages), messages
+
+
+def test_a_hand_made_violation_without_its_explanation_is_refused(tmp_path):
+    turtle = VALID_TREATY + """
+ex:claimed-violation a yk:TreatyViolation ;
+    yk:violatedInstrument ex:treaty ;
+    yk:violatingAgent ex:north .
+"""
+    messages = validation_messages(tmp_path, turtle)
+    for needed in ("exactly one violated provision", "exactly one violating act", "the rule that derived it",
+                   "needs evidence"):
+        assert any(needed in m for m in messages), (needed, messages)
