@@ -1,0 +1,85 @@
+"""The query page at ``/``: the editor's page as served, the example queries, the overview of the
+graph, and the static assets (in-browser behaviour is in test_browser.py)."""
+from __future__ import annotations
+
+import re
+from html import unescape
+from importlib import resources
+
+import markupsafe
+
+
+def installed_questions() -> list:
+    folder = resources.files("yokuryu.graph") / "queries"
+    if not folder.is_dir():
+        return []
+    return sorted((f for f in folder.iterdir() if f.name.startswith("cq") and f.name.endswith(".rq")), key=lambda f: f.name)
+
+
+def test_home_lists_every_installed_competency_question(client):
+    html = client.get("/").get_data(as_text=True)
+    buttons = re.findall(r'<button type="button" class="example" data-name="([^"]+)" data-query="([^"]*)">([^<]*)</button>', html,
+                         re.S)
+    files = installed_questions()
+    assert [name for name, _, _ in buttons] == [f.name[:-3] for f in files]
+    for (name, query, question), file in zip(buttons, files):
+        text = file.read_text(encoding="utf-8")
+        assert unescape(query) == text, "one click loads the query as written"
+        first_comment = next(line for line in text.splitlines() if line.startswith("#"))
+        assert unescape(question) == first_comment.lstrip("#").strip(), "the button says the question"
+
+
+def test_home_counts_things_per_class_and_lists_graphs(client, store):
+    html = client.get("/").get_data(as_text=True)
+    row = next(iter(store.query("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a yk:State }")))
+    assert re.search(r'title="https://w3id.org/yokuryu/ontology#State">state</a></td><td class="number">'
+                     + row["n"].value + "<", html)
+    for name in store.graph_names():
+        assert f'title="{name}"' in html
+    assert 'href="/source/japanese-pows-in-the-soviet-union.html"' in html
+
+
+def test_shared_link_puts_the_query_in_the_editor(client):
+    query = 'SELECT ?s WHERE { ?s rdfs:label "Japan"@en } # <&>'
+    html = client.get("/", query_string={"query": query}).get_data(as_text=True)
+    textarea = re.search(r'<textarea id="query"[^>]*>(.*?)</textarea>', html, re.S).group(1)
+    assert textarea == str(markupsafe.escape(query))
+    assert 'data-run-now="true"' in html
+
+
+def test_pages_work_offline(client):
+    """Every script and style comes from this server: no CDN."""
+    for path in ("/", "/resource/potsdam-declaration.html", "/ontology", "/search?q=japan"):
+        html = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
+        for asset in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html):
+            assert asset.startswith("/"), f"{path} loads {asset} from elsewhere"
+            assert client.get(asset).status_code == 200, asset
+
+
+def test_where_to_start_and_dump_links_resolve(client):
+    html = client.get("/").get_data(as_text=True)
+    start = html.split('<ul class="start">', 1)[1].split("</ul>", 1)[0]
+    links = re.findall(r'href="([^"]+)"', start)
+    assert len(links) >= 4
+    dumps = re.findall(r'href="(/dumps/[^"]+)"', html)
+    assert len(dumps) >= 3
+    for link in links + dumps:
+        response = client.get(link.split("#", 1)[0], follow_redirects=True)
+        assert response.status_code == 200, link
+
+
+def test_scripts_and_styles_are_served_with_their_types(client):
+    assert client.get("/static/style.css").mimetype == "text/css"
+    for script in ("sparql-editor.js", "query-ui.js"):
+        response = client.get(f"/static/{script}")
+        assert response.status_code == 200
+        assert response.mimetype in ("text/javascript", "application/javascript")
+
+
+def test_the_editor_is_a_labelled_form_that_works_without_script(client):
+    """Without JavaScript the form still submits to /?query=…, the shareable address."""
+    html = client.get("/").get_data(as_text=True)
+    form = re.search(r'<form id="query-form" action="/" method="get">', html)
+    assert form is not None
+    assert '<label for="query">' in html and '<textarea id="query" name="query"' in html
+    assert 'aria-hidden="true"' in html.split('<div class="editor">', 1)[1].split("</div>", 1)[0]
