@@ -48,15 +48,21 @@ def sparql():
     operation = read_operation()
     if operation.kind is None:
         if prefers_html():
-            return redirect("/", code=303)
+            return _to_the_ui("/")
         from yokuryu.server.service_description import service_description_response
         return service_description_response()
     if operation.kind == "query":
         if request.method == "GET" and prefers_html():
             # People get the query UI, with their query filled in.
-            return redirect("/?" + urlencode({"query": operation.text}), code=303)
+            return _to_the_ui("/?" + urlencode({"query": operation.text}))
         return run_query(operation)
     return run_update(operation)
+
+
+def _to_the_ui(location: str) -> Response:
+    response = redirect(location, code=303)
+    response.headers["Vary"] = "Accept"  # the same URL gives machines results, people the page
+    return response
 
 
 # --- reading the request ------------------------------------------------------------------

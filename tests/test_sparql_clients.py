@@ -135,6 +135,7 @@ def test_browsers_are_sent_to_the_query_ui(server):
                             headers={"Accept": browser}, allow_redirects=False, timeout=30)
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/?query=PREFIX")
+    assert response.headers["Vary"] == "Accept"
 
 
 # --- errors are precise -----------------------------------------------------------------------------
