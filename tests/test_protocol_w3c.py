@@ -308,3 +308,16 @@ def test_conforms_to_schema(plain_server):
     # This server writes anonymously, so the description must say it speaks SPARQL Update too.
     service = next(graph.subjects(RDF.type, SD.Service))
     assert (service, SD.supportedLanguage, SD.SPARQL11Update) in graph
+
+
+def test_the_replay_notices_a_wrong_answer(run, plain_server):
+    """The harness itself can fail: the same exchange with a contrary expectation must not pass."""
+    import copy
+    wrong = copy.deepcopy(TESTS["query_get"])
+    wrong.exchanges[0].expected_boolean = False
+    with pytest.raises(AssertionError):
+        replay(wrong, plain_server.url, {"/sparql/": "/sparql"})
+    wrong_status = copy.deepcopy(TESTS["bad_query_syntax"])
+    wrong_status.exchanges[0].statuses = {200}
+    with pytest.raises(AssertionError, match="400"):
+        replay(wrong_status, plain_server.url, {"/sparql/": "/sparql"})
