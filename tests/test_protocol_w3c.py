@@ -310,7 +310,7 @@ def test_conforms_to_schema(plain_server):
     assert (service, SD.supportedLanguage, SD.SPARQL11Update) in graph
 
 
-def test_the_replay_notices_a_wrong_answer(run, plain_server):
+def test_the_replay_notices_a_wrong_answer(plain_server):
     """The harness itself can fail: the same exchange with a contrary expectation must not pass."""
     import copy
     wrong = copy.deepcopy(TESTS["query_get"])
