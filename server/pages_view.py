@@ -1,7 +1,8 @@
 """Turn a :class:`Description` into what the HTML page shows: labelled links, provenance,
-estimates side by side and, for an international instrument, its violations."""
+estimates side by side and the treaty violations the thing is part of, with their explanation."""
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pyoxigraph as ox
@@ -9,7 +10,7 @@ import pyoxigraph as ox
 from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
 from yokuryu.server.labels import Labeller, curie, labels_of
 from yokuryu.server.labels import local_page as _local_page
-from yokuryu.server.pages_description import Description
+from yokuryu.server.pages_description import RDF_TYPE, Description
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -157,17 +158,21 @@ class _View:
         """The violations the rules derived that involve this thing (as instrument, provision,
         agent, act or the violation itself), each with its explanation chain and evidence."""
         query_file = resources.files("yokuryu.graph") / "queries" / "explain-violation.rq"
-        if not query_file.is_file():
+        involved = self._violations_involving(iri)
+        if not involved or not query_file.is_file():
             return []
+        # The explanation query is the rules' own; restricting it to these violations keeps pages fast.
+        query = query_file.read_text(encoding="utf-8")
+        where = re.search(r"\bWHERE\s*\{", query, re.IGNORECASE)
+        if where is None:
+            return []
+        values = "VALUES ?violation { " + " ".join(f"<{v}>" for v in sorted(involved)) + " }\n"
         try:
-            results = self.store.query(query_file.read_text(encoding="utf-8"))
+            results = self.store.query(query[:where.end()] + "\n" + values + query[where.end():])
         except SyntaxError:
             return []
-        roles = ("violation", "instrument", "provision", "agent", "act")
         found: dict[str, dict] = {}
         for row in results:
-            if not any(row[r] is not None and row[r].value == iri for r in roles):
-                continue
             key = row["violation"].value
             violation = found.get(key)
             if violation is None:
@@ -186,6 +191,16 @@ class _View:
         for violation in found.values():
             violation["premises"] = list(violation["premises"].values())
         return sorted(found.values(), key=lambda v: v["violation"]["label"])
+
+    def _violations_involving(self, iri: str) -> set[str]:
+        """Violations that are this thing or name it as instrument, provision, agent or act."""
+        node = ox.NamedNode(iri)
+        found = set()
+        if any(True for _ in self.store.oxigraph.quads_for_pattern(node, RDF_TYPE, ox.NamedNode(str(YK.TreatyViolation)), None)):
+            found.add(iri)
+        for role in (YK.violatedInstrument, YK.violatedProvision, YK.violatingAgent, YK.violatingAct):
+            found.update(q.subject.value for q in self.store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(role)), node, None))
+        return found
 
     def _violation(self, row) -> dict:
         term = lambda name: self.term(row[name]) if row[name] is not None else None  # noqa: E731
