@@ -86,16 +86,27 @@ def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
     for ext in ("trig", "nq", "nq.gz"):
         triples.add(ox.Triple(dataset, v("dataDump"), ox.NamedNode(f"{server}/dumps/all.{ext}")))
     triples |= _counts(store, dataset)
+    per_graph = _graph_statistics(store)
     for name in store.graph_names():
         graph = ox.NamedNode(name)
         triples.add(ox.Triple(dataset, v("subset"), graph))
         triples.add(ox.Triple(graph, RDF_TYPE, v("Dataset")))
         triples.add(ox.Triple(graph, v("triples"), ox.Literal(str(store.graph_count(name)), datatype=XSD_INTEGER)))
+        for statistic, value in per_graph.get(name, {}).items():
+            triples.add(ox.Triple(graph, v(statistic), ox.Literal(value, datatype=XSD_INTEGER)))
         if name.startswith(str(GRAPH)):
             local = name[len(str(GRAPH)):]
             for ext in ("trig", "nq"):
                 triples.add(ox.Triple(graph, v("dataDump"), ox.NamedNode(f"{server}/dumps/{local}.{ext}")))
     return sorted(triples, key=str)
+
+
+def _graph_statistics(store) -> dict[str, dict[str, str]]:
+    """Distinct subjects and properties of each named graph."""
+    query = """SELECT ?g (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?p) AS ?properties)
+      WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"""
+    return {row["g"].value: {"distinctSubjects": row["subjects"].value, "properties": row["properties"].value}
+            for row in store.query(query, union_default_graph=False)}
 
 
 def _counts(store, dataset: ox.NamedNode) -> set[ox.Triple]:

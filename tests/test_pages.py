@@ -378,9 +378,12 @@ def test_void_describes_endpoint_dumps_vocabularies_counts_and_licence(client, s
     assert (dataset, void + "sparqlEndpoint", ("iri", "http://localhost/sparql")) in triples
     assert (dataset, "http://purl.org/dc/terms/license", ("iri", "https://creativecommons.org/licenses/by-sa/4.0/")) in triples
     assert (dataset, void + "vocabulary", ("iri", BASE + "ontology")) in triples
+    integer = "http://www.w3.org/2001/XMLSchema#integer"
     for name in store.graph_names():
         count = store.graph_count(name)
-        assert (name, void + "triples", ("literal", str(count), "", "http://www.w3.org/2001/XMLSchema#integer")) in triples
+        assert (name, void + "triples", ("literal", str(count), "", integer)) in triples
+        subjects = {q.subject for q in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(name))}
+        assert (name, void + "distinctSubjects", ("literal", str(len(subjects)), "", integer)) in triples
     dumps = [o[1] for s, p, o in triples if p == void + "dataDump"]
     assert len(dumps) >= 3 + 2 * len(store.graph_names())
     for dump in dumps:
