@@ -1,12 +1,14 @@
 """Shared fixtures: the real CLI, a real app on the built graph, and a real server process."""
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +16,11 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every test session starts with an empty build cache of its own, so the first command that
+# needs the graph really builds it (as on a fresh machine) and no user cache is touched.
+os.environ["YOKURYU_CACHE_DIR"] = tempfile.mkdtemp(prefix="yokuryu-test-cache-")
+atexit.register(shutil.rmtree, os.environ["YOKURYU_CACHE_DIR"], True)
 YOKURYU = shutil.which("yokuryu", path=str(Path(sys.executable).parent)) or shutil.which("yokuryu")
 
 
