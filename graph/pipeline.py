@@ -32,7 +32,12 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
     build was reused. A failed build leaves an existing store untouched.
     """
     store = open_store(path)
-    if store.is_built and not rebuild and not extra_files:
+    if store.is_built and not rebuild:
+        if extra_files:
+            # Rebuilding replaces everything, writes made through the endpoint included: only on request.
+            raise StoreError(f"{path} already holds a build; add --rebuild to rebuild it with "
+                             f"{', '.join(map(str, extra_files))} (this replaces everything in the store, "
+                             "including changes written through the endpoint)")
         log.info("reusing the build in %s", path)
         return store, None
     cached = _cache_file(extra_files) if path is None and not rebuild else None

@@ -40,7 +40,11 @@ class ServerProcess:
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                         cwd=cwd, text=True)
         self.output: list[str] = []
-        self.url = self._wait_for_url()
+        try:
+            self.url = self._wait_for_url()
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def _wait_for_url(self, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout

@@ -204,3 +204,15 @@ def test_query_on_unbuilt_store_explains_what_to_do(tmp_path):
 def test_installed_cli_runs_from_any_directory(tmp_path):
     result = run_cli("query", "ASK { res:potsdam-declaration a yk:Declaration }", cwd=tmp_path)
     assert result.stdout.decode().strip() == "true"
+
+
+def test_extra_files_never_silently_rebuild_a_built_store(tmp_path):
+    store = tmp_path / "store"
+    assert run_cli("build", "--store", store).returncode == 0
+    refused = run_cli("build", "--store", store, DATA / "extra-estimate.ttl")
+    assert refused.returncode == 2
+    assert "--rebuild" in refused.stderr.decode() and "already holds a build" in refused.stderr.decode()
+    rebuilt = run_cli("build", "--store", store, "--rebuild", DATA / "extra-estimate.ttl")
+    assert rebuilt.returncode == 0, rebuilt.stderr.decode()
+    out = run_cli("query", "--store", store, "ASK { GRAPH ykg:user\\/extra-estimate { ?s a yk:Estimate } }")
+    assert out.stdout.decode().strip() == "true", out.stderr.decode()
