@@ -21,6 +21,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
 
 from yokuryu.graph.terms import to_oxigraph, to_rdflib
+from yokuryu.graph.validation import rdfs_entailments
 
 # Vocabularies whose terms are schema, not data: triples about their terms are restated
 # vocabulary, not findings about the history.
@@ -77,8 +78,12 @@ def infer(ontology: Graph, data: Graph, shapes: Graph | None = None) -> Graph:
         if noise_reason(triple, ontology_blank_nodes) is None:
             inferred.add(triple)
     if shapes is not None:
-        for triple in apply_rules(shapes, closure):
-            if triple not in data and triple not in ontology:
+        derived = apply_rules(shapes, closure)
+        # What the rules derive gets its RDFS consequences too (a yk:TreatyViolation is a
+        # prov:Entity, yk:evidence is prov:wasDerivedFrom), as the rest of the data got from OWL-RL.
+        for triple in rdfs_entailments(derived, ontology):
+            if triple not in data and triple not in ontology and triple not in closure \
+                    and noise_reason(triple, ontology_blank_nodes) is None:
                 inferred.add(triple)
     return inferred
 

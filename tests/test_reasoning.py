@@ -56,7 +56,11 @@ def test_meaningful_inferences_are_kept(inputs):
     assert (RES["potsdam-declaration"], YK.hasProvision, RES["potsdam-declaration-article-9"]) in inferred  # inverse
     assert (RES["potsdam-declaration-adherence-ussr"], PROV.wasDerivedFrom, RES["citation-e8"]) in inferred  # super-property
     assert (RES["internment-of-japanese-pows"], YK.carriedOutBy, soviet_union) in inferred
-    assert any(inferred.subjects(RDF.type, YK.TreatyViolation))
+    violations = set(inferred.subjects(RDF.type, YK.TreatyViolation))
+    assert violations
+    for violation in violations:  # the rules' output gets its RDFS consequences too
+        assert (violation, RDF.type, PROV.Entity) in inferred
+        assert set(inferred.objects(violation, PROV.wasDerivedFrom)) == set(inferred.objects(violation, YK.evidence))
 
 
 def test_noise_filter_drops_exactly_the_documented_kinds(inputs, closure):
