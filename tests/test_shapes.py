@@ -3,9 +3,12 @@ the command exits 1 and its report names the faulty resource and a message a his
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
+from rdflib import Graph
+from rdflib.namespace import SH
 
 from conftest import run_cli
 
@@ -67,3 +70,14 @@ def test_text_report_names_focus_node_and_message():
     text = result.stderr.decode()
     assert f"focus node: <{EX}total>" in text
     assert "gives 347000, its components add up to 344000" in text
+
+
+def test_every_property_shape_has_name_description_and_message():
+    shapes = Graph().parse(data=(resources.files("yokuryu.shapes") / "shapes.ttl").read_text(encoding="utf-8"),
+                           format="turtle")
+    # Every named property shape; the anonymous ones inside sh:or lists only state alternatives.
+    named = [s for s in set(shapes.subjects(SH.name, None)) if (s, SH.path, None) in shapes]
+    assert len(named) > 40
+    undocumented = [str(shapes.value(s, SH.name)) for s in named
+                    if (s, SH.description, None) not in shapes or (s, SH.message, None) not in shapes]
+    assert undocumented == []
