@@ -74,3 +74,13 @@ def test_on_disk_store_survives_restart_without_rebuild(tmp_path, start_server):
         server.stop()
     second = run_cli("build", "--store", store)
     assert "already built" in second.stdout.decode()
+
+
+def test_serve_refuses_data_that_violates_the_shapes():
+    from pathlib import Path
+    broken = Path(__file__).parent / "data" / "broken-estimate.ttl"
+    result = run_cli("serve", "--port", "0", broken, timeout=120)
+    assert result.returncode == 1
+    report = result.stderr.decode()
+    assert "<https://example.org/bad-estimate>" in report and "broken-estimate.ttl" in report
+    assert "Traceback" not in report

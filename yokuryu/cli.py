@@ -23,12 +23,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from yokuryu.graph.build import InputError
     from yokuryu.graph.formats import UnknownFormat
+    from yokuryu.graph.pipeline import InvalidData
     from yokuryu.graph.reasoning import InconsistentData, RuleError
     from yokuryu.graph.store import StoreError
     try:
         return args.handler(args)
     except (InconsistentData, RuleError) as error:  # the data contradicts the ontology, or a rule is broken
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except InvalidData as error:  # the graph to query or serve does not conform to the shapes
+        print(f"yokuryu {args.command}: cannot use the graph, its data violates the shapes.\n{error}",
+              file=sys.stderr)
         return EXIT_INVALID
     except (InputError, UnknownFormat, StoreError) as error:
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
