@@ -247,8 +247,7 @@ def run_update(operation: Operation) -> Response:
         except DatasetConflict as error:
             raise ProtocolError(f"400 Bad Request: {error}") from error
     outcome = apply_update(get_store(), config, text, base_iri=base_iri)
-    message = (f"Update applied: {outcome.added} quads added, {outcome.removed} removed "
-               f"({outcome.seconds:.2f} s).")
+    message = outcome.describe()
     response = Response(message + "\n", status=200)
     response.headers["Content-Type"] = with_charset("text/plain")
     return response

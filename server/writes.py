@@ -66,6 +66,16 @@ class WriteOutcome:
     added: int
     removed: int
     seconds: float
+    checked: bool = False  # validated and reasoned over before commit (knowledge-graph mode)
+
+    def describe(self) -> str:
+        if self.checked:
+            how = ", validated and reasoned over"
+        elif self.added or self.removed:
+            how = ""
+        else:
+            how = "; nothing changed, so nothing needed checking"
+        return f"Update applied: {self.added} quads added, {self.removed} removed ({self.seconds:.2f} s{how})."
 
 
 def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
@@ -89,7 +99,7 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
         new_quads = rebuild(candidate, store.built_digest() or "")
         removed, added = _commit(store, set(new_quads))
-    return WriteOutcome(added, removed, time.monotonic() - started)
+    return WriteOutcome(added, removed, time.monotonic() - started, checked=True)
 
 
 def rebuild(candidate: ox.Store, digest: str) -> list[ox.Quad]:
