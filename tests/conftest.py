@@ -131,3 +131,11 @@ def free_port() -> int:
 
 def select_values(response: requests.Response, var: str) -> list[str]:
     return [b[var]["value"] for b in response.json()["results"]["bindings"] if var in b]
+
+
+@pytest.fixture(scope="session")
+def plain_server():
+    """``yokuryu serve --empty --allow-anonymous-updates``: the plain SPARQL server the W3C suites run on."""
+    process = ServerProcess("--empty", "--allow-anonymous-updates")
+    yield process
+    process.stop()

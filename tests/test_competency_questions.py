@@ -260,7 +260,7 @@ def test_cq34_external_statements_carry_source_and_confidence(store):
     assert all(r["pages"].startswith("http") for r in rows)
     assert {r["confidence"] for r in rows} <= {YK + "HighConfidence", YK + "MediumConfidence"}
     # Kept apart from the seed: no external statement is stated in a seed sentence's graph.
-    assert not store.query(f"ASK {{ GRAPH <https://w3id.org/yokuryu/graph/source/japanese-pows-in-the-soviet-union> {{ ?x yk:citation ?c }} }}")
+    assert not store.query("ASK { GRAPH <https://w3id.org/yokuryu/graph/source/japanese-pows-in-the-soviet-union> { ?x yk:citation ?c } }")
 
 
 def test_cq35_kuznetsov_conclusion_and_its_basis(store):

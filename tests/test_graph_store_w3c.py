@@ -9,30 +9,16 @@ from __future__ import annotations
 import sys
 
 import pytest
-import requests
 
-from conftest import ServerProcess
-from test_protocol_w3c import W3C, load_manifest, replay
+from test_protocol_w3c import W3C, load_manifest, replay_on_empty_store
 
 TESTS = load_manifest(W3C / "graph-store-protocol" / "manifest.ttl")
 
 
-@pytest.fixture(scope="module")
-def plain_server():
-    server = ServerProcess("--empty", "--allow-anonymous-updates")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def run(plain_server):
-    def run_test(name: str) -> None:
-        emptied = requests.post(f"{plain_server.url}/sparql", data="DROP ALL",
-                                headers={"Content-Type": "application/sparql-update"}, timeout=30)
-        assert emptied.status_code == 200, emptied.text
-        # Direct identification names graphs by their URL on this server, as the manifests do.
-        replay(TESTS[name], plain_server.url, {"/gsp": "/store"})
-    return run_test
+    # Direct identification names graphs by their URL on this server, as the manifests do.
+    return lambda name: replay_on_empty_store(plain_server.url, TESTS[name], {"/gsp": "/store"})
 
 
 def test_every_manifest_entry_has_a_test_here():

@@ -20,7 +20,6 @@ from rdflib.collection import Collection
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF, RDFS
 
-from conftest import ServerProcess
 
 W3C = Path(__file__).parent / "w3c" / "sparql11"
 MF = Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-manifest#")
@@ -188,22 +187,19 @@ def _boolean(response: requests.Response, media_type: str) -> bool:
 TESTS = load_manifest(W3C / "protocol" / "manifest.ttl")
 
 
-@pytest.fixture(scope="module")
-def plain_server():
-    server = ServerProcess("--empty", "--allow-anonymous-updates")
-    yield server
-    server.stop()
+def replay_on_empty_store(server_url: str, test, rewrites: dict[str, str]) -> None:
+    """Empty the store, then replay one manifest test with the manifest's paths rewritten."""
+    emptied = requests.post(f"{server_url}/sparql", data="DROP ALL",
+                            headers={"Content-Type": "application/sparql-update"}, timeout=30)
+    assert emptied.status_code == 200, emptied.text
+    replay(test, server_url, rewrites)
 
 
 @pytest.fixture
 def run(plain_server):
     """Replay one manifest test on an emptied store."""
-    def run_test(name: str) -> None:
-        emptied = requests.post(f"{plain_server.url}/sparql", data="DROP ALL",
-                                headers={"Content-Type": "application/sparql-update"}, timeout=30)
-        assert emptied.status_code == 200, emptied.text
-        replay(TESTS[name], plain_server.url, {"/sparql/": "/sparql", "/sparql": "/sparql"})
-    return run_test
+    return lambda name: replay_on_empty_store(plain_server.url, TESTS[name],
+                                              {"/sparql/": "/sparql", "/sparql": "/sparql"})
 
 
 def test_every_manifest_entry_has_a_test_here():

@@ -23,7 +23,6 @@ from rdflib.collection import Collection
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
-from conftest import ServerProcess
 from test_protocol_w3c import MF, W3C
 
 DAWGT = Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-dawg#")
@@ -66,13 +65,6 @@ def evaluation_tests():
 
 def _path(iri) -> Path:
     return Path(str(iri).removeprefix("file://"))
-
-
-@pytest.fixture(scope="module")
-def plain_server():
-    server = ServerProcess("--empty", "--allow-anonymous-updates")
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("files", list(evaluation_tests()))

@@ -13,20 +13,12 @@ from rdflib.namespace import RDFS
 from rdflib.plugins.stores.sparqlstore import SPARQLStore, SPARQLUpdateStore
 from SPARQLWrapper import JSON, XML, SPARQLWrapper
 
-from conftest import ServerProcess
 
 YK = "https://w3id.org/yokuryu/ontology#"
 SELECT_TREATIES = ("PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
                    "SELECT ?treaty WHERE { ?treaty a yk:Treaty } ORDER BY ?treaty")
 CONSTRUCT_JAPAN = "CONSTRUCT { res:japan ?p ?o } WHERE { res:japan ?p ?o }"
 SD = "http://www.w3.org/ns/sparql-service-description#"
-
-
-@pytest.fixture(scope="module")
-def plain():
-    server = ServerProcess("--empty", "--allow-anonymous-updates")
-    yield server
-    server.stop()
 
 
 # --- client libraries ------------------------------------------------------------------------
@@ -37,7 +29,7 @@ def test_sparqlwrapper_json(server):
     client.setQuery(SELECT_TREATIES)
     client.setReturnFormat(JSON)
     bindings = client.query().convert()["results"]["bindings"]
-    assert f"https://w3id.org/yokuryu/resource/soviet-japanese-neutrality-pact" in [b["treaty"]["value"] for b in bindings]
+    assert "https://w3id.org/yokuryu/resource/soviet-japanese-neutrality-pact" in [b["treaty"]["value"] for b in bindings]
 
 
 def test_sparqlwrapper_xml_by_post(server):
@@ -58,8 +50,8 @@ def test_rdflib_sparqlstore_reads_the_knowledge_graph(server):
     assert (URIRef("https://w3id.org/yokuryu/resource/soviet-union"), None, None) in graph
 
 
-def test_rdflib_sparqlupdatestore_writes_and_reads(plain):
-    store = SPARQLUpdateStore(query_endpoint=f"{plain.url}/sparql", update_endpoint=f"{plain.url}/sparql")
+def test_rdflib_sparqlupdatestore_writes_and_reads(plain_server):
+    store = SPARQLUpdateStore(query_endpoint=f"{plain_server.url}/sparql", update_endpoint=f"{plain_server.url}/sparql")
     graph = Graph(store=store, identifier=URIRef("urn:test:rdflib"))
     subject = URIRef("urn:test:camp")
     graph.add((subject, RDFS.label, Literal("Camp № 7", lang="en")))
@@ -154,17 +146,17 @@ def test_browsers_are_sent_to_the_query_ui(server):
     ("GET", {"query": "ASK {}", "using-graph-uri": "urn:x"}, None, None, 400, "default-graph-uri"),
     ("PUT", {"query": "ASK {}"}, None, None, 405, "Method Not Allowed"),
 ])
-def test_bad_requests_get_their_exact_status(plain, method, params, body, content_type, status, words):
+def test_bad_requests_get_their_exact_status(plain_server, method, params, body, content_type, status, words):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = requests.request(method, f"{plain.url}/sparql", params=params, data=body, headers=headers, timeout=30)
+    response = requests.request(method, f"{plain_server.url}/sparql", params=params, data=body, headers=headers, timeout=30)
     assert response.status_code == status, response.text
     assert words in response.text
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
-def test_form_fields_are_decoded_once(plain):
+def test_form_fields_are_decoded_once(plain_server):
     # "%2531" is the text "%31" once decoded; decoding twice would turn it into "1".
-    response = requests.post(f"{plain.url}/sparql", data="query=SELECT%20(%22%2531%22%20AS%20%3Fx)%20%7B%7D",
+    response = requests.post(f"{plain_server.url}/sparql", data="query=SELECT%20(%22%2531%22%20AS%20%3Fx)%20%7B%7D",
                              headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
     assert response.json()["results"]["bindings"][0]["x"]["value"] == "%31"
 
