@@ -33,11 +33,10 @@ from yokuryu.ontology import (
     ONTOLOGY_GRAPH,
     SHAPES_GRAPH,
     YK,
-    load_ontology,
     ontology_files,
     source_graph,
 )
-from yokuryu.shapes import load_shapes, shapes_files
+from yokuryu.shapes import shapes_files
 
 log = logging.getLogger(__name__)
 
