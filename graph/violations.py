@@ -72,6 +72,7 @@ class Violation:
     provision: str
     provision_label: str
     provision_text: str | None
+    provision_text_is_verbatim: bool
     breached_kind: str
     agent: str
     agent_label: str
@@ -113,6 +114,7 @@ def find_violations(store: KnowledgeStore) -> list[Violation]:
                 in_force_from=_text(row["inForceFrom"]), in_force_until=_opt(row["inForceUntil"]),
                 provision=row["provision"].value, provision_label=_label(row, "provision"),
                 provision_text=_opt(row["provisionText"]),
+                provision_text_is_verbatim=_opt(row["provisionTextIsVerbatim"]) == "true",
                 breached_kind=_label(row, "breachedKind"),
                 agent=row["agent"].value, agent_label=_label(row, "agent"),
                 act=row["act"].value, act_label=_label(row, "act"), act_kind=_opt(row["actKindLabel"]),
@@ -168,7 +170,7 @@ def render_text(violations: list[Violation]) -> str:
             f"{number}. {v.label}",
             f"   <{v.iri}>",
             f"   instrument  {v.instrument_label}, in force from {v.in_force_from}{until}",
-            f"   provision   {v.provision_label}" + (f': "{v.provision_text}"' if v.provision_text else ""),
+            f"   provision   {v.provision_label}" + _provision_text(v),
             f"   breach      {v.kind}: {v.breached_kind}",
             f"   agent       {v.agent_label}, bound from {v.bound_from} ({v.binding_label})",
             f"   act         {v.act_label}" + (f" ({v.act_kind})" if v.act_kind else "") + f", {act_period}",
@@ -226,3 +228,12 @@ def _e_number(label: str) -> int:
     """The number of an "E<n>: …" citation label, so E2 sorts before E11."""
     head = label.split(":", 1)[0]
     return int(head[1:]) if head[:1] == "E" and head[1:].isdigit() else 0
+
+
+def _provision_text(v: Violation) -> str:
+    """The provision's words in quotes, or a summary that says it is one."""
+    if not v.provision_text:
+        return ""
+    if v.provision_text_is_verbatim:
+        return f': "{v.provision_text}"'
+    return f" (summary, not the instrument's words): {v.provision_text}"

@@ -209,6 +209,7 @@ class _View:
             "instrument": term("instrument"), "in_force_from": _text(row["inForceFrom"]),
             "in_force_until": _text(row["inForceUntil"]),
             "provision": term("provision"), "provision_text": _text(row["provisionText"]),
+            "provision_text_is_verbatim": _text(row["provisionTextIsVerbatim"]) == "true",
             "breached_kind": term("breachedKind"),
             "agent": term("agent"), "act": term("act"), "act_kind": _text(row["actKindLabel"]),
             "act_start": _text(row["actStart"]), "act_end": _text(row["actEnd"]),

@@ -435,3 +435,11 @@ ex:claimed-violation a yk:TreatyViolation ;
     for needed in ("exactly one violated provision", "exactly one violating act", "the rule that derived it",
                    "needs evidence"):
         assert any(needed in m for m in messages), (needed, messages)
+
+
+def test_only_verbatim_provision_text_is_shown_as_a_quotation():
+    """Art. 9 of Potsdam is quoted (verbatim, E11); the pact's Art. 1 is our summary and says so."""
+    out = run_cli("violations").stdout.decode()
+    assert 'Potsdam Declaration, Article 9: "The Japanese military forces' in out
+    assert "Neutrality Pact, Article 1 (summary, not the instrument's words): Both parties" in out
+    assert 'Article 1: "' not in out
