@@ -8,10 +8,13 @@ from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.config import ServerConfig
 
 
-def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None = None) -> Flask:
+def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None = None,
+               executor=None) -> Flask:
     """Build the application around ``store`` (a built :class:`KnowledgeStore`).
 
     Without a store, the bundled graph is built in memory (or the configured on-disk store opened).
+    Without an executor, /sparql evaluates queries in threads (``yokuryu serve`` passes query
+    processes for an in-memory store: see ``yokuryu.server.query_processes``).
     """
     app = Flask(__name__)
     config = config or ServerConfig.from_env()
@@ -29,7 +32,7 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     # SPARQL endpoint (E): query workers with a time limit, the graph store protocol, CORS.
     from yokuryu.server import cors, graph_store
     from yokuryu.server.executor import QueryExecutor
-    app.extensions["yokuryu.executor"] = QueryExecutor(config.workers, config.query_timeout)
+    app.extensions["yokuryu.executor"] = executor or QueryExecutor(store, config.workers, config.query_timeout)
     app.register_blueprint(graph_store.blueprint)
     cors.register(app)
     from yokuryu.server import ontology_docs, pages, ui, void

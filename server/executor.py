@@ -1,56 +1,136 @@
-"""Query evaluation in worker threads, with a time limit answered as a clear 503.
+"""Query evaluation with a time limit answered as a clear 503: what a query asks, how it is
+evaluated, and the thread executor used with an on-disk store (``--store PATH``).
 
-pyoxigraph releases the GIL while it evaluates and serialises, so a worker thread runs a heavy
-query while the server keeps answering others. pyoxigraph 0.5 cannot cancel a running query:
-when the limit passes, the client gets its 503 at once and the worker finishes in the
-background, holding one of the ``workers`` slots until it does. Queries that wait for a slot
-count that wait against their own limit; and while every slot is held by such an abandoned
-query, new queries are refused at once (503, ``Retry-After``) instead of queueing behind them.
+A :class:`QueryRequest` holds only plain values, so it can be evaluated in a thread of this
+process or sent to a query process (``yokuryu.server.query_processes``, the in-memory store's
+executor); :func:`evaluate_query` is the one evaluation both use, serialising the results
+(pyoxigraph evaluates lazily while it serialises) up to the result size limit.
+
+The thread executor: pyoxigraph releases the GIL while it evaluates and serialises, so a worker
+thread runs a heavy query while the server keeps answering others. pyoxigraph 0.5 cannot cancel
+a running query, and a RocksDB store cannot be shared with forked processes: when the limit
+passes, the client gets its 503 at once and the worker finishes in the background, holding one
+of the ``workers`` slots until it does. Queries that wait for a slot count that wait against
+their own limit; and while every slot is held by such an abandoned query, new queries are
+refused at once (503, ``Retry-After``) instead of queueing behind them.
 """
 from __future__ import annotations
 
+import io
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from dataclasses import dataclass
 
+import pyoxigraph as ox
+
+from yokuryu.graph.formats import rdf_syntax, results_syntax
+from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One query with its dataset and the result formats the client accepts (None: none fits)."""
+
+    text: str
+    base_iri: str | None
+    predeclared_prefixes: bool
+    union_default_graph: bool
+    default_graph: tuple[str, ...] | None  # the protocol's dataset, replacing FROM / FROM NAMED
+    named_graphs: tuple[str, ...] | None
+    results_format: str | None  # a name from RESULTS_SYNTAXES
+    graph_format: str | None  # a name from RDF_SYNTAXES
+    max_result_bytes: int
+
+
+class ResultsTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+class NotAcceptable(Exception):
+    """The query's kind of result (``"results"`` or ``"graph"``) has no format the client accepts."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def evaluate_query(store: KnowledgeStore, request: QueryRequest) -> tuple[bytes, str]:
+    """The serialised results of ``request`` and their media type."""
+    kwargs = {"base_iri": request.base_iri, "predeclared_prefixes": request.predeclared_prefixes,
+              "union_default_graph": request.union_default_graph}
+    if request.default_graph is not None or request.named_graphs is not None:
+        kwargs["default_graph"] = [ox.NamedNode(g) for g in request.default_graph or ()]
+        kwargs["named_graphs"] = [ox.NamedNode(g) for g in request.named_graphs or ()]
+    results = store.query(request.text, **kwargs)
+    is_graph = isinstance(results, ox.QueryTriples)
+    name = request.graph_format if is_graph else request.results_format
+    if name is None:
+        raise NotAcceptable("graph" if is_graph else "results")
+    syntax = rdf_syntax(name) if is_graph else results_syntax(name)
+    out = _ResultsBuffer(request.max_result_bytes)
+    results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
+    return bytes(out.data), syntax.media_type
+
+
+class _ResultsBuffer(io.RawIOBase):
+    """Collects serialised results, and stops the serialiser (and the evaluation) past ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.data = bytearray()
+        self.limit = limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk) -> int:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            raise ResultsTooLarge(self.limit)
+        return len(chunk)
+
+
+def over_the_limit(timeout: float, what: str) -> ProtocolError:
+    """The 503 for a query that ran past ``timeout``; ``what`` says what became of its evaluation."""
+    return ProtocolError(
+        f"503 Service Unavailable: the query did not finish within the {timeout:g} s limit and was {what}. "
+        "Narrow it (LIMIT, more specific patterns), or raise the limit with 'yokuryu serve --timeout SECONDS' "
+        "or YOKURYU_QUERY_TIMEOUT.", 503, headers={"Retry-After": "5"})
 
 
 class QueryExecutor:
     """A fixed pool of evaluation threads shared by all requests of one app."""
 
-    def __init__(self, workers: int, timeout: float):
+    def __init__(self, store: KnowledgeStore, workers: int, timeout: float):
+        self.store = store
         self.timeout = timeout
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="yokuryu-query")
         self._abandoned = 0
         self._lock = threading.Lock()
 
-    def run(self, evaluate: Callable[[], T]) -> T:
-        """``evaluate()`` in a worker; its result, or a 503 once the time limit has passed."""
+    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+        """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
         with self._lock:
             if self._abandoned >= self.workers:
                 raise ProtocolError(
                     f"503 Service Unavailable: all {self.workers} query workers are still finishing queries "
                     "that ran past the time limit; try again in a few seconds (or start the server with "
                     "more --workers).", 503, headers={"Retry-After": "5"})
-        future = self._pool.submit(evaluate)
+        future = self._pool.submit(evaluate_query, self.store, request)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
             if not future.cancel():
                 self._abandon(future)
-            raise ProtocolError(
-                f"503 Service Unavailable: the query did not finish within the {self.timeout:g} s limit "
-                "and was abandoned. Narrow it (LIMIT, more specific patterns), or raise the limit "
-                "with 'yokuryu serve --timeout SECONDS' or YOKURYU_QUERY_TIMEOUT.",
-                503, headers={"Retry-After": "5"}) from None
+            raise over_the_limit(self.timeout, "abandoned (it finishes in the background)") from None
 
     def _abandon(self, future: Future) -> None:
         """Count a running query nobody waits for until its worker is free again."""

@@ -47,7 +47,12 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    app = create_app(config, store)
+    executor = None
+    if not store.is_persistent:
+        # Fork the query zygote now, before waitress starts any thread or opens its socket.
+        from yokuryu.server.query_processes import QueryProcesses
+        executor = QueryProcesses(store, config.workers, config.query_timeout)
+    app = create_app(config, store, executor=executor)
     server = create_server(app, host=args.host, port=args.port, threads=max(1, config.workers),
                            ident="yokuryu", clear_untrusted_proxy_headers=True,
                            max_request_body_size=config.max_body_bytes + 64 * 1024)
@@ -58,7 +63,8 @@ def serve(args) -> int:
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
           f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
-          f"query timeout {config.query_timeout:g} s)", flush=True)
+          f"query timeout {config.query_timeout:g} s, "
+          f"{'queries in killable processes' if executor else 'queries in threads'})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()

@@ -6,7 +6,6 @@ answer. Every client mistake has its own status and a message that says how to f
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
@@ -17,6 +16,7 @@ from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
 from yokuryu.server.negotiation import choose_rdf_syntax, choose_results_syntax, prefers_html, with_charset
 from yokuryu.server.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
@@ -157,26 +157,20 @@ def run_query(operation: Operation) -> Response:
     # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
     results_syntax, rdf_syntax, not_acceptable = _offers()
     config = get_config()
-    store = get_store()
-    kwargs = {"base_iri": request.base_url, "predeclared_prefixes": not config.empty}
-    if any(operation.graphs(name) for name in QUERY_DATASET):
-        # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
-        kwargs["default_graph"] = [ox.NamedNode(g) for g in operation.graphs("default-graph-uri")]
-        kwargs["named_graphs"] = [ox.NamedNode(g) for g in operation.graphs("named-graph-uri")]
-    else:
-        kwargs["union_default_graph"] = config.union_default_graph
-
-    def evaluate() -> tuple[bytes, str]:
-        results = store.query(operation.text, **kwargs)
-        syntax = rdf_syntax if isinstance(results, ox.QueryTriples) else results_syntax
-        if syntax is None:
-            raise not_acceptable["graph" if isinstance(results, ox.QueryTriples) else "results"]
-        out = _ResultsBuffer(config.max_result_bytes)
-        results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
-        return bytes(out.data), syntax.media_type
-
+    # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
+    protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
+    query = QueryRequest(
+        text=operation.text, base_iri=request.base_url, predeclared_prefixes=not config.empty,
+        union_default_graph=config.union_default_graph and not protocol_dataset,
+        default_graph=tuple(operation.graphs("default-graph-uri")) if protocol_dataset else None,
+        named_graphs=tuple(operation.graphs("named-graph-uri")) if protocol_dataset else None,
+        results_format=results_syntax.name if results_syntax else None,
+        graph_format=rdf_syntax.name if rdf_syntax else None,
+        max_result_bytes=config.max_result_bytes)
     try:
-        body, media_type = current_app.extensions["yokuryu.executor"].run(evaluate)
+        body, media_type = current_app.extensions["yokuryu.executor"].run(query)
+    except NotAcceptable as error:
+        raise not_acceptable[error.kind] from None
     except ResultsTooLarge as error:
         raise ProtocolError(
             f"403 Forbidden: the results are larger than the {error.limit}-byte limit; narrow the query "
@@ -193,30 +187,6 @@ def run_query(operation: Operation) -> Response:
     response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
-
-
-class ResultsTooLarge(Exception):
-    def __init__(self, limit: int):
-        super().__init__(f"results exceed {limit} bytes")
-        self.limit = limit
-
-
-class _ResultsBuffer(io.RawIOBase):
-    """Collects serialised results, and stops the serialiser (and the evaluation) past ``limit`` bytes."""
-
-    def __init__(self, limit: int):
-        super().__init__()
-        self.data = bytearray()
-        self.limit = limit
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, chunk) -> int:
-        self.data += chunk
-        if len(self.data) > self.limit:
-            raise ResultsTooLarge(self.limit)
-        return len(chunk)
 
 
 def _offers() -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import pyoxigraph as ox
-from flask import request
+from flask import current_app, has_app_context, request
 from rdflib import Graph, URIRef
 
 from yokuryu.graph.build import describe_dataset, skolemize
@@ -84,10 +84,18 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
     started = time.monotonic()
     with store.write_lock:
         if config.empty:
-            before = len(store)
+            executor = _executor_to_tell()
+            before = set(store.oxigraph) if executor else len(store)
             _run(store.oxigraph, update, base_iri, None)
-            after = len(store)
-            return WriteOutcome(max(0, after - before), max(0, before - after), time.monotonic() - started)
+            if not executor:
+                after = len(store)
+                return WriteOutcome(max(0, after - before), max(0, before - after), time.monotonic() - started)
+            # Query processes hold a copy of the store: they get the change itself, as quads, because
+            # running the update text again could differ (NOW(), RAND(), UUID(), fresh blank nodes).
+            after = set(store.oxigraph)
+            removed, added = before - after, after - before
+            executor.committed(removed, added)
+            return WriteOutcome(len(added), len(removed), time.monotonic() - started)
         candidate = ox.Store()
         candidate.extend(store.oxigraph)
         graphs = [g.value for g in store.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
@@ -99,7 +107,10 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
         new_quads = rebuild(candidate, store.built_digest() or "")
         removed, added = _commit(store, set(new_quads))
-    return WriteOutcome(added, removed, time.monotonic() - started, checked=True)
+        executor = _executor_to_tell()
+        if executor:
+            executor.committed(removed, added)
+    return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
 
 
 def rebuild(candidate: ox.Store, digest: str) -> list[ox.Quad]:
@@ -191,8 +202,8 @@ def _refuse_protected_changes(live: ox.Store, candidate: ox.Store) -> None:
             raise ProtocolError(f"403 Forbidden: writes may not change <{name}>, {what}. Nothing was applied.", 403)
 
 
-def _commit(store: KnowledgeStore, new: set[ox.Quad]) -> tuple[int, int]:
-    """Turn the store into ``new`` in one transaction; the numbers of quads removed and added."""
+def _commit(store: KnowledgeStore, new: set[ox.Quad]) -> tuple[set[ox.Quad], set[ox.Quad]]:
+    """Turn the store into ``new`` in one transaction; the quads removed and added."""
     old = set(store.oxigraph)
     removed, added = old - new, new - old
     parts = []
@@ -204,7 +215,19 @@ def _commit(store: KnowledgeStore, new: set[ox.Quad]) -> tuple[int, int]:
         store.oxigraph.update(" ;\n".join(parts))
         if store.is_persistent:
             store.oxigraph.flush()
-    return len(removed), len(added)
+    return removed, added
+
+
+def _executor_to_tell():
+    """The query executor when it holds its own copy of the store and must get every committed change.
+
+    Called under the write lock, so the copy receives changes in commit order, and before the
+    write is answered, so a client that reads after its write sees it.
+    """
+    if not has_app_context():
+        return None
+    executor = current_app.extensions.get("yokuryu.executor")
+    return executor if getattr(executor, "holds_a_copy", False) else None
 
 
 def _quads_text(quads) -> str:

@@ -60,8 +60,21 @@ def test_query_over_the_time_limit_is_503_and_the_server_stays_healthy(start_ser
     assert cheap_query(server) < 1.0
 
 
-def test_when_every_worker_finishes_an_abandoned_query_new_ones_are_refused_at_once(start_server):
+def test_query_over_the_time_limit_has_its_process_killed_and_a_fresh_one_answers_next(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1", "--workers", "1")
+    fill(server)
+    response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+    assert response.status_code == 503 and "query process was killed" in response.text
+    started = time.monotonic()
+    assert cheap_query(server) < 1.0  # the only worker was replaced, not left finishing the runaway
+    assert time.monotonic() - started < 1.0
+
+
+def test_on_disk_store_when_every_worker_finishes_an_abandoned_query_new_ones_are_refused_at_once(
+        start_server, tmp_path):
+    # An on-disk store keeps the thread executor: the runaway finishes in the background.
+    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates",
+                          "--timeout", "1", "--workers", "1")
     fill(server)
     assert requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60).status_code == 503
     started = time.monotonic()

@@ -121,7 +121,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="requests served at once (threads of one process sharing one store; default 8)")
+                     help="requests served at once, and query workers: killable processes forked from a copy "
+                          "of the in-memory store, or threads with --store PATH (default 8; YOKURYU_WORKERS)")
     sub.add_argument("--empty", action="store_true",
                      help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
                           "no reasoning or validation; the default graph is the store's real default graph")
@@ -133,7 +134,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--union-default-graph", dest="union_default_graph", action=argparse.BooleanOptionalAction,
                      default=None, help="the default graph is the union of all graphs (default on; off with --empty)")
     sub.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                     help="a query running longer is answered 503 (default 30; YOKURYU_QUERY_TIMEOUT)")
+                     help="a query running longer is answered 503 and, in memory, its process killed; with "
+                          "--store PATH it finishes in a thread (default 30; YOKURYU_QUERY_TIMEOUT)")
     sub.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
                      help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
     sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",

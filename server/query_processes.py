@@ -1,0 +1,396 @@
+"""Queries that really stop at the time limit: evaluation in processes forked from a zygote.
+
+pyoxigraph 0.5 cannot cancel a running query, so a query that must stop at ``--timeout`` has to
+run in a process that can be killed. For the in-memory store (the default; an on-disk RocksDB
+store must not be shared across ``fork`` and keeps the thread executor), ``yokuryu serve``
+starts, before waitress starts any thread:
+
+- the **zygote**: a process forked from the server, holding a copy-on-write copy of the store.
+  It does two things, one at a time: fork a query worker on request, and apply a committed
+  write (removed and added quads, as N-Quads) to its copy;
+- up to ``--workers`` **query workers**, forked by the zygote: each one receives a
+  :class:`QueryRequest` over its socket and answers with the serialised results (or the error)
+  evaluated on its own copy of the store. A fork shares the zygote's memory, so a new worker
+  is ready in milliseconds, without reloading the graph.
+
+At the time limit the client gets its 503, the worker is killed (SIGKILL: the CPU is really
+freed) and a fresh one is forked. Every committed write is sent to the zygote before the write
+is answered, and the workers forked before it are retired (idle ones at once, busy ones when
+their query ends): a query sees the state before a write or after it, never a mixture, and a
+client that reads after its write was answered sees that write. If the zygote dies, a new one
+is started from a dump of the server's store (the only case that reloads the graph) and the
+event is logged. The zygote and workers die with the server (``PR_SET_PDEATHSIG`` on Linux, and
+an end-of-file on their socket everywhere).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import pyoxigraph as ox
+
+from yokuryu.graph.store import KnowledgeStore
+from yokuryu.server.errors import ProtocolError
+from yokuryu.server.executor import QueryRequest, evaluate_query, over_the_limit
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+NQUADS = ox.RdfFormat.N_QUADS
+
+
+class QueryProcesses:
+    """The server side: a pool of query workers and the zygote they are forked from."""
+
+    holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
+
+    def __init__(self, store: KnowledgeStore, workers: int, timeout: float):
+        self.store = store
+        self.timeout = timeout
+        self.workers = max(1, workers)
+        self._zygote_lock = threading.Lock()  # one conversation with the zygote at a time
+        self._pool = threading.Condition()  # guards the fields below
+        self._idle: list[_Worker] = []
+        self._alive = 0  # workers forked and not yet retired, idle or busy
+        self._generation = 0  # bumped by every committed write: older workers hold an older state
+        self._zygote = _Zygote.fork(store)
+        for _ in range(self.workers):
+            self._idle.append(self._fork_worker())
+            self._alive += 1
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+        """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
+        deadline = time.monotonic() + self.timeout
+        for attempt in (1, 2):
+            worker = self._take(deadline)
+            try:
+                worker.conn.send(request)
+                if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                    self._kill(worker, f"its query ran past the {self.timeout:g} s limit")
+                    raise over_the_limit(self.timeout, "stopped (its query process was killed)")
+                status, value = worker.conn.recv()
+            except (EOFError, OSError):
+                # The worker died under us (its zygote died, or it was killed from outside):
+                # a fresh worker gets the query once more.
+                self._kill(worker, "it ended unexpectedly")
+                if attempt == 2 or time.monotonic() >= deadline:
+                    raise ProtocolError("500 Internal Server Error: the query process ended unexpectedly "
+                                        "while evaluating the query; try again", 500) from None
+                continue
+            self._give_back(worker)
+            if status == "error":
+                raise value
+            return value
+        raise AssertionError("unreachable")
+
+    def _take(self, deadline: float) -> _Worker:
+        """An idle worker holding the current state, a newly forked one, or a 503 at the deadline."""
+        with self._pool:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.generation == self._generation:
+                        return worker
+                    self._retire(worker)
+                if self._alive < self.workers:
+                    self._alive += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise over_the_limit(self.timeout, "never started: every query process stayed busy")
+                self._pool.wait(remaining)
+        try:
+            return self._fork_worker()
+        except BaseException:
+            with self._pool:
+                self._alive -= 1
+                self._pool.notify()
+            raise
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._pool:
+            if worker.generation == self._generation:
+                self._idle.append(worker)
+            else:
+                self._retire(worker)
+            self._pool.notify()
+
+    def _retire(self, worker: _Worker) -> None:
+        """End an idle worker (it exits when its socket closes); the pool lock is held."""
+        worker.conn.close()
+        self._alive -= 1
+
+    def _kill(self, worker: _Worker, why: str) -> None:
+        """Stop a busy worker at once, and fork its replacement."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGKILL)
+        worker.conn.close()
+        log.warning("query process %d killed and replaced: %s", worker.pid, why)
+        try:
+            replacement = self._fork_worker()
+        except (EOFError, OSError) as error:
+            log.error("could not fork a replacement query process: %s", error)
+            replacement = None
+        with self._pool:
+            if replacement is not None:
+                self._idle.append(replacement)
+            else:
+                self._alive -= 1
+            self._pool.notify()
+
+    def _fork_worker(self) -> _Worker:
+        """A worker forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
+        for attempt in (1, 2):
+            with self._zygote_lock:
+                try:
+                    pid, conn = self._zygote.fork_worker()
+                    with self._pool:
+                        return _Worker(pid, conn, self._generation)
+                except (EOFError, OSError):
+                    dead = self._zygote
+            if attempt == 1:
+                self._restart_zygote(dead)
+        raise OSError("the query zygote cannot fork query processes")
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
+        """Pass a committed write to the zygote and retire the workers that predate it.
+
+        Called with the store's write lock held, before the write is answered.
+        """
+        if not removed and not added:
+            return  # the workers' state is still the store's
+        change = (_nquads(removed), _nquads(added))
+        with self._zygote_lock:
+            try:
+                self._zygote.apply(*change)
+                dead = None
+            except (EOFError, OSError):
+                dead = self._zygote
+        if dead is not None:
+            self._restart_zygote(dead, write_lock_held=True)  # its dump includes this write
+        with self._pool:
+            self._generation += 1
+            while self._idle:
+                self._retire(self._idle.pop())
+            self._pool.notify_all()
+
+    # --- the zygote's life -----------------------------------------------------------------
+
+    def _restart_zygote(self, dead: _Zygote, write_lock_held: bool = False) -> None:
+        """Replace a dead zygote by a new process loading a dump of the store (the only reload)."""
+        # Lock order: the store's write lock, then the zygote lock (a writer holds the first).
+        with contextlib.nullcontext() if write_lock_held else self.store.write_lock, self._zygote_lock:
+            if self._zygote is not dead:
+                return  # another thread replaced it already
+            log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
+                        "(%d quads)", dead.pid, len(self.store))
+            dead.close()
+            self._zygote = _Zygote.spawn(self.store)
+            with self._pool:
+                self._generation += 1  # the old workers died with their zygote
+                while self._idle:
+                    self._retire(self._idle.pop())
+            log.warning("the new query zygote (process %d) is ready", self._zygote.pid)
+
+    def shutdown(self) -> None:
+        """Stop the workers and the zygote (the server is stopping)."""
+        with self._pool:
+            while self._idle:
+                self._retire(self._idle.pop())
+        with self._zygote_lock:
+            self._zygote.close()
+
+
+@dataclass
+class _Worker:
+    pid: int
+    conn: Connection
+    generation: int
+
+
+class _Zygote:
+    """The server's handle on the zygote process: its pid and the socket to talk to it."""
+
+    def __init__(self, pid: int, channel: socket.socket, process: subprocess.Popen | None = None):
+        self.pid = pid
+        self.channel = channel
+        self.conn = Connection(os.dup(channel.fileno()))
+        self.process = process  # set when spawned as a new program (a restart), not forked
+
+    @classmethod
+    def fork(cls, store: KnowledgeStore) -> _Zygote:
+        """Fork the zygote from this process: it shares the store's memory, copy-on-write."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        server = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the zygote
+            try:
+                ours.close()
+                _die_with(server)
+                zygote_main(store, theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        return cls(pid, ours)
+
+    @classmethod
+    def spawn(cls, store: KnowledgeStore) -> _Zygote:
+        """Start a zygote as a new program, fed a dump of ``store`` (the caller holds the write lock)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "yokuryu.server.query_processes", str(theirs.fileno()), str(os.getpid())],
+            stdin=subprocess.PIPE, pass_fds=[theirs.fileno()])
+        theirs.close()
+        zygote = cls(process.pid, ours, process)
+        try:
+            store.oxigraph.dump(process.stdin, format=NQUADS)
+            process.stdin.close()
+            if zygote.conn.recv() != ("ready",):
+                raise OSError("the new query zygote did not start")
+        except BaseException:
+            zygote.close()
+            raise
+        return zygote
+
+    def fork_worker(self) -> tuple[int, Connection]:
+        self.conn.send(("fork",))
+        reply = self.conn.recv()
+        _, fds, _, _ = socket.recv_fds(self.channel, 1, 1)
+        if reply[0] != "forked" or len(fds) != 1:
+            raise OSError(f"unexpected answer from the query zygote: {reply!r}")
+        return reply[1], Connection(fds[0])
+
+    def apply(self, removed: bytes, added: bytes) -> None:
+        self.conn.send(("apply", removed, added))
+        reply = self.conn.recv()
+        if reply[0] != "applied":
+            raise OSError(f"the query zygote could not apply a write: {reply[1]}")
+
+    def close(self) -> None:
+        """End the zygote (its workers end with it) and reap it."""
+        self.conn.close()
+        self.channel.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        if self.process is not None:
+            if self.process.stdin and not self.process.stdin.closed:
+                with contextlib.suppress(OSError):
+                    self.process.stdin.close()
+            self.process.wait()
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+
+
+# --- inside the zygote and the workers ---------------------------------------------------------
+
+
+def zygote_main(store: KnowledgeStore, channel: socket.socket) -> None:
+    """Fork workers and apply writes, one request at a time, until the server goes away."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers at once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    conn = Connection(os.dup(channel.fileno()))
+    me = os.getpid()
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request[0] == "fork":
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = os.fork()
+            if pid == 0:  # a worker
+                try:
+                    conn.close()
+                    channel.close()
+                    ours.close()
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    _die_with(me)
+                    worker_main(store, theirs)
+                finally:
+                    os._exit(0)
+            theirs.close()
+            conn.send(("forked", pid))
+            socket.send_fds(channel, [b"w"], [ours.fileno()])
+            ours.close()
+        elif request[0] == "apply":
+            try:
+                _, removed, added = request
+                for quad in ox.parse(removed, format=NQUADS):
+                    store.oxigraph.remove(quad)
+                store.oxigraph.extend(ox.parse(added, format=NQUADS))
+                conn.send(("applied",))
+            except (SyntaxError, ValueError, OSError) as error:
+                conn.send(("failed", str(error)))
+
+
+def worker_main(store: KnowledgeStore, channel: socket.socket) -> None:
+    """Evaluate queries on this process's copy of the store until the server closes the socket."""
+    conn = Connection(os.dup(channel.fileno()))
+    channel.close()
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = ("ok", evaluate_query(store, request))
+        except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
+            reply = ("error", _portable(error))
+        try:
+            conn.send(reply)
+        except OSError:
+            return
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` itself when it survives pickling (the server maps its type to a status), else an OSError."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - any unpicklable error becomes a plain message
+        return OSError(f"{type(error).__name__}: {error}")
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when ``parent`` dies (Linux), and exit now if it is already gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _nquads(quads: set[ox.Quad]) -> bytes:
+    out = io.BytesIO()
+    ox.serialize(quads, out, format=NQUADS)
+    return out.getvalue()
+
+
+def _spawned_zygote(fd: int, server: int) -> None:
+    """A restarted zygote: load the store from the dump on stdin, then serve the server."""
+    _die_with(server)
+    channel = socket.socket(fileno=fd)
+    store = KnowledgeStore(ox.Store())
+    store.oxigraph.bulk_extend(ox.parse(sys.stdin.buffer, format=NQUADS))
+    Connection(os.dup(channel.fileno())).send(("ready",))
+    zygote_main(store, channel)
+
+
+if __name__ == "__main__":
+    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]))

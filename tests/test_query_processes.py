@@ -1,0 +1,207 @@
+"""Query processes (in-memory store): runaway queries really stop, writes reach every reader,
+a dead zygote is replaced, and nothing outlives the server. All over real HTTP, with the
+process tree read from /proc."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import select_values
+from test_limits import SLOW_QUERY, UPDATE, cheap_query, fill
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (index 0 is the state), or None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def running(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its living descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo.extend(children(current))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLOCK_TICKS
+
+
+def zygote_and_workers(server) -> tuple[int, list[int]]:
+    (zygote,) = children(server.process.pid)
+    return zygote, children(zygote)
+
+
+def update(server, text: str) -> None:
+    response = requests.post(f"{server.url}/sparql", data=text.encode(), headers=UPDATE, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+def test_runaway_query_is_killed_its_cpu_freed_and_a_fresh_worker_answers_fast(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1", "--workers", "1")
+    fill(server)
+    cheap_query(server)  # the write retired the idle worker; this forks the one that will run away
+    zygote, (worker,) = zygote_and_workers(server)
+    started = time.monotonic()
+    response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+    assert response.status_code == 503 and time.monotonic() - started < 3
+    assert "1 s limit" in response.text and "killed" in response.text
+    deadline = time.monotonic() + 5
+    while running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(worker), "the runaway query's process must be gone"
+    everything = tree(server.process.pid)
+    before = cpu_seconds(everything)
+    time.sleep(1.0)
+    assert cpu_seconds(everything) - before < 0.3, "nothing may keep computing the killed query"
+    assert cheap_query(server) < 0.5
+    same_zygote, (fresh,) = zygote_and_workers(server)
+    assert same_zygote == zygote and fresh != worker  # forked again from the zygote: no reload
+
+
+def test_read_your_writes_over_50_alternating_rounds(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "3")
+    for round_ in range(50):
+        update(server, f"DELETE WHERE {{ <urn:counter> <urn:p:value> ?v }} ; "
+                       f"INSERT DATA {{ <urn:counter> <urn:p:value> {round_} }}")
+        found = requests.get(f"{server.url}/sparql", timeout=30,
+                             params={"query": "SELECT ?v WHERE { <urn:counter> <urn:p:value> ?v }"})
+        assert select_values(found, "v") == [str(round_)], f"round {round_}"
+
+
+def test_graph_store_writes_reach_query_processes(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    put = requests.put(f"{server.url}/store", params={"graph": "urn:g"}, timeout=30,
+                       data=b"<urn:s> <urn:p> \"first\" .", headers={"Content-Type": "application/n-triples"})
+    assert put.status_code == 201
+    query = {"query": "SELECT ?o WHERE { GRAPH <urn:g> { <urn:s> <urn:p> ?o } }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=30), "o") == ["first"]
+    assert requests.delete(f"{server.url}/store", params={"graph": "urn:g"}, timeout=30).status_code == 204
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=30), "o") == []
+
+
+def test_concurrent_readers_see_the_state_before_or_after_each_write_never_a_mixture(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "4")
+    update(server, "INSERT DATA { <urn:a> <urn:p:v> 0 . <urn:b> <urn:p:v> 0 }")
+    acknowledged = [0]  # the newest value whose write has been answered
+    problems: list[str] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for value in range(1, 21):
+                update(server, "DELETE WHERE { <urn:a> <urn:p:v> ?x } ; DELETE WHERE { <urn:b> <urn:p:v> ?y } ; "
+                               f"INSERT DATA {{ <urn:a> <urn:p:v> {value} . <urn:b> <urn:p:v> {value} }}")
+                acknowledged[0] = value
+        finally:
+            done.set()
+
+    def read() -> None:
+        query = {"query": "SELECT ?x ?y WHERE { <urn:a> <urn:p:v> ?x . <urn:b> <urn:p:v> ?y }"}
+        while not done.is_set():
+            floor = acknowledged[0]
+            response = requests.get(f"{server.url}/sparql", params=query, timeout=30)
+            rows = [(int(b["x"]["value"]), int(b["y"]["value"])) for b in response.json()["results"]["bindings"]]
+            if len(rows) != 1 or rows[0][0] != rows[0][1]:
+                problems.append(f"a mixture of states: {rows}")
+            elif rows[0][0] < floor:
+                problems.append(f"saw {rows[0][0]} after the write of {floor} was answered")
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert acknowledged[0] == 20
+    assert problems == []
+
+
+def test_a_dead_zygote_is_replaced_from_the_store_and_keeps_every_write(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "2")
+    update(server, "INSERT DATA { <urn:s> <urn:p> \"before\" }")
+    zygote, workers = zygote_and_workers(server)
+    os.kill(zygote, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while any(running(pid) for pid in [zygote, *workers]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(pid) for pid in [zygote, *workers]), "workers end with their zygote"
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=60), "o") == ["before"]
+    (replacement,) = children(server.process.pid)
+    assert replacement != zygote
+    update(server, "INSERT DATA { <urn:s> <urn:p> \"after\" }")
+    found = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+    assert sorted(select_values(found, "o")) == ["after", "before"]
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_no_query_process_outlives_the_server(start_server, stop):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "2")
+    fill(server)
+
+    outcome = []
+
+    def runaway() -> None:
+        try:
+            requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+        except requests.ConnectionError as error:  # the server goes away mid-query
+            outcome.append(error)
+
+    busy = threading.Thread(target=runaway)
+    busy.start()
+    time.sleep(0.5)
+    processes = tree(server.process.pid)
+    assert len(processes) == 3, processes  # the server, the zygote, the worker evaluating the runaway
+    getattr(server.process, stop)()
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while any(running(pid) for pid in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in processes if running(pid)] == []
+    busy.join(timeout=30)
+    assert len(outcome) == 1
+
+
+def test_an_on_disk_store_keeps_queries_in_threads(start_server, tmp_path):
+    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates")
+    fill(server, 10)
+    assert cheap_query(server) < 5
+    assert children(server.process.pid) == []
+    assert any("queries in threads" in line for line in server.output)
