@@ -1,5 +1,8 @@
 """Endpoint throughput: `yokuryu serve` against `oxigraph serve` on the same data, same run.
 
+Two yokuryu servers are measured: ``yk-disk`` (``--store PATH``, queries in threads) and
+``yk-memory`` (the default in-memory store, queries in killable processes).
+
     python bench/endpoint.py [--requests 400] [--clients 8] [--scale 0]
 
 Both servers hold the bundled build (plus ``--scale`` N synthetic internee records, to see how
@@ -74,10 +77,14 @@ def main() -> int:
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                          f"http://127.0.0.1:{oxi_port}/query"),
         }
-        yk_port = _free_port()
-        yk = subprocess.Popen([yokuryu, "serve", "--store", store, "--port", str(yk_port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        servers["yokuryu"] = (yk, f"http://127.0.0.1:{yk_port}/sparql")
+        # The two ways yokuryu serves: on disk (query threads) and in memory (query processes).
+        disk_port, memory_port = _free_port(), _free_port()
+        servers["yk-disk"] = (subprocess.Popen([yokuryu, "serve", "--store", store, "--port", str(disk_port)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                              f"http://127.0.0.1:{disk_port}/sparql")
+        servers["yk-memory"] = (subprocess.Popen([yokuryu, "serve", "--port", str(memory_port), *extra],
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                                f"http://127.0.0.1:{memory_port}/sparql")
         try:
             for _, url in servers.values():
                 _wait_until_up(url)
@@ -89,7 +96,7 @@ def main() -> int:
                             for label, (_, url) in servers.items()}
                 for label, (rate, p50, p99) in measured.items():
                     ratio = ""
-                    if label == "yokuryu":
+                    if label != "oxigraph":
                         ratio = f"{rate / measured['oxigraph'][0]:.2f}x throughput"
                     print(f"{name:18} {label:9} {rate:8.0f} {p50:8.1f} {p99:8.1f}   {ratio}")
         finally:
