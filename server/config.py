@@ -36,27 +36,62 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
+        """Defaults, then ``YOKURYU_*`` variables, then ``overrides`` (the CLI flags; None = unset).
+
+        Raises :class:`ConfigError`, naming the variable or flag, for a value that cannot work.
+        """
         config = cls()
-        if environ.get("YOKURYU_STORE"):
-            config.store_path = environ["YOKURYU_STORE"]
-        if environ.get("YOKURYU_UPDATE_TOKEN"):
-            config.update_token = environ["YOKURYU_UPDATE_TOKEN"]
-        if environ.get("YOKURYU_QUERY_TIMEOUT"):
-            config.query_timeout = float(environ["YOKURYU_QUERY_TIMEOUT"])
-        if environ.get("YOKURYU_MAX_BODY_BYTES"):
-            config.max_body_bytes = int(environ["YOKURYU_MAX_BODY_BYTES"])
-        if environ.get("YOKURYU_MAX_RESULT_BYTES"):
-            config.max_result_bytes = int(environ["YOKURYU_MAX_RESULT_BYTES"])
-        if environ.get("YOKURYU_WORKERS"):
-            config.workers = int(environ["YOKURYU_WORKERS"])
-        if environ.get("YOKURYU_UNION_DEFAULT_GRAPH"):
-            config.union_default_graph = environ["YOKURYU_UNION_DEFAULT_GRAPH"].lower() not in ("0", "false", "no")
-        if environ.get("YOKURYU_BASE"):
-            config.base_iri = environ["YOKURYU_BASE"]
+        for variable, (name, parse) in _ENVIRONMENT.items():
+            raw = environ.get(variable)
+            if raw:
+                try:
+                    setattr(config, name, parse(raw))
+                except ValueError:
+                    raise ConfigError(f"{variable}={raw!r} is not a valid value ({_EXPECTED[parse]})") from None
         known = {f.name for f in fields(cls)}
         for key, value in overrides.items():
             if key not in known:
                 raise TypeError(f"unknown server setting {key!r}")
             if value is not None:
                 setattr(config, key, value)
+        config.check()
         return config
+
+    def check(self) -> None:
+        """Refuse limits that would make the server useless, with the setting to change."""
+        if self.query_timeout <= 0:
+            raise ConfigError(f"the query timeout must be above 0 seconds, not {self.query_timeout:g} "
+                              "(--timeout or YOKURYU_QUERY_TIMEOUT)")
+        if self.workers < 1:
+            raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the flag or variable to fix."""
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _boolean: "true or false"}
+
+# Each variable, the setting it fills and how to read it.
+_ENVIRONMENT = {
+    "YOKURYU_STORE": ("store_path", str),
+    "YOKURYU_UPDATE_TOKEN": ("update_token", str),
+    "YOKURYU_QUERY_TIMEOUT": ("query_timeout", float),
+    "YOKURYU_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "YOKURYU_MAX_RESULT_BYTES": ("max_result_bytes", int),
+    "YOKURYU_WORKERS": ("workers", int),
+    "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
+    "YOKURYU_BASE": ("base_iri", str),
+}

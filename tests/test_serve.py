@@ -1,12 +1,15 @@
 """``yokuryu serve`` over real HTTP: startup, health, SELECT, ASK, CONSTRUCT, on-disk restarts."""
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
+import pytest
 import requests
 from rdflib import Graph
 
-from conftest import run_cli, select_values
+from conftest import YOKURYU, run_cli, select_values
 
 
 def test_health_reports_quads(server):
@@ -84,3 +87,18 @@ def test_serve_refuses_data_that_violates_the_shapes():
     report = result.stderr.decode()
     assert "<https://example.org/bad-estimate>" in report and "broken-estimate.ttl" in report
     assert "Traceback" not in report
+
+
+@pytest.mark.parametrize("env,args,words", [
+    ({"YOKURYU_QUERY_TIMEOUT": "soon"}, [], "YOKURYU_QUERY_TIMEOUT='soon' is not a valid value (a number of seconds)"),
+    ({"YOKURYU_UNION_DEFAULT_GRAPH": "perhaps"}, [], "YOKURYU_UNION_DEFAULT_GRAPH='perhaps' is not a valid value (true or false)"),
+    ({}, ["--timeout", "0"], "the query timeout must be above 0 seconds"),
+    ({}, ["--workers", "0"], "--workers (YOKURYU_WORKERS) must be at least 1"),
+    ({}, ["--max-body-bytes", "0"], "--max-body-bytes must be at least 1 byte"),
+])
+def test_unusable_settings_are_refused_with_the_setting_to_fix(env, args, words):
+    result = subprocess.run([YOKURYU, "serve", "--port", "0", *args], capture_output=True, timeout=60,
+                            env={**os.environ, **env})
+    assert result.returncode == 2
+    assert words in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from yokuryu.graph.pipeline import InvalidData
     from yokuryu.graph.reasoning import InconsistentData, RuleError
     from yokuryu.graph.store import StoreError
+    from yokuryu.server.config import ConfigError
     try:
         return args.handler(args)
     except (InconsistentData, RuleError) as error:  # the data contradicts the ontology, or a rule is broken
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yokuryu {args.command}: cannot use the graph, its data violates the shapes.\n{error}",
               file=sys.stderr)
         return EXIT_INVALID
-    except (InputError, UnknownFormat, StoreError) as error:
+    except (InputError, UnknownFormat, StoreError, ConfigError) as error:
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
         return EXIT_INVALID if isinstance(error, InputError) else EXIT_USAGE
     except SyntaxError as error:  # a SPARQL syntax error from pyoxigraph
