@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import pyoxigraph as ox
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -53,25 +53,8 @@ def graph_name_to_oxigraph(name):
     return to_oxigraph(name)
 
 
-def quads_to_rdflib_graph(quads: Iterable[ox.Quad], graph: Graph | None = None) -> Graph:
-    """Add the triples of some quads, ignoring their graph names, to an rdflib graph."""
-    graph = graph if graph is not None else Graph()
-    for quad in quads:
-        graph.add((to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)))
-    return graph
-
-
 def rdflib_triples_to_quads(triples: Iterable[tuple[Node, Node, Node]], graph_name) -> Iterator[ox.Quad]:
     """pyoxigraph quads, all in the graph ``graph_name`` (an rdflib IRI or None for default)."""
     g = graph_name_to_oxigraph(graph_name)
     for s, p, o in triples:
         yield ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), g)
-
-
-def union_graph(dataset: Dataset, names: Iterable) -> Graph:
-    """One rdflib graph with the triples of some named graphs of a dataset."""
-    union = Graph()
-    for name in names:
-        for triple in dataset.graph(name):
-            union.add(triple)
-    return union
