@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, request
 
-from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
+from yokuryu.graph.formats import RDF_SYNTAXES, RESULTS_SYNTAXES, RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
@@ -52,7 +52,7 @@ def sparql():
         from yokuryu.server.service_description import service_description_response
         return service_description_response()
     if operation.kind == "query":
-        if request.method == "GET" and prefers_html():
+        if request.method == "GET" and prefers_html() and not operation.params.get("format"):
             # People get the query UI, with their query filled in.
             return _to_the_ui("/?" + urlencode({"query": operation.text}))
         return run_query(operation)
@@ -155,7 +155,7 @@ def _as_lists(multidict) -> dict[str, list[str]]:
 def run_query(operation: Operation) -> Response:
     _refuse_remote_access(operation.text, "SERVICE")
     # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
-    results_syntax, rdf_syntax, not_acceptable = _offers()
+    results_syntax, rdf_syntax, not_acceptable = _offers(operation.params.get("format", []))
     config = get_config()
     # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
     protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
@@ -189,8 +189,14 @@ def run_query(operation: Operation) -> Response:
     return response
 
 
-def _offers() -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
-    """The results and graph formats this request accepts (None where nothing fits)."""
+def _offers(format_param: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+    """The results and graph formats this request accepts (None where nothing fits).
+
+    A ``format`` parameter (a short name such as ``csv`` or ``turtle``, or a media type), as
+    Fuseki and Virtuoso accept, wins over Accept: it makes plain download links possible.
+    """
+    if format_param:
+        return _named_format(format_param)
     chosen, errors = {}, {}
     for key, choose in (("results", choose_results_syntax), ("graph", choose_rdf_syntax)):
         try:
@@ -198,6 +204,24 @@ def _offers() -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, Protoco
         except ProtocolError as error:
             chosen[key], errors[key] = None, error
     return chosen["results"], chosen["graph"], errors
+
+
+def _named_format(values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+    if len(values) > 1:
+        raise ProtocolError("400 Bad Request: give at most one 'format' parameter")
+    wanted = values[0].strip().lower()
+    results = next((s for s in RESULTS_SYNTAXES if wanted == s.name or wanted in s.media_types), None)
+    graph = next((s for s in RDF_SYNTAXES if wanted == s.name or wanted in s.media_types), None)
+    if results is None and graph is None:
+        names = ", ".join(s.name for s in (*RESULTS_SYNTAXES, *RDF_SYNTAXES))
+        raise ProtocolError(f"400 Bad Request: format={values[0]!r} is not a format this endpoint writes; use one of {names}")
+    errors = {
+        "results": ProtocolError(f"406 Not Acceptable: format={values[0]} cannot represent SELECT or ASK results; "
+                                 f"use json, xml, csv or tsv", 406),
+        "graph": ProtocolError(f"406 Not Acceptable: format={values[0]} cannot represent the RDF graph of a "
+                               f"CONSTRUCT or DESCRIBE; use turtle, ntriples, nquads, trig, jsonld or rdfxml", 406),
+    }
+    return results, graph, errors
 
 
 # --- updates --------------------------------------------------------------------------------

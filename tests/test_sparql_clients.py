@@ -221,3 +221,27 @@ def test_cors_allows_reads_from_any_origin_but_not_credentials(server):
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
     assert "Authorization" not in preflight.headers["Access-Control-Allow-Headers"]
     assert json.loads(response.content)["boolean"] is True
+
+
+# --- a format parameter, for plain download links ----------------------------------------------
+
+
+@pytest.mark.parametrize("fmt,media_type", [("csv", "text/csv"), ("tsv", "text/tab-separated-values"),
+                                            ("xml", "application/sparql-results+xml"),
+                                            ("application/sparql-results+json", "application/sparql-results+json")])
+def test_format_parameter_chooses_the_results_format_over_accept(server, fmt, media_type):
+    response = requests.get(f"{server.url}/sparql", params={"query": SELECT_TREATIES, "format": fmt},
+                            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert "soviet-japanese-neutrality-pact" in response.text
+
+
+def test_format_parameter_for_a_graph_and_its_mismatches(server):
+    ok = requests.get(f"{server.url}/sparql", params={"query": CONSTRUCT_JAPAN, "format": "ntriples"}, timeout=30)
+    assert ok.status_code == 200 and ok.headers["Content-Type"].startswith("application/n-triples")
+    assert "<https://w3id.org/yokuryu/resource/japan>" in ok.text
+    wrong_kind = requests.get(f"{server.url}/sparql", params={"query": CONSTRUCT_JAPAN, "format": "csv"}, timeout=30)
+    assert wrong_kind.status_code == 406 and "cannot represent the RDF graph" in wrong_kind.text
+    unknown = requests.get(f"{server.url}/sparql", params={"query": SELECT_TREATIES, "format": "pdf"}, timeout=30)
+    assert unknown.status_code == 400 and "use one of json, xml, csv, tsv, turtle" in unknown.text
