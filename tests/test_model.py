@@ -122,3 +122,56 @@ def test_dates_are_never_padded_beyond_the_source(store, prop):
     datatypes = values(store, f"SELECT DISTINCT ?x WHERE {{ ?s yk:{prop} ?d BIND(STR(datatype(?d)) AS ?x) }}")
     assert datatypes <= {"http://www.w3.org/2001/XMLSchema#date", "http://www.w3.org/2001/XMLSchema#gYearMonth",
                          "http://www.w3.org/2001/XMLSchema#gYear"}
+
+
+# --- Historian's review: each test below pins a fix to the seed or external data. ---
+
+def test_banquet_precedes_the_repatriation_of_its_guests_not_the_whole_repatriation(store):
+    # "Prior to repatriation" (S7): the whole repatriation from Soviet custody began in 1946 (S4),
+    # and the banquet's host held his Khabarovsk posting from 1953 (E38).
+    assert not store.query("ASK { res:khabarovsk-banquet yk:before res:repatriation-from-soviet-custody }")
+    assert values(store, """SELECT ?x WHERE { res:khabarovsk-banquet yk:before ?x .
+        ?x a yk:RepatriationEvent ; yk:participant res:high-ranking-japanese-prisoners ;
+           yk:partOf res:repatriation-from-soviet-custody ; yk:statedIn ?s }""") == {
+        "https://w3id.org/yokuryu/resource/repatriation-of-high-ranking-japanese-prisoners"}
+
+
+def test_the_93000_missing_are_not_a_death_toll(store):
+    # S10: Nimmo's 347,000 counts the missing with the dead; the 93,000 part counts the missing.
+    assert not store.query("ASK { res:estimate-deaths-nimmo-missing a yk:DeathTollEstimate }")
+    assert store.query("ASK { res:estimate-deaths-nimmo yk:component res:estimate-deaths-nimmo-missing }")
+
+
+def test_remembered_hardships_are_marked_as_memories(store):
+    # S9 reports that many inmates *remember* robbery, brutality, winters and labour.
+    hardships = values(store, f"SELECT ?x WHERE {{ GRAPH <{SEED_GRAPH}> {{ ?x a yk:Hardship }} }}")
+    assert len(hardships) == 4
+    unmarked = values(store, f"""SELECT ?x WHERE {{ GRAPH <{SEED_GRAPH}> {{ ?x a yk:Hardship }}
+        FILTER(NOT EXISTS {{ ?view a yk:Viewpoint ; yk:recalls ?x }}
+               || NOT EXISTS {{ ?x rdfs:comment ?c FILTER(CONTAINS(?c, "memory")) }}) }}""")
+    assert unmarked == set()
+
+
+def test_kuznetsovs_interviewees_are_former_internees_not_assumed_returnees(store):
+    assert not store.query("ASK { res:former-internees-interviewed-by-kuznetsov yk:subgroupOf res:returnees-from-soviet-custody }")
+    assert store.query("ASK { res:former-internees-interviewed-by-kuznetsov yk:subgroupOf res:japanese-pows-in-soviet-custody }")
+
+
+def test_reservation_text_names_every_reserved_article(store):
+    # E30 gives the content of the Art. 85 reservation only; the text must not pass it off as all three.
+    for row in store.query("""SELECT ?text ?n WHERE { ?act yk:reservation ?text ;
+                              yk:reservedProvision/yk:articleNumber ?n }"""):
+        assert row["n"].value in row["text"].value, f"the reservation text does not name Article {row['n'].value}"
+
+
+def test_citations_that_support_a_fact_only_indirectly_say_so(store):
+    # E16 names Khabarovsk Krai, not the city; the Siberia note of the Japanese term rests on E16.
+    [note] = values(store, "SELECT ?x WHERE { GRAPH ykg:external { res:khabarovsk yk:citation res:citation-e16 ; rdfs:comment ?x } }")
+    assert "Khabarovsk Krai" in note and "not the city" in note
+    assert store.query("ASK { res:term-siberian-internment yk:citation res:citation-e16 }")
+
+
+def test_romanised_japanese_is_not_tagged_as_english(store):
+    tags = values(store, """SELECT ?x WHERE { ?s skos:altLabel ?l
+        FILTER(STR(?l) IN ("Ningen no jōken", "Nisso Chūritsu Jōyaku")) BIND(LCASE(lang(?l)) AS ?x) }""")
+    assert tags == {"ja-latn"}
