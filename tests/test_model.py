@@ -175,3 +175,19 @@ def test_romanised_japanese_is_not_tagged_as_english(store):
     tags = values(store, """SELECT ?x WHERE { ?s skos:altLabel ?l
         FILTER(STR(?l) IN ("Ningen no jōken", "Nisso Chūritsu Jōyaku")) BIND(LCASE(lang(?l)) AS ?x) }""")
     assert tags == {"ja-latn"}
+
+
+@pytest.mark.parametrize("resource, pattern", [("soviet-union", r"Soviet|USSR"), ("japan", r"\\bJapan\\b")])
+def test_every_sentence_naming_a_state_is_linked_to_it(store, resource, pattern):
+    # S10 names the USSR ("deaths certified by the USSR"); S12 and S13 the Soviet POW camps.
+    unlinked = values(store, f"""SELECT ?x WHERE {{ ?s a yk:Sentence ; yk:sentenceNumber ?x ; yk:sentenceText ?t
+        FILTER(REGEX(?t, "{pattern}")) FILTER NOT EXISTS {{ res:{resource} yk:mentionedIn|yk:statedIn ?s }} }}""")
+    assert unlinked == set()
+
+
+def test_no_resource_has_two_labels_in_one_language(store):
+    # A name from outside the source (Iki Tadashi, E44) is an alternative label, not a second rdfs:label.
+    doubled = values(store, """SELECT ?x WHERE { ?x rdfs:label ?l BIND(LANG(?l) AS ?lang) }
+        GROUP BY ?x ?lang HAVING (COUNT(DISTINCT ?l) > 1)""")
+    assert doubled == set()
+    assert store.query('ASK { res:fumo-chitai-protagonist skos:altLabel "Iki Tadashi"@en }')
