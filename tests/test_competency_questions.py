@@ -116,6 +116,7 @@ def test_cq16_siberian_internment_is_the_japanese_term(store):
     assert row["refersTo"] == "Internment of Japanese prisoners of war in the Soviet Union and Mongolia"
     assert row["termOf"] == "Japan"
     assert "not every camp was in Siberia" in row["note"]
+    assert row["noteCitation"] == RES + "citation-e16"
     assert row["sentence"] == s(8)
 
 

@@ -191,3 +191,11 @@ def test_no_resource_has_two_labels_in_one_language(store):
         GROUP BY ?x ?lang HAVING (COUNT(DISTINCT ?l) > 1)""")
     assert doubled == set()
     assert store.query('ASK { res:fumo-chitai-protagonist skos:altLabel "Iki Tadashi"@en }')
+
+
+def test_outside_facts_are_not_attributed_to_a_seed_sentence(store):
+    # S8 says only "(the Japanese term)"; "not every camp was in Siberia" is E16's, not S8's.
+    seed_notes = values(store, f"SELECT ?x WHERE {{ GRAPH <{SEED_GRAPH}> {{ res:term-siberian-internment rdfs:comment ?x }} }}")
+    assert seed_notes and not [n for n in seed_notes if "Siberia" in n]
+    assert store.query("""ASK { GRAPH ykg:external { res:term-siberian-internment rdfs:comment ?n ;
+                                  yk:citation res:citation-e16 FILTER(CONTAINS(?n, "Siberia")) } }""")
