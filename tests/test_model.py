@@ -199,3 +199,11 @@ def test_outside_facts_are_not_attributed_to_a_seed_sentence(store):
     assert seed_notes and not [n for n in seed_notes if "Siberia" in n]
     assert store.query("""ASK { GRAPH ykg:external { res:term-siberian-internment rdfs:comment ?n ;
                                   yk:citation res:citation-e16 FILTER(CONTAINS(?n, "Siberia")) } }""")
+
+
+def test_a_cause_is_named_in_the_sentence_that_states_its_effect(store):
+    # S5 states what the incidents of S4 resulted in: the incidents must be traceable to S5 too.
+    untraced = values(store, f"""SELECT ?x WHERE {{ GRAPH <{SEED_GRAPH}> {{ ?cause yk:resultedIn ?effect .
+        ?effect yk:statedIn ?s FILTER NOT EXISTS {{ ?cause yk:statedIn|yk:mentionedIn ?s }} }}
+        BIND(CONCAT(STR(?cause), " -> ", STR(?s)) AS ?x) }}""")
+    assert untraced == set()
