@@ -207,3 +207,13 @@ def test_a_cause_is_named_in_the_sentence_that_states_its_effect(store):
         ?effect yk:statedIn ?s FILTER NOT EXISTS {{ ?cause yk:statedIn|yk:mentionedIn ?s }} }}
         BIND(CONCAT(STR(?cause), " -> ", STR(?s)) AS ?x) }}""")
     assert untraced == set()
+
+
+def test_citation_needed_is_exactly_what_the_flags_mark(store):
+    # The boolean repeats the flags; an ambiguous flag (line 2) puts it on both candidates, and says so.
+    flagged = values(store, "SELECT ?x WHERE { ?x yk:citationNeeded true }")
+    marked = values(store, "SELECT ?x WHERE { ?f a yk:CitationNeededFlag ; yk:marks ?x }")
+    assert flagged == marked and len(flagged) == 5
+    assert store.query("""ASK { ?f a yk:CitationNeededFlag ; yk:attachmentAmbiguous true ;
+        yk:marks res:estimate-japanese-interned-in-ussr-and-mongolia,
+                 res:claim-us-and-kuomintang-china-disarmed-and-repatriated-majority }""")
