@@ -28,6 +28,7 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     from yokuryu.server import errors, health, sparql
     errors.register(app)
     app.register_blueprint(health.blueprint)
+    health.remember_required_files(app)
     app.register_blueprint(sparql.blueprint)
     # SPARQL endpoint (E): query workers with a time limit, the graph store protocol, CORS.
     from yokuryu.server import cors, graph_store
