@@ -282,6 +282,12 @@ class RemoteDataset:
     def contains_named_graph(self, graph: ox.NamedNode) -> bool:
         return graph in self.named_graphs()
 
+    def __contains__(self, quad: ox.Quad) -> bool:
+        triple = f"{sparql_term(quad.subject)} {sparql_term(quad.predicate)} {sparql_term(quad.object)}"
+        if isinstance(quad.graph_name, ox.DefaultGraph):
+            return self.engine.ask(f"ASK {{ {triple} }}")
+        return self.engine.ask(f"ASK {{ GRAPH {sparql_term(quad.graph_name)} {{ {triple} }} }}")
+
     def __iter__(self) -> Iterator[ox.Quad]:
         return iter(self.quads_for_pattern(None, None, None, None))
 
