@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import pyoxigraph as ox
-from flask import current_app, has_app_context, request
+from flask import current_app, has_app_context
 from rdflib import Graph, URIRef
 
 from yokuryu.graph.build import describe_dataset, skolemize
@@ -47,6 +47,7 @@ from yokuryu.ontology import (
 )
 from yokuryu.server.config import ServerConfig
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.negotiation import choose_report
 from yokuryu.server.sparql_text import with_update_dataset
 from yokuryu.shapes import load_shapes
 
@@ -87,6 +88,7 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
             executor = _executor_to_tell()
             before = set(store.oxigraph) if executor else len(store)
             _run(store.oxigraph, update, base_iri, None)
+            store.touch()
             if not executor:
                 after = len(store)
                 return WriteOutcome(max(0, after - before), max(0, before - after), time.monotonic() - started)
@@ -148,14 +150,12 @@ def rebuild(candidate: ox.Store, digest: str) -> list[ox.Quad]:
 def refusal(report: ValidationReport) -> ProtocolError:
     """A 422 carrying the validation report as text, or as Turtle/JSON when the client asks."""
     head = "422 Unprocessable Content: the write was refused and nothing was applied.\n\n"
-    accept = request.accept_mimetypes
     # Plain text unless the client names Turtle or JSON itself (a bare */* gets the text).
-    best = accept.best_match(["text/plain", "text/turtle", "application/json"], default="text/plain")
-    named = {value.split(";", 1)[0].strip() for value, _ in accept}
-    if best == "text/turtle" and best in named:
+    best = choose_report(("text/plain", "text/turtle", "application/json"))
+    if best == "text/turtle":
         return ProtocolError(head, 422, body=report.graph.serialize(format="turtle").encode(),
                              media_type="text/turtle")
-    if best == "application/json" and best in named:
+    if best == "application/json":
         import json
         body = json.dumps({"conforms": False, "applied": False,
                            "results": [v.as_dict() for v in report.violations]}, indent=2)
@@ -215,6 +215,7 @@ def _commit(store: KnowledgeStore, new: set[ox.Quad]) -> tuple[set[ox.Quad], set
         store.oxigraph.update(" ;\n".join(parts))
         if store.is_persistent:
             store.oxigraph.flush()
+        store.touch()
     return removed, added
 
 
