@@ -20,7 +20,7 @@ from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
 from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, choose_results_syntax, named_formats,
                                         prefers_html, with_charset)
-from yokuryu.server.sparql_text import DatasetConflict, keywords_used, with_update_dataset
+from yokuryu.graph.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update
 
