@@ -8,6 +8,7 @@ import sys
 import time
 
 from yokuryu.server.config import ServerConfig
+from yokuryu.server.security import LOOPBACK_HOSTS, host_name
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,12 @@ def serve(args) -> int:
     config = ServerConfig.from_env(
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
-        max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers)
+        max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        allowed_hosts=args.allowed_hosts, max_write_quads=args.max_write_quads,
+        max_write_expansion=args.max_write_expansion, max_rdf_depth=args.max_rdf_depth)
+    if config.allowed_hosts is None and is_loopback(args.host):
+        # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
+        config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -64,6 +70,7 @@ def serve(args) -> int:
           f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
+          f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
           f"{'queries in killable processes' if executor else 'queries in threads'})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
