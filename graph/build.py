@@ -179,18 +179,39 @@ def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True,
           data_dir: str | Path | None = None) -> BuildResult:
     """Run the whole pipeline in memory; the caller stores ``result.quads`` if ``result.ok``."""
     inputs = load_inputs(extra_files, data_dir=data_dir)
-    ontology = inputs.graphs[ONTOLOGY_GRAPH]
-    report = validate(inputs.data_union(), shapes=inputs.graphs[SHAPES_GRAPH], ontology=ontology,
-                      locate=inputs.files_mentioning)
-    result = BuildResult(inputs=inputs, report=report)
+    derivation = derive(inputs.graphs, digest=inputs.digest, locate=inputs.files_mentioning, reason=reason)
+    return BuildResult(inputs=inputs, report=derivation.report, quads=derivation.quads)
+
+
+@dataclass
+class Derivation:
+    """What ``derive`` made of the asserted graphs: the report, and the quads to store if it conforms."""
+
+    report: ValidationReport
+    quads: list[ox.Quad] = field(default_factory=list)
+
+
+def derive(graphs: dict[URIRef, Graph], *, digest: str, locate=None, reason: bool = True) -> Derivation:
+    """Validate, reason, describe and skolemise: the one step a build and a checked write share.
+
+    ``graphs`` holds every asserted graph, the ontology and the shapes included; ``locate`` maps
+    a focus node to where it was asserted, for the report. Nothing is derived from data that does
+    not conform (``quads`` stays empty); an inconsistent closure raises
+    :class:`yokuryu.graph.reasoning.InconsistentData`.
+    """
+    ontology, shapes = graphs[ONTOLOGY_GRAPH], graphs[SHAPES_GRAPH]
+    data = Graph()
+    for name, graph in graphs.items():
+        if name not in SCHEMA_GRAPHS:
+            data += graph
+    report = validate(data, shapes=shapes, ontology=ontology, locate=locate)
     if not report.conforms:
-        return result
-    graphs = dict(inputs.graphs)
+        return Derivation(report)
+    everything = dict(graphs)
     if reason:
-        graphs[INFERRED_GRAPH] = infer(ontology, inputs.data_union(), inputs.graphs[SHAPES_GRAPH])
-    graphs[METADATA_GRAPH] = describe_dataset(graphs, inputs.digest)
-    result.quads = skolemize(graphs)
-    return result
+        everything[INFERRED_GRAPH] = infer(ontology, data, shapes)
+    everything[METADATA_GRAPH] = describe_dataset(everything, digest)
+    return Derivation(report, skolemize(everything))
 
 
 def describe_dataset(graphs: dict[URIRef, Graph], digest: str) -> Graph:

@@ -78,6 +78,19 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to validate with the bundled data")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="report format (default text)")
 
+    sub = command("update", cmd_update,
+                  "Apply a SPARQL Update to an on-disk store: validated, reasoned over and committed, or refused whole.", """
+        yokuryu update --store ./yokuryu-store 'INSERT DATA { GRAPH <https://w3id.org/yokuryu/graph/user/notes> { <https://example.org/camp-7> rdfs:label "Camp 7"@en } }'
+        yokuryu update --store ./yokuryu-store -f my-change.ru --format json
+          exits 1 with the validation report when the data after the write would break a shape
+          (nothing is applied), 2 for a syntax error or a write into a protected graph""")
+    sub.add_argument("update", nargs="?", help="the SPARQL Update text")
+    sub.add_argument("-f", "--file", metavar="FILE", help="read the update from FILE instead")
+    sub.add_argument("--store", metavar="PATH", required=True,
+                     help="the on-disk store, built by 'yokuryu build --store PATH'")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
+                     help="format of a validation report when the write is refused")
+
     sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
         yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
         yokuryu query -f graph/queries/cq01.rq --format csv""")
@@ -188,6 +201,30 @@ def cmd_validate(args) -> int:
     result = build(args.data_files, reason=False)
     print(_report(result.report, args.format), file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def cmd_update(args) -> int:
+    from yokuryu.graph.pipeline import open_built_store
+    from yokuryu.graph.transaction import RefusedWrite, WriteError, update
+
+    if (args.update is None) == (args.file is None):
+        print("yokuryu update: give the update text or -f FILE (exactly one)", file=sys.stderr)
+        return EXIT_USAGE
+    text = Path(args.file).read_text(encoding="utf-8") if args.file else args.update
+    store = open_built_store(args.store)
+    try:
+        outcome = update(store, text, base_iri=Path(args.store).resolve().as_uri() + "/")
+    except RefusedWrite as error:
+        detail = _report(error.report, args.format) if error.report is not None else error.message
+        print(f"yokuryu update: the write was refused and nothing was applied.\n{detail}", file=sys.stderr)
+        return EXIT_INVALID
+    except WriteError as error:
+        print(f"yokuryu update: {error.message}", file=sys.stderr)
+        return EXIT_USAGE if error.status < 500 else EXIT_INVALID
+    finally:
+        store.close()
+    print(outcome.describe())
+    return EXIT_OK
 
 
 def cmd_query(args) -> int:

@@ -1,0 +1,450 @@
+"""The write transaction: one change to a store, checked and committed all at once or not at all.
+
+Every write goes through :func:`update` — SPARQL Update on the endpoint, the graph store
+protocol, ``yokuryu update`` and the tests — so they all refuse the same things with the same
+kinds of error (:class:`WriteError`, each kind with the HTTP status the server answers), and
+they all derive what a build derives (:func:`yokuryu.graph.build.derive`, the same step).
+
+A write is, in order:
+
+1. **the change** — the asserted quads it adds and removes. An update made only of
+   ``INSERT DATA``, ``DELETE DATA``, ``DROP``/``CLEAR GRAPH`` and ``CREATE GRAPH`` (everything
+   the graph store protocol sends) is read directly, without copying the store; any other
+   update (``DELETE/INSERT … WHERE``) runs on a copy of the store, and the change is the
+   difference. Blank nodes written get Skolem IRIs, as the build's do;
+2. **what may not change** — the ontology, the shapes, the inferred graph and the dataset
+   description (403), and in the knowledge graph the default graph, which is the union (400);
+3. **derive** — validate with the shapes, reason, describe and skolemise, exactly as a build
+   does, over the asserted graphs after the change. Data that breaks a shape, or a closure that
+   is inconsistent, refuses the write (422, with the report);
+4. **commit** — the difference between the store and the derived quads is applied in one
+   pyoxigraph transaction (readers see the old state or the new one), then ``on_commit`` is told
+   the quads removed and added (the server's query processes hold a copy and must follow).
+
+In plain mode (``yokuryu serve --empty``) only 1 and 4 happen: the update runs as it is.
+"""
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+
+from yokuryu.graph.build import derive
+from yokuryu.graph.reasoning import InconsistentData
+from yokuryu.graph.sparql_text import operations, with_update_dataset
+from yokuryu.graph.store import KnowledgeStore
+from yokuryu.graph.terms import to_rdflib
+from yokuryu.graph.validation import ValidationReport
+from yokuryu.ontology import (
+    GENID,
+    INFERRED_GRAPH,
+    METADATA_GRAPH,
+    ONTOLOGY_GRAPH,
+    PREFIXES,
+    SHAPES_GRAPH,
+    load_ontology,
+)
+from yokuryu.shapes import load_shapes
+
+# Graphs a write may never change: the schema, and what is derived from the data.
+PROTECTED_GRAPHS = {
+    str(ONTOLOGY_GRAPH): "the ontology (it is built from ontology/*.ttl)",
+    str(SHAPES_GRAPH): "the shapes (they are built from shapes/*.ttl)",
+    str(INFERRED_GRAPH): "the inferred graph (it is recomputed after every write)",
+    str(METADATA_GRAPH): "the dataset description (it is recomputed after every write)",
+}
+
+
+# --- errors: one kind per way a write can fail, each with its HTTP status -------------------------
+
+
+class WriteError(Exception):
+    """A write that was not applied; nothing of it reached the store."""
+
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UpdateSyntaxError(WriteError):
+    """The update text is not SPARQL 1.1 Update."""
+
+    status = 400
+
+
+class UnusableWrite(WriteError):
+    """The update is well formed but cannot be applied (the union default graph, a bad IRI…)."""
+
+    status = 400
+
+
+class ProtectedGraphWrite(WriteError):
+    """The update would change the ontology, the shapes or a derived graph."""
+
+    status = 403
+
+
+class RefusedWrite(WriteError):
+    """The data after the write breaks a shape or contradicts the ontology; ``report`` says how."""
+
+    status = 422
+
+    def __init__(self, message: str, report: ValidationReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+class StoreFailure(WriteError):
+    """The store itself failed (disk full, I/O error)."""
+
+    status = 500
+
+
+# --- the change and the outcome --------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    """Quads to remove, then quads to add (the asserted data only)."""
+
+    removed: set[ox.Quad] = field(default_factory=set)
+    added: set[ox.Quad] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.added)
+
+
+@dataclass
+class WriteOutcome:
+    """What a committed write did to the store (derived quads included)."""
+
+    added: int
+    removed: int
+    seconds: float
+    checked: bool = False  # validated and reasoned over before commit (knowledge-graph mode)
+
+    def describe(self) -> str:
+        if self.checked:
+            how = ", validated and reasoned over"
+        elif self.added or self.removed:
+            how = ""
+        else:
+            how = "; nothing changed, so nothing needed checking"
+        return f"Update applied: {self.added} quads added, {self.removed} removed ({self.seconds:.2f} s{how})."
+
+
+Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
+
+
+def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
+           union_default_graph: bool = True, base_iri: str | None = None,
+           on_commit: Committed | None = None) -> WriteOutcome:
+    """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
+
+    ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
+    store holds a build, and the write is checked and derived over as described in the module
+    docstring. ``on_commit(removed, added)`` is called with every quad the commit changed,
+    under the store's write lock (so in commit order) and before this function returns.
+    Raises a :class:`WriteError`; then nothing was applied.
+    """
+    started = time.monotonic()
+    with store.write_lock:
+        if plain:
+            return _plain_update(store, change, base_iri, on_commit, started)
+        if isinstance(change, str):
+            change = _change_of(store, change, base_iri=base_iri, union_default_graph=union_default_graph)
+        else:
+            change = Change({_skolem(q) for q in change.removed}, {_skolem(q) for q in change.added})
+            _refuse_forbidden(change)
+        if not change:
+            return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
+        quads = _derive_after(store, change)
+        removed, added = _commit(store, quads)
+        if on_commit is not None:
+            on_commit(removed, added)
+    return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
+
+
+def asserted_graphs(store: KnowledgeStore) -> dict[URIRef, Graph]:
+    """The store's asserted graphs as rdflib graphs, with the build's ontology and shapes.
+
+    The schema comes from its files, not from the store: stored, its blank nodes (restrictions,
+    property paths, lists) are Skolem IRIs, which would change what the shapes and axioms mean.
+    """
+    ontology, shapes = schema()
+    graphs: dict[URIRef, Graph] = {ONTOLOGY_GRAPH: ontology, SHAPES_GRAPH: shapes}
+    for quad in store.oxigraph:
+        if isinstance(quad.graph_name, ox.DefaultGraph):
+            continue
+        name = quad.graph_name.value
+        if name in PROTECTED_GRAPHS:
+            continue
+        graphs.setdefault(URIRef(name), Graph()).add(
+            (to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)))
+    return graphs
+
+
+@lru_cache(maxsize=1)
+def schema() -> tuple[Graph, Graph]:
+    """The ontology and the shapes a build uses (parsed once; writes may not change them)."""
+    return load_ontology(), load_shapes()
+
+
+def rebuild_quads(store: KnowledgeStore) -> list[ox.Quad]:
+    """The quads a full rebuild from the store's asserted data gives (what every write must equal)."""
+    graphs = asserted_graphs(store)
+    derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+    if not derivation.report.conforms:
+        raise RefusedWrite("the stored data does not conform to the shapes", derivation.report)
+    return derivation.quads
+
+
+# --- 1. the change ---------------------------------------------------------------------------------
+
+
+def _change_of(store: KnowledgeStore, text: str, *, base_iri: str | None, union_default_graph: bool) -> Change:
+    direct = _data_change(store, text, base_iri)
+    if direct is None:
+        direct = _change_by_running(store, text, base_iri, union_default_graph)
+    _refuse_forbidden(direct)
+    return direct
+
+
+# Operations whose effect can be read from their text alone (no WHERE to evaluate).
+_DIRECT_VERBS = {"INSERT", "DELETE", "DROP", "CLEAR", "CREATE"}
+
+
+def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Change | None:
+    """The change of an update made only of DATA and graph-management operations; else None.
+
+    Each ``INSERT DATA``/``DELETE DATA`` block is parsed by running it as ``INSERT DATA`` on an
+    empty scratch store (pyoxigraph's own parser: prefixes, base, escapes and blank nodes exactly
+    as the real run would see them); ``DROP``/``CLEAR GRAPH <g>`` removes the graph's quads.
+    """
+    ops = operations(text)
+    prologue: list[str] = []
+    change = Change()
+    live = store.oxigraph
+    for op in ops:
+        if not op.tokens:
+            continue
+        top = [t for t in op.tokens if t.depth == 0]
+        i = 0
+        while i < len(top) and top[i].keyword in ("PREFIX", "BASE"):
+            width = 3 if top[i].keyword == "PREFIX" else 2
+            prologue.append(" ".join(t.text for t in top[i:i + width]))
+            i += width
+        if i == len(top):
+            continue
+        verb = top[i].keyword
+        if verb not in _DIRECT_VERBS:
+            return None
+        words = [t.keyword or t.text for t in top[i:]]
+        if verb in ("INSERT", "DELETE"):
+            if len(words) < 2 or words[1] != "DATA":
+                return None
+            body_start = top[i + 1].start + len(top[i + 1].text)
+            body = text[body_start:op.tokens[-1].start + len(op.tokens[-1].text)]
+            quads = _parse_data("\n".join(prologue) + "\nINSERT DATA " + body, base_iri)
+            for quad in quads:
+                (_insert if verb == "INSERT" else _delete)(change, live, quad)
+        elif verb == "CREATE":
+            continue  # an empty graph has no quads: nothing to store
+        else:  # DROP / CLEAR [SILENT] (GRAPH <g> | DEFAULT | NAMED | ALL)
+            rest = [w for w in words[1:] if w != "SILENT"]
+            if rest == ["DEFAULT"]:
+                graph = ox.DefaultGraph()
+            elif len(rest) == 2 and rest[0] == "GRAPH" and rest[1].startswith("<"):
+                try:
+                    graph = ox.NamedNode(_resolve(rest[1][1:-1], base_iri))
+                except ValueError:
+                    return None
+            else:
+                return None  # NAMED/ALL, prefixed names: let the engine decide
+            for quad in list(live.quads_for_pattern(None, None, None, graph)) + \
+                    [q for q in change.added if q.graph_name == graph]:
+                _delete(change, live, quad)
+    return change
+
+
+def _parse_data(text: str, base_iri: str | None) -> list[ox.Quad]:
+    scratch = ox.Store()
+    _run(scratch, text, base_iri, PREFIXES)
+    return [_skolem(quad) for quad in scratch]
+
+
+def _resolve(iri: str, base_iri: str | None) -> str:
+    if "://" in iri or iri.startswith("urn:") or base_iri is None:
+        return ox.NamedNode(iri).value
+    from urllib.parse import urljoin
+    return urljoin(base_iri, iri)
+
+
+def _insert(change: Change, live: ox.Store, quad: ox.Quad) -> None:
+    if quad in change.removed:
+        change.removed.discard(quad)
+    elif quad not in live:
+        change.added.add(quad)
+
+
+def _delete(change: Change, live: ox.Store, quad: ox.Quad) -> None:
+    if quad in change.added:
+        change.added.discard(quad)
+    elif quad in live:
+        change.removed.add(quad)
+
+
+def _change_by_running(store: KnowledgeStore, text: str, base_iri: str | None, union_default_graph: bool) -> Change:
+    """Run a general update on a copy of the store; the change is the difference."""
+    candidate = ox.Store()
+    candidate.extend(store.oxigraph)
+    if union_default_graph:
+        # The knowledge graph's default graph is the union of its graphs: let WHERE see it too.
+        graphs = [g.value for g in store.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
+        text = with_update_dataset(text, graphs, graphs, protocol=False)
+    _run(candidate, text, base_iri, PREFIXES)
+    before, after = set(store.oxigraph), set(candidate)
+    return Change({_skolem(q) for q in before - after}, {_skolem(q) for q in after - before})
+
+
+# --- 2. what may not change ----------------------------------------------------------------------
+
+
+def _refuse_forbidden(change: Change) -> None:
+    for quad in (*change.removed, *change.added):
+        if isinstance(quad.graph_name, ox.DefaultGraph):
+            raise UnusableWrite(
+                "in the knowledge graph the default graph is the union of all graphs and holds nothing "
+                "of its own; write your triples into a named graph, e.g. "
+                "INSERT DATA { GRAPH <https://w3id.org/yokuryu/graph/user/my-notes> { … } }")
+        name = quad.graph_name.value
+        if name in PROTECTED_GRAPHS:
+            raise ProtectedGraphWrite(f"writes may not change <{name}>, {PROTECTED_GRAPHS[name]}. Nothing was applied.")
+
+
+# --- 3. derive -------------------------------------------------------------------------------------
+
+
+def _derive_after(store: KnowledgeStore, change: Change) -> list[ox.Quad]:
+    graphs = asserted_graphs(store)
+    for quad in change.removed:
+        graph = graphs.get(URIRef(quad.graph_name.value))
+        if graph is not None:
+            graph.remove(_triple(quad))
+    for quad in change.added:
+        graphs.setdefault(URIRef(quad.graph_name.value), Graph()).add(_triple(quad))
+    graphs = {name: graph for name, graph in graphs.items() if len(graph) or name in (ONTOLOGY_GRAPH, SHAPES_GRAPH)}
+    try:
+        derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+    except InconsistentData as error:
+        raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
+    if not derivation.report.conforms:
+        raise RefusedWrite("the write was refused and nothing was applied.", derivation.report)
+    return derivation.quads
+
+
+def _locator(graphs: dict[URIRef, Graph]):
+    return lambda node: [f"graph <{name}>" for name, g in graphs.items() if (node, None, None) in g]
+
+
+def _triple(quad: ox.Quad):
+    return to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)
+
+
+# --- 4. commit -------------------------------------------------------------------------------------
+
+
+def _commit(store: KnowledgeStore, quads: Iterable[ox.Quad]) -> tuple[set[ox.Quad], set[ox.Quad]]:
+    """Turn the store into ``quads`` in one transaction; the quads removed and added."""
+    new, old = set(quads), set(store.oxigraph)
+    removed, added = old - new, new - old
+    apply_in_one_transaction(store, removed, added)
+    return removed, added
+
+
+def apply_in_one_transaction(store: KnowledgeStore, removed: Iterable[ox.Quad], added: Iterable[ox.Quad]) -> None:
+    """Remove then add quads as one SPARQL update: readers see the store before or after, never between."""
+    parts = []
+    removed, added = list(removed), list(added)
+    if removed:
+        parts.append("DELETE DATA {\n" + _quads_text(removed) + "}")
+    if added:
+        parts.append("INSERT DATA {\n" + _quads_text(added) + "}")
+    if not parts:
+        return
+    try:
+        store.oxigraph.update(" ;\n".join(parts))
+        if store.is_persistent:
+            store.oxigraph.flush()
+    except OSError as error:
+        raise StoreFailure(f"the store could not apply the write: {error}") from error
+
+
+# --- plain mode ------------------------------------------------------------------------------------
+
+
+def _plain_update(store: KnowledgeStore, change: str | Change, base_iri, on_commit, started) -> WriteOutcome:
+    if isinstance(change, Change):
+        removed = {q for q in change.removed if q in store.oxigraph and q not in change.added}
+        added = {q for q in change.added if q not in store.oxigraph}
+        apply_in_one_transaction(store, removed, added)
+        if on_commit is not None:
+            on_commit(removed, added)
+        return WriteOutcome(len(added), len(removed), time.monotonic() - started)
+    if on_commit is None:
+        before = len(store)
+        _run(store.oxigraph, change, base_iri, None)
+        after = len(store)
+        return WriteOutcome(max(0, after - before), max(0, before - after), time.monotonic() - started)
+    # Whoever holds a copy gets the change itself, as quads, because running the update text
+    # again could differ (NOW(), RAND(), UUID(), fresh blank nodes).
+    before = set(store.oxigraph)
+    _run(store.oxigraph, change, base_iri, None)
+    after = set(store.oxigraph)
+    removed, added = before - after, after - before
+    on_commit(removed, added)
+    return WriteOutcome(len(added), len(removed), time.monotonic() - started)
+
+
+# --- internals -------------------------------------------------------------------------------------
+
+
+def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | None) -> None:
+    try:
+        target.update(text, base_iri=base_iri, prefixes=prefixes)
+    except SyntaxError as error:
+        raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
+    except ValueError as error:
+        raise UnusableWrite(f"the update cannot be applied: {error}") from error
+    except OSError as error:
+        raise StoreFailure(f"the store could not apply the update: {error}") from error
+
+
+def _skolem(quad: ox.Quad) -> ox.Quad:
+    """Blank nodes written into the knowledge graph get Skolem IRIs, like those of the build."""
+    def named(term):
+        return ox.NamedNode(str(GENID) + "write-" + term.value) if isinstance(term, ox.BlankNode) else term
+    if not isinstance(quad.subject, ox.BlankNode) and not isinstance(quad.object, ox.BlankNode):
+        return quad
+    return ox.Quad(named(quad.subject), quad.predicate, named(quad.object), quad.graph_name)
+
+
+def _quads_text(quads) -> str:
+    by_graph: dict[str, list[ox.Triple]] = {}
+    for quad in quads:
+        by_graph.setdefault(quad.graph_name.value, []).append(ox.Triple(quad.subject, quad.predicate, quad.object))
+    return "".join(f"GRAPH <{name}> {{\n{ntriples(triples)}}}\n" for name, triples in sorted(by_graph.items()))
+
+
+def ntriples(triples) -> str:
+    """N-Triples text of ``triples`` (also the body of an INSERT DATA block)."""
+    out = io.BytesIO()
+    ox.serialize(triples, out, format=ox.RdfFormat.N_TRIPLES)
+    return out.getvalue().decode("utf-8")

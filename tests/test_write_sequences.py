@@ -1,0 +1,168 @@
+"""Random write sequences (seeded): after every write the store equals a full rebuild from the
+same asserted data, and every refused write changed nothing — through the Python API and
+through ``yokuryu update``."""
+from __future__ import annotations
+
+import gc
+import random
+
+import pyoxigraph as ox
+import pytest
+
+from conftest import run_cli
+from yokuryu.graph import open_store
+from yokuryu.graph.transaction import (
+    ProtectedGraphWrite,
+    RefusedWrite,
+    UnusableWrite,
+    UpdateSyntaxError,
+    WriteError,
+    rebuild_quads,
+    update,
+)
+
+USER = "https://w3id.org/yokuryu/graph/user/"
+PREFIXES = """PREFIX yk: <https://w3id.org/yokuryu/ontology#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+"""
+
+
+def estimate(n: int) -> str:
+    """The triples of one valid estimate (a holder, a basis, a citation)."""
+    e, c = f"<https://example.org/archive/estimate-{n}>", f"<https://example.org/archive/citation-{n}>"
+    return (f"{e} a yk:Estimate ; rdfs:label \"estimate {n}\"@en ; yk:estimatedValue {1000 + n} ; "
+            f"yk:heldBy <https://example.org/archive> ; yk:basis \"register {n}\"@en ; yk:citation {c} .\n"
+            f"{c} a yk:Citation ; rdfs:label \"folder {n}\"@en ; yk:confidence yk:MediumConfidence ; "
+            f"<http://purl.org/dc/terms/source> <https://example.org/archive/folder-{n}> .\n")
+
+
+BROKEN = ("<https://example.org/bad-estimate> a yk:Estimate ; rdfs:label \"an impossible range\"@en ; "
+          "yk:minimumValue 900000 ; yk:maximumValue 100000 ; yk:basis \"invented\"@en .\n")
+
+
+class Writer:
+    """Draws writes at random: valid and invalid inserts and deletes, protected and broken ones."""
+
+    def __init__(self, seed: int):
+        self.random = random.Random(seed)
+        self.inserted: dict[int, str] = {}  # estimate number → its graph
+        self.next = 0
+
+    def draw(self) -> tuple[str, str]:
+        """(kind, SPARQL update text)."""
+        kinds = ["insert", "insert", "delete", "delete-part", "broken", "protected", "syntax",
+                 "drop", "where", "insert-delete"]
+        kind = self.random.choice(kinds)
+        graph = USER + f"g{self.random.randrange(3)}"
+        if kind in ("delete", "delete-part", "where", "drop") and not self.inserted:
+            kind = "insert"
+        if kind == "insert":
+            n, self.next = self.next, self.next + 1
+            self.inserted[n] = graph
+            return kind, PREFIXES + f"INSERT DATA {{ GRAPH <{graph}> {{ {estimate(n)} }} }}"
+        if kind == "insert-delete":  # one request: add an estimate and take it away again
+            n, self.next = self.next, self.next + 1
+            body = f"GRAPH <{graph}> {{ {estimate(n)} }}"
+            return kind, PREFIXES + f"INSERT DATA {{ {body} }} ; DELETE DATA {{ {body} }}"
+        if kind == "delete":
+            n = self.random.choice(sorted(self.inserted))
+            return kind, PREFIXES + f"DELETE DATA {{ GRAPH <{self.inserted.pop(n)}> {{ {estimate(n)} }} }}"
+        if kind == "delete-part":  # the holder is required: refused while the estimate stays
+            n = self.random.choice(sorted(self.inserted))
+            return kind, PREFIXES + (f"DELETE DATA {{ GRAPH <{self.inserted[n]}> {{ <https://example.org/archive/"
+                                     f"estimate-{n}> yk:heldBy <https://example.org/archive> }} }}")
+        if kind == "broken":
+            return kind, PREFIXES + f"INSERT DATA {{ GRAPH <{graph}> {{ {BROKEN} }} }}"
+        if kind == "protected":
+            return kind, PREFIXES + "INSERT DATA { GRAPH <https://w3id.org/yokuryu/graph/inferred> { <urn:x:a> rdfs:label 'x' } }"
+        if kind == "syntax":
+            return kind, "INSERT DATA { GRAPH <urn:x:g> { <urn:x:a> <urn:x:p> "
+        if kind == "drop":
+            graph = self.random.choice(sorted(set(self.inserted.values())))
+            self.inserted = {n: g for n, g in self.inserted.items() if g != graph}
+            return kind, f"DROP GRAPH <{graph}>"
+        # A general update with a WHERE clause: relabel every estimate of the archive.
+        return kind, PREFIXES + ("DELETE { GRAPH ?g { ?e rdfs:label ?l } } INSERT { GRAPH ?g { ?e rdfs:label "
+                                 "\"relabelled\"@en } } WHERE { GRAPH ?g { ?e yk:heldBy <https://example.org/archive> ; "
+                                 "rdfs:label ?l } }")
+
+
+EXPECTED_ERROR = {"broken": RefusedWrite, "delete-part": RefusedWrite, "protected": ProtectedGraphWrite,
+                  "syntax": UpdateSyntaxError}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_random_writes_through_the_python_api(built, seed):
+    store = open_store(None)
+    store.load_build(built)
+    writer = Writer(seed)
+    outcomes = {"applied": 0, "refused": 0}
+    for step in range(10):
+        kind, text = writer.draw()
+        before = set(store.oxigraph)
+        try:
+            update(store, text)
+        except WriteError as error:
+            assert kind in EXPECTED_ERROR, f"step {step}: {kind} refused: {error.message}"
+            assert isinstance(error, EXPECTED_ERROR[kind]), (kind, error)
+            assert set(store.oxigraph) == before, f"step {step}: a refused {kind} changed the store"
+            outcomes["refused"] += 1
+            continue
+        assert kind not in EXPECTED_ERROR, f"step {step}: {kind} was applied"
+        assert set(store.oxigraph) == set(rebuild_quads(store)), f"step {step}: {kind} differs from a rebuild"
+        outcomes["applied"] += 1
+    assert outcomes["applied"] and outcomes["refused"], outcomes
+
+
+def test_error_kinds_carry_their_http_status(built):
+    store = open_store(None)
+    store.load_build(built)
+    cases = [("INSERT DATA { GRAPH <urn:x:g> { <urn:x:a> ", UpdateSyntaxError, 400),
+             ("INSERT DATA { <urn:x:a> <urn:x:p> 1 }", UnusableWrite, 400),
+             ("INSERT DATA { GRAPH <https://w3id.org/yokuryu/graph/ontology> { <urn:x:a> <urn:x:p> 1 } }",
+              ProtectedGraphWrite, 403),
+             (PREFIXES + f"INSERT DATA {{ GRAPH <{USER}g> {{ {BROKEN} }} }}", RefusedWrite, 422)]
+    before = set(store.oxigraph)
+    for text, kind, status in cases:
+        with pytest.raises(kind) as caught:
+            update(store, text)
+        assert caught.value.status == status
+        assert set(store.oxigraph) == before
+    assert caught.value.report is not None and not caught.value.report.conforms
+
+
+@pytest.mark.slow
+def test_random_writes_through_yokuryu_update(tmp_path):
+    path = tmp_path / "store"
+    assert run_cli("build", "--store", path).returncode == 0
+    writer = Writer(11)
+    exits = []
+    for step in range(6):
+        kind, text = writer.draw()
+        before = _quads(path)
+        done = run_cli("update", "--store", path, text)
+        exits.append(done.returncode)
+        if kind in EXPECTED_ERROR:
+            assert done.returncode in (1, 2), (kind, done.stdout, done.stderr)
+            assert b"nothing was applied" in done.stderr or b"syntax error" in done.stderr, done.stderr
+            assert _quads(path) == before, f"step {step}: a refused {kind} changed the store"
+        else:
+            assert done.returncode == 0, (kind, done.stderr.decode())
+            assert done.stdout.startswith(b"Update applied: ")
+            store = open_store(path)
+            try:
+                assert set(store.oxigraph) == set(rebuild_quads(store)), f"step {step}: {kind} differs from a rebuild"
+            finally:
+                del store
+                gc.collect()  # one process at a time may open an on-disk store
+    assert 0 in exits
+
+
+def _quads(path) -> set[ox.Quad]:
+    store = open_store(path)
+    try:
+        return set(store.oxigraph)
+    finally:
+        del store
+        gc.collect()
