@@ -181,7 +181,7 @@ def test_a_browser_sent_to_the_endpoint_lands_on_the_query_page(server, page):
     query = "SELECT ?label WHERE { res:japan rdfs:label ?label }"
     page.goto(server.url + "/sparql?query=" + quote(query))
     page.wait_for_selector("table.results")
-    assert urlparse(page.url).path == "/"
+    assert urlparse(page.url).path == "/query"  # the editor moved from / to /query
     assert page.locator("#query").input_value() == query
     assert "Japan" in page.locator("table.results").inner_text()
 
