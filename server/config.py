@@ -11,10 +11,14 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
 ``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
 ``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
+``YOKURYU_REMOTE_QUERY``        SPARQL query URL of a remote server that holds the data
+``YOKURYU_REMOTE_UPDATE``       its SPARQL update URL (writes go there, after Yokuryū's checks)
+``YOKURYU_REMOTE_STORE``        its Graph Store Protocol URL, if it has one (faster bulk loads)
+``YOKURYU_REMOTE_AUTH``         ``Authorization`` header value sent to it (``Basic …``, ``Bearer …``)
 ``YOKURYU_ALLOWED_HOSTS``       comma-separated host names the server answers for (loopback names
                                 when it listens on loopback; any otherwise)
 ``YOKURYU_MAX_WRITE_QUADS``     most quads one write may send or change (100000)
-``YOKURYU_MAX_WRITE_EXPANSION`` most quads per KiB of an RDF body (64 × its byte count / 1 KiB)
+``YOKURYU_MAX_WRITE_EXPANSION`` most an RDF body may grow when parsed: N-Quads bytes per body byte (64)
 ``YOKURYU_MAX_RDF_DEPTH``       deepest bracket nesting accepted in an RDF body (64)
 ==============================  ===========================================================
 """
@@ -38,6 +42,10 @@ class ServerConfig:
     base_iri: str = BASE
     empty: bool = False
     workers: int = 8
+    remote_query: str | None = None
+    remote_update: str | None = None
+    remote_store: str | None = None
+    remote_auth: str | None = None
     # Host names (no port) this server answers for; None: any (see yokuryu.server.security).
     allowed_hosts: tuple[str, ...] | None = None
     # Untrusted RDF bodies (graph store writes): see yokuryu.graph.untrusted_rdf.
@@ -75,6 +83,10 @@ class ServerConfig:
                               "(--timeout or YOKURYU_QUERY_TIMEOUT)")
         if self.workers < 1:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        if (self.remote_update or self.remote_store) and not self.remote_query:
+            raise ConfigError("--remote-update and --remote-store need --remote-query URL (YOKURYU_REMOTE_QUERY) too")
+        if self.remote_query and self.store_path:
+            raise ConfigError("--store PATH and --remote-query URL are two places for the data; give one")
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
@@ -128,6 +140,10 @@ _ENVIRONMENT = {
     "YOKURYU_WORKERS": ("workers", int),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),
+    "YOKURYU_REMOTE_QUERY": ("remote_query", str),
+    "YOKURYU_REMOTE_UPDATE": ("remote_update", str),
+    "YOKURYU_REMOTE_STORE": ("remote_store", str),
+    "YOKURYU_REMOTE_AUTH": ("remote_auth", str),
     "YOKURYU_ALLOWED_HOSTS": ("allowed_hosts", host_list),
     "YOKURYU_MAX_WRITE_QUADS": ("max_write_quads", int),
     "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
