@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef, Variable
 from rdflib.namespace import OWL, RDF, RDFS, SH
 
 from yokuryu.graph.reasoning import (
@@ -446,8 +446,9 @@ class CompiledShapeRule:
     template: str
     where: str
     targets: str                        # a group pattern binding ?this to the focus nodes
-    reads: frozenset[str]               # predicates (and rdf:type objects) the body mentions
+    edges: tuple[Edge, ...]             # the body's triple patterns, for finding reachable focus nodes
     target_classes: frozenset[str]
+    target_properties: frozenset[str]   # sh:targetSubjectsOf / sh:targetObjectsOf
 
     def insert(self, focus: list | None) -> str:
         limit = ("VALUES ?this { " + " ".join(sparql_term(f) for f in focus) + " }") if focus is not None \
@@ -493,8 +494,10 @@ def _compile_shape_rules(shapes: Graph, superclasses: dict[str, set[str]]) -> li
         targets = "{ SELECT DISTINCT ?this WHERE { " + " UNION ".join(groups) + " } }"
         compiled.append(CompiledShapeRule(
             iri=str(rule.iri), prologue=prologue, template=template[1:-1], where=where[1:-1],
-            targets=targets, reads=frozenset(_mentioned_iris(where, rule.prefixes, prologue_in_text)),
-            target_classes=frozenset(target_classes)))
+            targets=targets, edges=tuple(_edges_of(rule.construct, rule.prefixes)),
+            target_classes=frozenset(target_classes),
+            target_properties=frozenset(str(p) for p in (*shapes.objects(shape, SH.targetSubjectsOf),
+                                                          *shapes.objects(shape, SH.targetObjectsOf)))))
     return compiled
 
 
@@ -508,24 +511,130 @@ def _braced(text: str, toks, opening) -> str:
     raise RuleError("unbalanced braces in a rule's query")
 
 
-def _mentioned_iris(text: str, prefixes: dict[str, str], prologue: str) -> set[str]:
-    """Every IRI the query text names (prefixed names expanded); ``a`` counts as rdf:type."""
-    declared = dict(prefixes)
-    toks = tokens(prologue)
-    for i, token in enumerate(toks):
-        if token.keyword == "PREFIX" and i + 2 < len(toks):
-            declared[toks[i + 1].text.rstrip(":")] = toks[i + 2].text[1:-1]
-    found = set()
-    for token in tokens(text):
-        if token.kind == "iri":
-            found.add(token.text[1:-1])
-        elif token.kind == "pname" and not token.text.startswith("_:"):
-            prefix, _, local = token.text.partition(":")
-            if prefix in declared:
-                found.add(declared[prefix] + local)
-        elif token.kind == "word" and token.text == "a":
-            found.add(_RDF_TYPE)
+@dataclass(frozen=True)
+class Edge:
+    """One triple pattern of a rule body, as an edge between its subject and object.
+
+    ``scope`` says where it sits: a pattern is certain to hold for a solution only if its scope
+    is a prefix of the scope of the pattern being looked at (OPTIONAL, UNION branches and
+    EXISTS open nested scopes). ``closure`` marks ``p*``/``p+``; ``opaque`` a path the analysis
+    does not follow (a change to one of its predicates re-runs the rule for every focus node).
+    """
+
+    subject: object
+    predicates: frozenset[str]
+    obj: object
+    text: str
+    scope: tuple[int, ...]
+    closure: bool = False
+    opaque: bool = False
+
+
+def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
+    """The triple patterns of a rule's query, with their scopes, paths split into single steps."""
+    from rdflib.plugins.sparql import prepareQuery
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    parsed = prepareQuery(query, initNs=prefixes)
+    counter = [0]
+    edges: list[Edge] = []
+
+    def child(scope):
+        counter[0] += 1
+        return scope + (counter[0],)
+
+    def visit(node, scope):
+        if isinstance(node, CompValue):
+            name = node.name
+            if name in ("BGP", "TriplesBlock"):
+                for triple in node.triples:
+                    items = list(triple)
+                    for i in range(0, len(items) - 2, 3):
+                        edges.extend(_path_edges(items[i], items[i + 1], items[i + 2], scope, counter))
+                return
+            if name == "LeftJoin":
+                visit(node.p1, scope)
+                inner = child(scope)
+                visit(node.p2, inner)
+                visit(node.get("expr"), inner)
+                return
+            if name == "Union":
+                visit(node.p1, child(scope))
+                visit(node.p2, child(scope))
+                return
+            if name in ("Builtin_EXISTS", "Builtin_NOTEXISTS", "OptionalGraphPattern", "MinusGraphPattern", "Minus"):
+                for value in node.values():
+                    visit(value, child(scope))
+                return
+            if name == "GroupOrUnionGraphPattern" and len(node.graph) > 1:
+                for branch in node.graph:
+                    visit(branch, child(scope))
+                return
+            for key in list(node.keys()):
+                visit(dict.__getitem__(node, key), scope)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value, scope)
+
+    visit(parsed.algebra, ())
+    return edges
+
+
+def _path_edges(subject, path, obj, scope, counter) -> list[Edge]:
+    from rdflib.paths import AlternativePath, InvPath, MulPath, SequencePath
+
+    def single(p):
+        """Predicates and text of a one-step path (an IRI or an alternative of IRIs), else None."""
+        if isinstance(p, URIRef):
+            return frozenset({str(p)}), f"<{p}>"
+        if isinstance(p, AlternativePath) and all(isinstance(a, URIRef) for a in p.args):
+            return frozenset(str(a) for a in p.args), "(" + "|".join(f"<{a}>" for a in p.args) + ")"
+        return None
+
+    step = single(path)
+    if step is not None:
+        return [Edge(subject, step[0], obj, step[1], scope)]
+    if isinstance(path, InvPath):
+        return _path_edges(obj, path.arg, subject, scope, counter)
+    if isinstance(path, SequencePath):
+        edges, current = [], subject
+        for i, part in enumerate(path.args):
+            if i == len(path.args) - 1:
+                nxt = obj
+            else:
+                counter[0] += 1
+                nxt = Variable(f"__step{counter[0]}")
+            edges.extend(_path_edges(current, part, nxt, scope, counter))
+            current = nxt
+        return edges
+    if isinstance(path, MulPath):
+        inner = single(path.path)
+        if inner is not None:
+            if path.mod == "?":
+                return [Edge(subject, inner[0], obj, inner[1] + "?", scope)]
+            return [Edge(subject, inner[0], obj, inner[1] + path.mod, scope, closure=True)]
+    iris = frozenset(str(t) for t in _iris_in(path))
+    return [Edge(subject, iris, obj, "", scope, opaque=True)]
+
+
+def _iris_in(path) -> list:
+    if isinstance(path, URIRef):
+        return [path]
+    found = []
+    for value in vars(path).values():
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                found.extend(_iris_in(v))
+        elif isinstance(value, URIRef) or hasattr(value, "__dict__"):
+            found.extend(_iris_in(value))
     return found
+
+
+def _n(term) -> str:
+    """A pattern term (rdflib Variable, IRI or literal) as SPARQL text."""
+    if isinstance(term, Variable):
+        return f"?{term}"
+    return _term_text(term)
 
 
 # --- the reasoner -------------------------------------------------------------------------------
@@ -579,7 +688,6 @@ class CompiledReasoner:
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
         before = self._snapshot_targets(engine, quads)
-        facts = self._fact_graphs(engine)
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine)
@@ -590,9 +698,6 @@ class CompiledReasoner:
         engine.update(self._dataset_update(
             f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} GRAPH <{SUPPORT}> {{ ?s ?p ?o }} }}",
             f"GRAPH <{seed}> {{ ?s ?p ?o }}", [], [seed]))
-        # Only what is new as a fact at all seeds the rounds.
-        before_inferred = self._graph_set(engine, INFERRED) if False else None
-        del before_inferred
         stats = ReasoningStats()
         for check in self.checks:
             self._run_check(engine, check, facts, seed)
@@ -636,7 +741,7 @@ class CompiledReasoner:
                         f"{where}\n  FILTER EXISTS {{ {{ GRAPH <{INFERRED}> {{ {rule.head} }} }} UNION "
                         f"{{ GRAPH <{SUPPORT}> {{ {rule.head} }} }} }}\n"
                         f"  FILTER NOT EXISTS {{ GRAPH <{_OVERDELETED}> {{ {rule.head} }} }}",
-                        facts, [current, _OVERDELETED]))
+                        facts, [current, _OVERDELETED, INFERRED, SUPPORT]))
             engine.update(f"DROP SILENT GRAPH <{current}>")
             if not self._count(engine, _NEXT):
                 break
@@ -766,53 +871,45 @@ class CompiledReasoner:
         changed += list(delta.added) + list(delta.removed)
         focus = self._reachable_focus(engine, changed, facts)
         if focus is None:
-            self._shape_rules(engine, facts + [], None)
+            self._shape_rules(engine, facts, None)
         else:
             self._shape_rules(engine, facts, sorted(focus | before, key=_str))
 
     def _reachable_focus(self, engine, changed: list[ox.Triple], facts) -> set | None:
-        """Focus nodes whose rule output may change: the subjects and objects of changed triples
-        that the rules read, and the focus nodes one step from them; None if a changed triple is
-        one the rules read far from their focus node (then every focus node is re-run)."""
-        relevant = [t for t in changed if self._read_by_rules(t)]
-        if not relevant:
-            return set()
-        nodes = set()
-        for t in relevant:
-            nodes.add(t.subject)
-            if not isinstance(t.object, ox.Literal):
-                nodes.add(t.object)
-        if len(nodes) > 2000:
-            return None
-        # A focus node is within two steps of every triple its rule reads, for the rules here:
-        # the act, its agents, kinds and claims; an instrument or provision reaches every act.
-        return self._focus_near(engine, nodes, facts)
+        """Focus nodes whose rule output a change can alter; None when every one must be re-run.
 
-    def _read_by_rules(self, t: ox.Triple) -> bool:
-        p = t.predicate.value
+        For each changed triple and each body pattern it can match, the focus nodes are those
+        joined to the pattern's subject and object through patterns that hold whenever it does
+        (a shortest chain of them): a superset of the focus nodes the change can reach, found
+        by one selective query per pattern instead of re-running the rule everywhere.
+        """
+        found: set = set()
         for rule in self.shape_rules:
-            if p == _RDF_TYPE:
-                if t.object.value in rule.reads or any(
-                        t.object.value == c or c in self.schema.superclasses.get(t.object.value, ())
-                        for c in rule.target_classes):
-                    return True
-            elif p in rule.reads:
-                return True
-        return False
-
-    def _focus_near(self, engine, nodes: set, facts) -> set:
-        """Focus nodes among ``nodes`` and within two steps of them (either direction)."""
-        values = " ".join(sparql_term(n) for n in nodes)
-        found = set()
-        for rule in self.shape_rules:
-            query = self._dataset_query(
-                "SELECT DISTINCT ?this ",
-                f"VALUES ?n {{ {values} }}\n"
-                "  { BIND (?n AS ?this) } UNION { ?this ?p1 ?n } UNION { ?n ?p1 ?this }\n"
-                "  UNION { ?this ?p1 ?m . ?m ?p2 ?n } UNION { ?n ?p2 ?m . ?m ?p1 ?this }\n"
-                "  UNION { ?this ?p1 ?m . ?n ?p2 ?m } UNION { ?m ?p1 ?this . ?m ?p2 ?n }\n"
-                f"  {rule.targets}\n}}", facts, [])
-            found |= {row["this"] for row in engine.select(query) if "this" in row}
+            matches: dict[int, list[ox.Triple]] = {}
+            for t in changed:
+                p = t.predicate.value
+                if p == _RDF_TYPE and isinstance(t.object, ox.NamedNode) and t.object.value in rule.target_classes:
+                    found.add(t.subject)
+                if p in rule.target_properties:
+                    found.add(t.subject)
+                    if not isinstance(t.object, ox.Literal):
+                        found.add(t.object)
+                for i, edge in enumerate(rule.edges):
+                    if p not in edge.predicates:
+                        continue
+                    if edge.opaque:
+                        return None
+                    if not edge.closure and (not _fits(edge.subject, t.subject) or not _fits(edge.obj, t.object)):
+                        continue
+                    matches.setdefault(i, []).append(t)
+            for i, triples in matches.items():
+                if len(triples) > 5000:
+                    return None
+                query = _reach_query(rule, i, triples)
+                if query is None:
+                    return None
+                rows = engine.select(self._dataset_query("SELECT DISTINCT ?this ", query + "\n}", facts, []))
+                found |= {row["this"] for row in rows if "this" in row}
         return found
 
     def _snapshot_targets(self, engine, quads) -> set:
@@ -938,6 +1035,60 @@ class CompiledReasoner:
 
 def _str(term) -> str:
     return term.value if hasattr(term, "value") else str(term)
+
+
+def _fits(pattern_term, term) -> bool:
+    """Whether a changed triple's term can match a pattern's term (a variable, or the same constant)."""
+    if isinstance(pattern_term, Variable):
+        return True
+    try:
+        return _term_text(pattern_term) == sparql_term(term)
+    except UnsupportedAxiom:
+        return False
+
+
+def _reach_query(rule: CompiledShapeRule, index: int, triples: list[ox.Triple]) -> str | None:
+    """The WHERE body selecting the focus nodes joined to pattern ``index`` when it matches ``triples``."""
+    edge = rule.edges[index]
+    this = Variable("this")
+    start: list[str] = []
+    if edge.closure:
+        start.append("VALUES (?__s ?__o) { " + " ".join(f"({sparql_term(t.subject)} {sparql_term(t.object)})"
+                                                       for t in triples) + " }")
+        start.append(f"{_n(edge.subject)} {edge.text} ?__s . ?__o {edge.text} {_n(edge.obj)} .")
+    else:
+        names = [(v, attr) for v, attr in ((edge.subject, "subject"), (edge.obj, "object")) if isinstance(v, Variable)]
+        if not names:
+            return None  # a pattern with no variable: it matters to every focus node
+        if len(names) == 2 and names[0][0] == names[1][0]:
+            names = names[:1]
+        rows = {tuple(sparql_term(getattr(t, attr)) for _, attr in names) for t in triples}
+        start.append("VALUES (" + " ".join(f"?{v}" for v, _ in names) + ") { "
+                     + " ".join("(" + " ".join(row) + ")" for row in sorted(rows)) + " }")
+    # Shortest chain of certain patterns from the pattern's variables to ?this.
+    bound = {v for v in (edge.subject, edge.obj) if isinstance(v, Variable)}
+    if edge.closure:
+        bound = {v for v in (edge.subject, edge.obj) if isinstance(v, Variable)}
+    usable = [e for j, e in enumerate(rule.edges) if j != index and not e.opaque
+              and e.scope == edge.scope[:len(e.scope)]]
+    previous: dict = {v: None for v in bound}
+    frontier = list(bound)
+    while frontier and this not in previous:
+        nxt = []
+        for v in frontier:
+            for e in usable:
+                for a, b in ((e.subject, e.obj), (e.obj, e.subject)):
+                    if a == v and isinstance(b, Variable) and b not in previous:
+                        previous[b] = (v, e)
+                        nxt.append(b)
+        frontier = nxt
+    if this not in previous:
+        return None
+    chain, v = [], this
+    while previous[v] is not None:
+        v, e = previous[v]
+        chain.append(f"{_n(e.subject)} {e.text} {_n(e.obj)} .")
+    return "\n  ".join(start + chain + [rule.targets])
 
 
 def _keep(t: ox.Triple) -> bool:
