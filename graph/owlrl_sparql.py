@@ -26,6 +26,7 @@ Graphs the reasoner writes (all under ``…/graph/``):
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ REASONER_PREFIX = str(GRAPH) + "reasoner/"
 SUPPORT = REASONER_PREFIX + "support"
 RULE_OUTPUT_PREFIX = REASONER_PREFIX + "rule/"
 _DELTA = (REASONER_PREFIX + "delta-a", REASONER_PREFIX + "delta-b")
+_CLOSED_DELTA = (REASONER_PREFIX + "delta-closed-a", REASONER_PREFIX + "delta-closed-b")
+_OPEN_DELTA = (REASONER_PREFIX + "delta-open-a", REASONER_PREFIX + "delta-open-b")
 _NEXT = REASONER_PREFIX + "next"
 _OVERDELETED = REASONER_PREFIX + "overdeleted"
 _OVERDELETED_NEXT = REASONER_PREFIX + "overdeleted-next"
@@ -130,20 +133,32 @@ class Rule:
     values: str = ""
     extra: str = ""
     check: str = ""
+    # Closed rules (the hierarchies, domains and ranges, precomputed to their closure) add
+    # nothing when applied to what closed rules derived; they only need the open rules' output.
+    closed: bool = False
 
-    def where(self, delta: str | None, atom: int | None) -> str:
+    def where(self, delta: str | tuple[str, ...] | None, atom: int | None) -> str:
         parts = [self.values] if self.values else []
+        graphs = (delta,) if isinstance(delta, str) else (delta or ())
         for i, pattern in enumerate(self.body):
-            parts.append(f"GRAPH <{delta}> {{ {pattern} }}" if i == atom and delta else pattern + " .")
+            if i == atom and graphs:
+                parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {pattern} }} }}" for g in graphs))
+            else:
+                parts.append(pattern + " .")
         if self.extra:
             parts.append(self.extra)
         return "\n  ".join(parts)
 
-    def variants(self, delta: str | None) -> list[str]:
+    def variants(self, delta: str | tuple[str, ...] | None) -> list[str]:
         """The WHERE bodies of the semi-naive variants (one with no delta: all the facts)."""
         if delta is None:
             return [self.where(None, None)]
         return [self.where(delta, i) for i in range(len(self.body))]
+
+    def distinct(self, where: str) -> str:
+        """``where`` projected on the head's variables, duplicates removed before any test."""
+        head_vars = sorted(set(re.findall(r"\?\w+", self.head)))
+        return f"{{ SELECT DISTINCT {' '.join(head_vars)} WHERE {{\n  {where}\n  }} }}"
 
 
 # --- compilation ---------------------------------------------------------------------------------
@@ -342,11 +357,11 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
     same = [(f"<{p}>", f"<{q}>") for p, pairs in schema.property_closure.items() for q, inv in pairs if not inv]
     flipped = [(f"<{p}>", f"<{q}>") for p, pairs in schema.property_closure.items() for q, inv in pairs if inv]
     if same:
-        rules.append(Rule("prp-spo1/eqp", ("?s ?p ?o",), "?s ?q ?o", _values("?p ?q", same)))
+        rules.append(Rule("prp-spo1/eqp", ("?s ?p ?o",), "?s ?q ?o", _values("?p ?q", same), closed=True))
     if flipped:
         # An inverse with a literal object would have a literal subject: not RDF, dropped as noise.
         rules.append(Rule("prp-inv/symp", ("?s ?p ?o",), "?o ?q ?s", _values("?p ?q", flipped),
-                          "FILTER (!isLiteral(?o))"))
+                          "FILTER (!isLiteral(?o))", closed=True))
 
     # 2. types from domains and ranges of the property and of everything it entails (prp-dom,
     #    prp-rng, then cax-sco folded in). Computed on the original triple so that a range met
@@ -366,16 +381,18 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
     subject_rows = [(f"<{p}>", f"<{c}>") for p, c in subject_types if c in _stored([c])]
     object_rows = [(f"<{p}>", f"<{c}>") for p, c in object_types if c in _stored([c])]
     if subject_rows:
-        rules.append(Rule("prp-dom", ("?s ?p ?o",), f"?s <{_RDF_TYPE}> ?c", _values("?p ?c", subject_rows)))
+        rules.append(Rule("prp-dom", ("?s ?p ?o",), f"?s <{_RDF_TYPE}> ?c", _values("?p ?c", subject_rows),
+                          closed=True))
     if object_rows:
         rules.append(Rule("prp-rng", ("?s ?p ?o",), f"?o <{_RDF_TYPE}> ?c", _values("?p ?c", object_rows),
-                          "FILTER (!isLiteral(?o))"))
+                          "FILTER (!isLiteral(?o))", closed=True))
 
     # 3. superclasses (cax-sco, cax-eqc*).
     class_rows = [(f"<{c}>", f"<{d}>") for c, supers in schema.superclasses.items()
                   if not c.startswith("_:") for d in _stored(supers)]
     if class_rows:
-        rules.append(Rule("cax-sco", (f"?x <{_RDF_TYPE}> ?c",), f"?x <{_RDF_TYPE}> ?d", _values("?c ?d", class_rows)))
+        rules.append(Rule("cax-sco", (f"?x <{_RDF_TYPE}> ?c",), f"?x <{_RDF_TYPE}> ?d", _values("?c ?d", class_rows),
+                          closed=True))
 
     # 4. hasValue (cls-hv1, cls-hv2) with the restriction's class membership folded away.
     hv1_rows = []
@@ -426,6 +443,10 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
     if nothing:
         checks.append(Rule("cls-nothing2/sub", (f"?x <{_RDF_TYPE}> ?c",), values=_values("?c", [(f"<{c}>",) for c in nothing]),
                            check="a resource is a member of a class equivalent to owl:Nothing"))
+    if _RDF_TYPE in properties:
+        # rdf:type with a super-property, domain or range: types feed the property rules, so
+        # no rule's output is closed under the others.
+        rules = [Rule(r.name, r.body, r.head, r.values, r.extra, r.check, closed=False) for r in rules]
     return rules, checks
 
 
@@ -671,16 +692,13 @@ class CompiledReasoner:
         facts = facts + [INFERRED, SUPPORT]
         stats.seconds["prepare"] = time.monotonic() - started
         started = time.monotonic()
-        for check in self.checks:
-            self._run_check(engine, check, facts, None)
-        new = self._forward(engine, facts, None, stats)
+        self._forward(engine, facts, None, stats)
         stats.seconds["owl-rl"] = time.monotonic() - started
         started = time.monotonic()
-        self._shape_rules(engine, facts, None)
+        stats.rule_output = len(self._shape_rules(engine, facts, None)[0])
         stats.seconds["rules"] = time.monotonic() - started
         stats.inferred = self._count(engine, INFERRED)
         stats.support = self._count(engine, SUPPORT)
-        del new
         return stats
 
     def add(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
@@ -780,31 +798,70 @@ class CompiledReasoner:
 
     def _forward(self, engine: SparqlEngine, facts: list[str], seed: str | None, stats: ReasoningStats,
                  collect: bool = False, seed_counts: bool = False) -> set[ox.Triple]:
-        """Run the rules to a fixpoint from ``seed`` (a delta graph; None: all facts)."""
+        """Run the rules to a fixpoint from ``seed`` (a delta graph; None: all facts).
+
+        Each round's new triples go to the derived graphs and, for the next round, to one of two
+        delta graphs: what closed rules derived (read only by the open rules: transitivity,
+        chains, hasValue) and what open rules derived (read by all). A full run's first round
+        writes no delta at all for the closed rules: everything derived so far is their delta.
+        """
         collected: set[ox.Triple] = set()
         if seed_counts and seed is not None and collect:
             collected |= self._triples(engine, f"GRAPH <{seed}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
-        current = seed
-        engine.update(f"DROP SILENT GRAPH <{_NEXT}>")
-        for _ in range(ROUND_LIMIT):
+        closed_in: tuple[str, ...] | None = (seed,) if seed else None
+        open_in: tuple[str, ...] | None = (seed,) if seed else None
+        parity = 0
+        for round_number in range(1, ROUND_LIMIT + 1):
             stats.rounds += 1
-            named = [current] if current else []
+            parity = 1 - parity
+            closed_out, open_out = _CLOSED_DELTA[parity], _OPEN_DELTA[parity]
+            for graph in (closed_out, open_out):
+                engine.update(f"DROP SILENT GRAPH <{graph}>")
+            first_full = seed is None and round_number == 1
             for rule in self.rules:
-                for where in rule.variants(current):
+                if first_full:
+                    reads = None
+                elif rule.closed:
+                    reads = open_in
+                else:
+                    reads = tuple(dict.fromkeys((*(closed_in or ()), *(open_in or ()))))
+                if reads is not None and not reads:
+                    continue
+                also = [] if first_full and rule.closed else [closed_out if rule.closed else open_out]
+                for where in rule.variants(reads):
                     engine.update(self._dataset_update(
-                        self._insert_head(rule.head, _NEXT),
-                        f"{where}\n  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
-                        facts, named))
-            if current:
-                engine.update(f"DROP SILENT GRAPH <{current}>")
-            if not self._count(engine, _NEXT):
-                return collected
-            current = _DELTA[1] if current == _DELTA[0] else _DELTA[0]
-            engine.update(f"MOVE SILENT <{_NEXT}> TO <{current}>")
-            for check in self.checks:
-                self._run_check(engine, check, facts, current)
+                        self._insert_head(rule.head, also),
+                        f"{rule.distinct(where)}\n  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
+                        facts, list(reads or ())))
+            for graph in (*(closed_in or ()), *(open_in or ())):
+                if graph in _CLOSED_DELTA or graph in _OPEN_DELTA or graph == seed:
+                    engine.update(f"DROP SILENT GRAPH <{graph}>")
+            if first_full:
+                closed_in = (INFERRED, SUPPORT)
+                produced = self._count(engine, INFERRED) + self._count(engine, SUPPORT)
+                for check in self.checks:
+                    self._run_check(engine, check, facts, None)
+            else:
+                closed_in = (closed_out,)
+                produced = self._count(engine, closed_out)
+                for check in self.checks:
+                    self._run_check(engine, check, facts, closed_out)
+            open_in = (open_out,)
+            open_count = self._count(engine, open_out)
+            if open_count:
+                for check in self.checks:
+                    self._run_check(engine, check, facts, open_out)
             if collect:
-                collected |= self._triples(engine, f"GRAPH <{current}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+                for graph in (*closed_in, *open_in):
+                    if graph not in (INFERRED, SUPPORT):
+                        collected |= self._triples(
+                            engine, f"GRAPH <{graph}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+            if not produced and not open_count:
+                for graph in (closed_out, open_out):
+                    engine.update(f"DROP SILENT GRAPH <{graph}>")
+                return collected
+            if not produced:
+                closed_in = ()
         raise RuleError(f"the OWL-RL rules did not reach a fixpoint in {ROUND_LIMIT} rounds")
 
     def _run_check(self, engine: SparqlEngine, check: Rule, facts: list[str], delta: str | None) -> None:
@@ -822,46 +879,62 @@ class CompiledReasoner:
                 raise InconsistentData(f"the data is inconsistent with the ontology under OWL 2 RL:\n  "
                                        f"{check.check}: {shown}")
 
-    def _shape_rules(self, engine: SparqlEngine, facts: list[str], focus: list | None) -> None:
-        """Run the SHACL-AF rules for ``focus`` (None: every focus node), replacing their old output."""
-        if not self.shape_rules:
-            return
+    def _shape_rules(self, engine: SparqlEngine, facts: list[str], focus: list | None
+                     ) -> tuple[set[ox.Triple], set[ox.Triple]]:
+        """Run the SHACL-AF rules for ``focus`` (None: every focus node), replacing their old output.
+
+        Returns the triples this added to and removed from the inferred graph.
+        """
+        if not self.shape_rules or (focus is not None and not focus):
+            return set(), set()
         if focus is None:
             old_graphs = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)]
         else:
             old_graphs = sorted({RULE_OUTPUT_PREFIX + hashlib.md5(_str(f).encode()).hexdigest() for f in focus})
-        if focus is not None and not focus:
-            return
         # Retract the old output of these focus nodes (what no other focus node also derived).
         old = set()
         for g in old_graphs:
             old |= self._triples(engine, f"GRAPH <{g}> {{ ?s ?p ?o }}")
             engine.update(f"DROP SILENT GRAPH <{g}>")
-        others = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)]
-        still = set()
-        if old and others:
-            still = self._triples(engine, "VALUES (?s ?p ?o) { " + _rows(old) + " } "
-                                  + "{ " + " UNION ".join(f"{{ GRAPH <{g}> {{ ?s ?p ?o }} }}" for g in others) + " }")
-        retract = old - still
+        had = self._present(engine, old, INFERRED)
+        retract = old - self._in_rule_output(engine, old)
         if retract:
             engine.update(f"DELETE DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(retract)} }} }}")
         # Derive: one INSERT per rule over all the focus nodes, each node's output in its own graph.
-        owl_facts = [g for g in facts]
         for rule in self.shape_rules:
-            engine.update(self._dataset_update_text(rule.insert(focus), owl_facts, []))
+            engine.update(self._dataset_update_text(rule.insert(focus), facts, []))
         new_graphs = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)
                       and (focus is None or g in old_graphs)]
-        # The RDFS consequences of what the rules derived, then keep only what is not a fact.
+        # The RDFS consequences of what the rules derived, then keep only what is not otherwise a
+        # fact (another focus node's output does not count: each graph keeps all of its own).
+        data = [g for g in facts if g != INFERRED]
+        kept: set[ox.Triple] = set()
         for g in new_graphs:
             derived = self._triples(engine, f"GRAPH <{g}> {{ ?s ?p ?o }}")
-            closed = derived | self._rdfs_entailments(derived)
-            closed = {t for t in closed if _keep(t)}
-            existing = self._existing(engine, closed, facts)
-            keep = closed - existing
+            closed = {t for t in derived | self._rdfs_entailments(derived) if _keep(t)}
+            owl_derived = self._present(engine, closed, INFERRED) - self._in_rule_output(engine, closed, besides=g)
+            keep = closed - self._existing(engine, closed, data) - owl_derived
             engine.update(f"DROP SILENT GRAPH <{g}>")
             if keep:
-                engine.update(f"INSERT DATA {{ GRAPH <{g}> {{ {_triples_text(keep)} }} "
-                              f"GRAPH <{INFERRED}> {{ {_triples_text(keep)} }} }}")
+                kept |= keep
+                engine.update(f"INSERT DATA {{ GRAPH <{g}> {{ {_triples_text(keep)} }} }}")
+        fresh = kept - had - self._present(engine, kept - old, INFERRED)
+        if kept:
+            engine.update(f"INSERT DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(kept)} }} }}")
+        return fresh, (had & retract) - kept
+
+    def _present(self, engine, triples: set[ox.Triple], graph: str) -> set[ox.Triple]:
+        if not triples:
+            return set()
+        return self._triples(engine, "VALUES (?s ?p ?o) { " + _rows(triples) + f" }} GRAPH <{graph}> {{ ?s ?p ?o }}")
+
+    def _in_rule_output(self, engine, triples: set[ox.Triple], besides: str | None = None) -> set[ox.Triple]:
+        """Which of ``triples`` some focus node's rule output (other than graph ``besides``) holds."""
+        if not triples:
+            return set()
+        return self._triples(
+            engine, "VALUES (?s ?p ?o) { " + _rows(triples) + " } GRAPH ?g { ?s ?p ?o } "
+            f'FILTER (STRSTARTS(STR(?g), "{RULE_OUTPUT_PREFIX}") && ?g != <{besides or RULE_OUTPUT_PREFIX}>)')
 
     def _update_shape_rules(self, engine, facts, quads, delta: Delta, before: set) -> None:
         """Re-run the SHACL-AF rules for the focus nodes a change can reach (all of them if unsure)."""
@@ -871,9 +944,13 @@ class CompiledReasoner:
         changed += list(delta.added) + list(delta.removed)
         focus = self._reachable_focus(engine, changed, facts)
         if focus is None:
-            self._shape_rules(engine, facts, None)
+            added, removed = self._shape_rules(engine, facts, None)
         else:
-            self._shape_rules(engine, facts, sorted(focus | before, key=_str))
+            added, removed = self._shape_rules(engine, facts, sorted(focus | before, key=_str))
+        # Fold the rules' changes into the OWL-RL ones: the net change of the inferred graph.
+        owl_added, owl_removed = delta.added, delta.removed
+        delta.added = (owl_added - removed) | (added - owl_removed)
+        delta.removed = (owl_removed - added) | (removed - owl_added)
 
     def _reachable_focus(self, engine, changed: list[ox.Triple], facts) -> set | None:
         """Focus nodes whose rule output a change can alter; None when every one must be re-run.
@@ -996,8 +1073,10 @@ class CompiledReasoner:
                     f"{sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} changes the "
                     "schema; compile the reasoner again and materialize")
 
-    def _insert_head(self, head: str, next_graph: str) -> str:
-        return f"INSERT {{ GRAPH ?__destination {{ {head} }} GRAPH <{next_graph}> {{ {head} }} }}"
+    def _insert_head(self, head: str, also: list[str] | str) -> str:
+        also = [also] if isinstance(also, str) else also
+        extra = "".join(f" GRAPH <{g}> {{ {head} }}" for g in also)
+        return f"INSERT {{ GRAPH ?__destination {{ {head} }}{extra} }}"
 
     def _destination(self, head: str) -> str:
         subject = head.split()[0]
