@@ -5,6 +5,7 @@ errors into answers. The transaction itself (what is checked, derived and commit
 from __future__ import annotations
 
 import json
+import logging
 
 import pyoxigraph as ox
 from flask import current_app, has_app_context
@@ -18,6 +19,8 @@ from yokuryu.server.errors import ProtocolError
 from yokuryu.server.negotiation import choose_report
 
 __all__ = ["WriteOutcome", "apply_update", "drop", "insert_data"]
+
+log = logging.getLogger(__name__)
 
 _STATUS_TEXT = {400: "400 Bad Request", 403: "403 Forbidden", 422: "422 Unprocessable Content",
                 500: "500 Internal Server Error"}
@@ -39,6 +42,21 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
                             f"recorded: {error}", 500) from error
     except WriteError as error:
         raise ProtocolError(f"{_STATUS_TEXT[error.status]}: {error.message}", error.status) from error
+
+
+def _never_failing(committed):
+    """``committed``, except that its failure cannot turn a committed write into an error answer.
+
+    Once the store has committed, the client must hear so (issue #10 saw a 500 for a committed
+    write): a failure to pass the change on to the query processes is logged for the operator.
+    """
+    def tell(removed, added) -> None:
+        try:
+            committed(removed, added)
+        except Exception:  # noqa: BLE001 - anything: the write is committed whatever happens here
+            log.exception("a write of %d removed and %d added quads was committed, but the query processes "
+                          "could not take it", len(removed), len(added))
+    return tell
 
 
 def refusal(error: RefusedWrite) -> ProtocolError:
@@ -90,9 +108,10 @@ def _whoever_must_know(store: KnowledgeStore):
     "applied" always means "recorded on disk".
     """
     executor = _executor_to_tell()
+    tell_executor = _never_failing(executor.committed) if executor else None
     journal = current_app.extensions.get("yokuryu.journal") if has_app_context() else None
     if journal is None:
-        return executor.committed if executor else None
+        return tell_executor
 
     def committed(removed, added) -> None:
         try:
@@ -100,8 +119,8 @@ def _whoever_must_know(store: KnowledgeStore):
         except JournalError:
             transaction.apply_in_one_transaction(store, added, removed)
             raise
-        if executor:
-            executor.committed(removed, added)
+        if tell_executor:
+            tell_executor(removed, added)
 
     return committed
 
