@@ -189,7 +189,8 @@ def test_more_random_changes_to_the_bundled_graph(schema, reasoner, bundled_quad
     run_sequence(reasoner, schema[0], bundled_quads, seed, steps=12)
 
 
-def test_changes_to_the_premises_of_violations(schema, reasoner, bundled_quads):
+@pytest.mark.parametrize("seed", [11, pytest.param(12, marks=pytest.mark.slow), pytest.param(13, marks=pytest.mark.slow)])
+def test_changes_to_the_premises_of_violations(schema, reasoner, bundled_quads, seed):
     """Removing and restoring what the violation rule reads (acts, provisions, instruments, bindings)."""
     store = materialized(reasoner, schema[0], bundled_quads)
     violations = {q.subject for q in store.quads_for_pattern(None, ox.NamedNode(str(RDF.type)),
@@ -200,8 +201,7 @@ def test_changes_to_the_premises_of_violations(schema, reasoner, bundled_quads):
             premises |= {q.object for q in store.quads_for_pattern(violation, ox.NamedNode(str(YK[prop])), None, None)}
     pool = [q for q in bundled_quads if q.subject in premises or q.object in premises]
     assert len(pool) > 20
-    for seed in (11, 12):
-        run_sequence(reasoner, schema[0], bundled_quads, seed, steps=6, pool=pool)
+    run_sequence(reasoner, schema[0], bundled_quads, seed, steps=4, pool=pool)
 
 
 def test_removing_the_violating_act_retracts_its_violation(schema, reasoner, bundled_quads):
@@ -235,6 +235,7 @@ def test_a_triple_asserted_twice_stays_until_both_are_gone(schema, reasoner, bun
     assert inferred_of(store) == inferred_of(materialized(reasoner, ontology, bundled_quads))
 
 
+@pytest.mark.slow
 def test_random_changes_to_a_registry(schema, reasoner, inputs):
     """Transitive locatedIn, before/after inverses, sub-properties: a 40-person registry."""
     registry = _registry_module().generate(40, seed=5)
@@ -278,20 +279,22 @@ def test_same_as_in_the_data_falls_back_to_the_reference(schema, reasoner, bundl
     store.extend([*bundled_quads, same])
     with pytest.raises(UnsupportedData, match="owlrl"):
         reasoner.materialize(LocalEngine(store))
-    # The drop-in falls back to owlrl by itself.
+    # The drop-in falls back to owlrl by itself (a small ontology keeps owlrl quick).
+    ontology = Graph()
+    ontology.add((YK.heldIn, RDFS.subPropertyOf, YK.location))
     data = Graph()
     data.add((URIRef(EX + "a"), OWL.sameAs, URIRef(EX + "b")))
     data.add((URIRef(EX + "a"), YK.heldIn, URIRef(EX + "camp")))
-    inferred = infer_compiled(schema[0], data)
-    assert (URIRef(EX + "b"), YK.heldIn, URIRef(EX + "camp")) in inferred
+    inferred = infer_compiled(ontology, data)
+    assert (URIRef(EX + "b"), YK.location, URIRef(EX + "camp")) in inferred
 
 
 # --- consistency checks and intended differences --------------------------------------------------
 
 
-def test_disjoint_classes_are_a_contradiction_like_owlrl(schema):
-    ontology = Graph()
-    ontology += schema[0]
+def test_disjoint_classes_are_a_contradiction_like_owlrl():
+    ontology = Graph()  # small, so that owlrl is quick
+    ontology.add((YK.LabourCamp, RDFS.subClassOf, YK.Place))
     ontology.add((YK.Person, OWL.disjointWith, YK.Place))
     data = Graph()
     data.add((URIRef(EX + "x"), RDF.type, YK.Person))
@@ -313,7 +316,9 @@ def test_functional_property_with_two_literals_is_a_contradiction(schema, reason
     data = Graph()
     data.add((URIRef(EX + "x"), functional, Literal("1945", datatype=XSD.gYear)))
     data.add((URIRef(EX + "x"), functional, Literal("1946", datatype=XSD.gYear)))
-    infer(schema[0], data)  # owlrl: no contradiction
+    small = Graph()  # the same axiom alone, so that owlrl is quick
+    small.add((functional, RDF.type, OWL.FunctionalProperty))
+    infer(small, data)  # owlrl: no contradiction
     store = ox.Store()
     store.extend(rdflib_triples_to_quads(schema[0], ONTOLOGY_GRAPH))
     store.extend(rdflib_triples_to_quads(data, DATA))
