@@ -23,7 +23,7 @@ from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, ch
                                         prefers_html, with_charset)
 from yokuryu.graph.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
-from yokuryu.server.writes import apply_update
+from yokuryu.server.writes import apply_update, memory_only_note
 
 blueprint = Blueprint("sparql", __name__)
 
@@ -246,7 +246,7 @@ def run_update(operation: Operation) -> Response:
         except DatasetConflict as error:
             raise ProtocolError(f"400 Bad Request: {error}") from error
     outcome = apply_update(get_store(), config, text, base_iri=base_iri)
-    message = outcome.describe()
+    message = outcome.describe() + memory_only_note(get_store())
     response = Response(message + "\n", status=200)
     response.headers["Content-Type"] = with_charset("text/plain")
     return response
