@@ -152,7 +152,8 @@ def test_no_request_without_the_token_breaks_or_changes_the_knowledge_graph(know
         check_answer(knowledge_graph, request, response)
 
     anonymous()
-    assert {200, 400, 403} <= statuses, statuses  # the requests reached the code behind the checks
+    # the requests reached the code behind the checks, not only the first refusal
+    assert 200 in statuses and len({s for s in statuses if 400 <= s < 500}) >= 3, statuses
     assert requests.get(f"{knowledge_graph.url}/health", timeout=30).status_code == 200
     assert fingerprint(knowledge_graph) == before
 
@@ -170,5 +171,5 @@ def test_a_token_holders_requests_never_break_the_server(plain):
         check_answer(plain, request, response)
 
     token_holder()
-    assert {200, 400} <= statuses and statuses & {201, 204}, statuses  # some writes were applied
+    assert 200 in statuses and statuses & {201, 204}, statuses  # some writes were applied
     assert requests.get(f"{plain.url}/health", timeout=30).status_code == 200
