@@ -50,6 +50,7 @@ def test_every_fixture_has_a_case():
     assert sorted(p.stem for p in BROKEN.glob("*.ttl")) == sorted(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture", sorted(CASES))
 def test_broken_data_is_refused_with_an_actionable_report(fixture):
     focus, message = CASES[fixture]
@@ -64,6 +65,7 @@ def test_broken_data_is_refused_with_an_actionable_report(fixture):
     assert all(r["files"] and r["files"][-1].endswith(path.name) for r in report["results"]), report["results"]
 
 
+@pytest.mark.slow
 def test_text_report_names_focus_node_and_message():
     result = run_cli("validate", BROKEN / "composite-estimate-wrong-sum.ttl")
     assert result.returncode == 1
