@@ -98,6 +98,8 @@ def serve(args) -> int:
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
           f"{_how_queries_run(executor)})", flush=True)
+    for line in _extra_inputs(args, config):
+        print(line, flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -181,3 +183,18 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _extra_inputs(args, config: ServerConfig) -> list[str]:
+    """Banner lines naming what was built in beside the installed data, so nothing is loaded unseen."""
+    import os
+
+    if config.empty:
+        return []
+    from yokuryu.graph.build import user_graph
+
+    lines = [f"  extra file {path} -> graph <{user_graph(path)}>" for path in args.data_files]
+    if os.environ.get("YOKURYU_DATA_DIR"):
+        lines.insert(0, f"  documents and data from {os.environ['YOKURYU_DATA_DIR']} (--data-dir), "
+                        "not the installed ones")
+    return (["Built in beside the bundled ontology and shapes:"] + lines) if lines else []
