@@ -138,14 +138,20 @@ class Rule:
     closed: bool = False
     symmetric: bool = False  # the body's atoms are interchangeable: one semi-naive variant is enough
 
-    def where(self, delta: str | tuple[str, ...] | None, atom: int | None) -> str:
-        parts = [self.values] if self.values else []
+    def where(self, delta: str | tuple[str, ...] | None, atom: int | None, bound: bool = False) -> str:
+        """The body; the most selective part first, since engines tend to join in written order:
+        the delta atom when there is one, then the other atoms, then the VALUES table (with all
+        the facts and nothing bound, the VALUES table first: it names the predicates)."""
         graphs = (delta,) if isinstance(delta, str) else (delta or ())
-        for i, pattern in enumerate(self.body):
-            if i == atom and graphs:
-                parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {pattern} }} }}" for g in graphs))
+        parts = []
+        if atom is not None and graphs:
+            parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {self.body[atom]} }} }}" for g in graphs))
+        parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
+        if self.values:
+            if (atom is not None and graphs) or bound:
+                parts.append(self.values)
             else:
-                parts.append(pattern + " .")
+                parts.insert(0, self.values)
         if self.extra:
             parts.append(self.extra)
         return "\n  ".join(parts)
@@ -478,7 +484,7 @@ class CompiledShapeRule:
         limit = ("VALUES ?this { " + " ".join(sparql_term(f) for f in focus) + " }") if focus is not None \
             else self.targets
         return (f"{self.prologue}\nINSERT {{ GRAPH ?__output {{ {self.template} }} }}\nWHERE {{\n"
-                f"  {limit}\n  {{ {self.where} }}\n"
+                f"  {limit}\n  {self.where}\n"
                 f"  BIND (IRI(CONCAT(\"{RULE_OUTPUT_PREFIX}\", MD5(STR(?this)))) AS ?__output)\n}}")
 
 
@@ -784,7 +790,7 @@ class CompiledReasoner:
         for rule in self.rules:
             engine.update(self._dataset_update(
                 self._insert_head(rule.head, _NEXT),
-                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None)}\n"
+                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None, bound=True)}\n"
                 f"  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
                 facts, [_OVERDELETED]))
         rederived_seed = _DELTA[0]
