@@ -117,7 +117,11 @@ def _target(direct: bool, *, required: bool):
     if direct:
         if _names_graph():
             raise ProtocolError("400 Bad Request: this URL names its graph directly; drop ?graph / ?default")
-        return request.base_url
+        try:
+            return ox.NamedNode(request.base_url).value
+        except ValueError as error:  # e.g. /store/%C2%80: a control character is no part of an IRI
+            raise ProtocolError(f"400 Bad Request: {request.base_url!r} is not an IRI, so it names no graph "
+                                f"({error})") from error
     graphs, default = request.args.getlist("graph"), "default" in request.args
     if graphs and default or len(graphs) > 1:
         raise ProtocolError("400 Bad Request: name one graph: either ?graph=IRI or ?default")

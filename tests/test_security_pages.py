@@ -93,7 +93,7 @@ def test_safe_link_rule():
         assert link_target(unsafe) is None, unsafe
 
 
-HTML_PATHS = ["/", "/search?q=potsdam", "/resource/potsdam-declaration.html", "/ontology",
+HTML_PATHS = ["/", "/query", "/class/Treaty", "/timeline", "/search?q=potsdam", "/resource/potsdam-declaration.html", "/ontology",
               "/resource/no-such-thing.html", "/source/japanese-pows-in-the-soviet-union.html"]
 
 
@@ -128,7 +128,7 @@ def test_every_other_answer_is_not_sniffed_or_framed(client):
 @pytest.mark.browser
 def test_query_ui_works_under_the_policy_and_links_no_javascript(server, browser_page):
     page, violations = browser_page
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     page.click("#run")
     wait_for_status(page, r"result|failed")
     assert page.locator("#error").is_hidden(), page.locator("#error").text_content()

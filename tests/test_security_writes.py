@@ -287,3 +287,11 @@ def test_an_update_of_too_much_data_is_refused(writable):
     assert response.status_code == 413, response.text
     assert "--max-write-quads" in response.text
     assert quads(writable) == before
+
+
+def test_a_graph_url_that_is_no_iri_is_a_400(writable):
+    # found by tests/test_fuzz.py: /store/%C2%80 was a 500
+    for method in ("GET", "PUT", "DELETE"):
+        response = requests.request(method, f"{writable.url}/store/%C2%80", headers={"Authorization": f"Bearer {TOKEN}"},
+                                    timeout=30)
+        assert response.status_code == 400, (method, response.text)
