@@ -287,3 +287,20 @@ def test_an_update_of_too_much_data_is_refused(writable):
     assert response.status_code == 413, response.text
     assert "--max-write-quads" in response.text
     assert quads(writable) == before
+
+
+def test_a_graph_url_that_is_no_iri_is_a_400(writable):
+    # found by tests/test_fuzz.py: /store/%C2%80 was a 500
+    for method in ("GET", "PUT", "DELETE"):
+        response = requests.request(method, f"{writable.url}/store/%C2%80", headers={"Authorization": f"Bearer {TOKEN}"},
+                                    timeout=30)
+        assert response.status_code == 400, (method, response.text)
+
+
+def test_the_quad_limit_counts_all_parts_of_a_multipart_write(start_server):
+    server = start_server("--empty", "--update-token", TOKEN, "--max-write-quads", "3")
+    part = ("a.ttl", b"<http://e/a> <http://e/p> 1, 2 .", "text/turtle")
+    response = requests.post(f"{server.url}/store", params={"graph": GRAPH}, files={"one": part, "two": part},
+                             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert response.status_code == 413, response.text
+    assert quads(server) == 0
