@@ -36,7 +36,8 @@ def serve(args) -> int:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
         config.union_default_graph = False  # plain mode: the real default graph, as the W3C tests expect
-    problem = _check_settings(config, args.host)
+    # The port is the most likely first error: caught here, before a build of many seconds.
+    problem = _check_settings(config, args.host) or port_problem(args.host, args.port)
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
@@ -198,3 +199,27 @@ def _extra_inputs(args, config: ServerConfig) -> list[str]:
         lines.insert(0, f"  documents and data from {os.environ['YOKURYU_DATA_DIR']} (--data-dir), "
                         "not the installed ones")
     return (["Built in beside the bundled ontology and shapes:"] + lines) if lines else []
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None (port 0 always works)."""
+    import errno
+
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:
+        return f"--host {host}: cannot resolve it ({error.strerror or error})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another yokuryu serve?); stop it, "
+                        "or pick another port with --port N (--port 0 takes any free one)")
+            if error.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges; use a port above 1023"
+            return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None

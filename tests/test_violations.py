@@ -124,7 +124,8 @@ def test_cli_reads_an_on_disk_store_and_refuses_an_unbuilt_one(tmp_path):
     assert {v["iri"] for v in json.loads(result.stdout)["violations"]} == EXPECTED
     empty = run_cli("violations", "--store", tmp_path / "nothing-here")
     assert empty.returncode == 2
-    assert b"holds no build yet" in empty.stderr and b"Traceback" not in empty.stderr
+    assert b"no store there" in empty.stderr and b"Traceback" not in empty.stderr
+    assert not (tmp_path / "nothing-here").exists()  # reading never creates a store
 
 
 # --- SPARQL over HTTP ------------------------------------------------------------

@@ -164,8 +164,6 @@ def _preflight(args) -> None:
         _check_output_file(Path(args.output))
     if getattr(args, "store", None) and args.command in ("query", "export", "violations"):
         _check_built_store_exists(Path(args.store))
-    if args.command == "serve":
-        _check_port_free(args.host, args.port)
 
 
 def _query_text(args) -> str:
@@ -211,31 +209,6 @@ def _check_built_store_exists(path: Path) -> None:
     """Reading commands never create a store (pyoxigraph would make the folder and its files)."""
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         raise UsageError(f"--store {path}: no store there; build one with 'yokuryu build --store {path}'")
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """The most likely first error, caught before a build rather than after it."""
-    import errno
-    import socket
-
-    if port == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise UsageError(f"--host {host}: cannot resolve it ({error.strerror or error})") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
-        try:
-            probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise UsageError(f"port {port} on {host} is already in use (another yokuryu serve?); stop it, "
-                                 "or pick another port with --port N (--port 0 takes any free one)") from None
-            if error.errno == errno.EACCES:
-                raise UsageError(f"port {port} on {host} needs privileges; use a port above 1023") from None
-            raise UsageError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
 
 
 def _warn_if_checkout_differs(args) -> None:
