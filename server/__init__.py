@@ -25,9 +25,12 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
         store = open_configured_store(config)
     app.extensions["yokuryu.store"] = store
 
-    from yokuryu.server import errors, health, sparql
+    from yokuryu.server import errors, health, safe_links, security, sparql
     errors.register(app)
+    security.register(app)  # Host names, security headers (writes: see auth.require_write_access)
+    safe_links.register(app)  # the link_target filter: no javascript: links in pages
     app.register_blueprint(health.blueprint)
+    health.remember_required_files(app)
     app.register_blueprint(sparql.blueprint)
     # SPARQL endpoint (E): query workers with a time limit, the graph store protocol, CORS.
     from yokuryu.server import cors, graph_store
@@ -35,9 +38,6 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     app.extensions["yokuryu.executor"] = executor or QueryExecutor(store, config.workers, config.query_timeout)
     app.register_blueprint(graph_store.blueprint)
     cors.register(app)
-    from yokuryu.server import ontology_docs, pages, ui, void
-    app.register_blueprint(ui.blueprint)
-    app.register_blueprint(pages.blueprint)
-    app.register_blueprint(ontology_docs.blueprint)
-    app.register_blueprint(void.blueprint)
+    from yokuryu.server import pages
+    pages.register(app)
     return app

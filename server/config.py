@@ -4,6 +4,7 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 
 ==============================  ===========================================================
 ``YOKURYU_STORE``               on-disk store directory (default: in memory)
+``YOKURYU_JOURNAL``             journal file that keeps the in-memory store's writes across restarts
 ``YOKURYU_UPDATE_TOKEN``        bearer token that enables SPARQL Update and graph store writes
 ``YOKURYU_QUERY_TIMEOUT``       seconds a query may run before it is answered with 503 (30)
 ``YOKURYU_MAX_BODY_BYTES``      largest request body accepted (1 MiB)
@@ -14,6 +15,15 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_MAX_QUERY_NESTING``   deepest nesting of brackets/braces in a query or update (100)
 ``YOKURYU_MAX_QUERY_CLAUSES``   most clauses and operators in a query or update (1000)
 ``YOKURYU_QUERY_MEMORY``        MiB of memory one query may use, else 503 (1024)
+``YOKURYU_REMOTE_QUERY``        SPARQL query URL of a remote server that holds the data
+``YOKURYU_REMOTE_UPDATE``       its SPARQL update URL (writes go there, after Yokuryū's checks)
+``YOKURYU_REMOTE_STORE``        its Graph Store Protocol URL, if it has one (faster bulk loads)
+``YOKURYU_REMOTE_AUTH``         ``Authorization`` header value sent to it (``Basic …``, ``Bearer …``)
+``YOKURYU_ALLOWED_HOSTS``       comma-separated host names the server answers for (loopback names
+                                when it listens on loopback; any otherwise)
+``YOKURYU_MAX_WRITE_QUADS``     most quads one write may send or change (100000)
+``YOKURYU_MAX_WRITE_EXPANSION`` most an RDF body may grow when parsed: N-Quads bytes per body byte (64)
+``YOKURYU_MAX_RDF_DEPTH``       deepest bracket nesting accepted in an RDF body (64)
 ==============================  ===========================================================
 """
 from __future__ import annotations
@@ -27,6 +37,7 @@ from yokuryu.ontology import BASE
 @dataclass
 class ServerConfig:
     store_path: str | None = None
+    journal_path: str | None = None
     union_default_graph: bool = True
     update_token: str | None = None
     allow_anonymous_updates: bool = False
@@ -39,6 +50,16 @@ class ServerConfig:
     max_query_nesting: int = 100
     max_query_clauses: int = 1000
     query_memory: int = 1024  # MiB
+    remote_query: str | None = None
+    remote_update: str | None = None
+    remote_store: str | None = None
+    remote_auth: str | None = None
+    # Host names (no port) this server answers for; None: any (see yokuryu.server.security).
+    allowed_hosts: tuple[str, ...] | None = None
+    # Untrusted RDF bodies (graph store writes): see yokuryu.graph.untrusted_rdf.
+    max_write_quads: int = 100_000
+    max_write_expansion: int = 64
+    max_rdf_depth: int = 64
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -70,6 +91,13 @@ class ServerConfig:
                               "(--timeout or YOKURYU_QUERY_TIMEOUT)")
         if self.workers < 1:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        if (self.remote_update or self.remote_store) and not self.remote_query:
+            raise ConfigError("--remote-update and --remote-store need --remote-query URL (YOKURYU_REMOTE_QUERY) too")
+        if self.journal_path and (self.store_path or self.remote_query):
+            raise ConfigError("--journal keeps the writes of the in-memory store; an on-disk store (--store) or a "
+                              "remote server keeps its own, so give --journal without them")
+        if self.remote_query and self.store_path:
+            raise ConfigError("--store PATH and --remote-query URL are two places for the data; give one")
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
@@ -78,6 +106,20 @@ class ServerConfig:
                                   ("query_memory", "--query-memory", 64)):
             if getattr(self, name) < least:
                 raise ConfigError(f"{flag} must be at least {least}, not {getattr(self, name)}")
+        for name, flag, variable in (("max_write_quads", "--max-write-quads", "YOKURYU_MAX_WRITE_QUADS"),
+                                     ("max_write_expansion", "--max-write-expansion", "YOKURYU_MAX_WRITE_EXPANSION"),
+                                     ("max_rdf_depth", "--max-rdf-depth", "YOKURYU_MAX_RDF_DEPTH")):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{flag} ({variable}) must be at least 1, not {getattr(self, name)}")
+        if self.max_rdf_depth > MAX_SAFE_RDF_DEPTH:
+            raise ConfigError(f"--max-rdf-depth (YOKURYU_MAX_RDF_DEPTH) above {MAX_SAFE_RDF_DEPTH} would let a "
+                              f"request overflow the parser's stack; {self.max_rdf_depth} is refused")
+        if self.allowed_hosts is not None and not self.allowed_hosts:
+            raise ConfigError("--allowed-hosts (YOKURYU_ALLOWED_HOSTS) names no host; give at least one")
+
+
+# Nesting the RDF parsers survive with room to spare (they crashed at a few thousand levels).
+MAX_SAFE_RDF_DEPTH = 1000
 
 
 class ConfigError(ValueError):
@@ -93,11 +135,21 @@ def _boolean(raw: str) -> bool:
     raise ValueError(raw)
 
 
-_EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _boolean: "true or false"}
+def host_list(raw: str) -> tuple[str, ...]:
+    """``a.example, localhost`` → ("a.example", "localhost"): lower case, no ports, none empty."""
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ValueError(raw)
+    return hosts
+
+
+_EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _boolean: "true or false",
+             host_list: "comma-separated host names"}
 
 # Each variable, the setting it fills and how to read it.
 _ENVIRONMENT = {
     "YOKURYU_STORE": ("store_path", str),
+    "YOKURYU_JOURNAL": ("journal_path", str),
     "YOKURYU_UPDATE_TOKEN": ("update_token", str),
     "YOKURYU_QUERY_TIMEOUT": ("query_timeout", float),
     "YOKURYU_MAX_BODY_BYTES": ("max_body_bytes", int),
@@ -108,4 +160,12 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_QUERY_NESTING": ("max_query_nesting", int),
     "YOKURYU_MAX_QUERY_CLAUSES": ("max_query_clauses", int),
     "YOKURYU_QUERY_MEMORY": ("query_memory", int),
+    "YOKURYU_REMOTE_QUERY": ("remote_query", str),
+    "YOKURYU_REMOTE_UPDATE": ("remote_update", str),
+    "YOKURYU_REMOTE_STORE": ("remote_store", str),
+    "YOKURYU_REMOTE_AUTH": ("remote_auth", str),
+    "YOKURYU_ALLOWED_HOSTS": ("allowed_hosts", host_list),
+    "YOKURYU_MAX_WRITE_QUADS": ("max_write_quads", int),
+    "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
+    "YOKURYU_MAX_RDF_DEPTH": ("max_rdf_depth", int),
 }

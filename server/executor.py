@@ -62,16 +62,16 @@ class UpdateCheck:
 def evaluate(store: KnowledgeStore, request: QueryRequest | UpdateCheck):
     """Evaluate a query, or parse an update; what a query process does with each request."""
     if isinstance(request, UpdateCheck):
-        check_update_syntax(request)
-        return None
+        return check_update_syntax(request)
     return evaluate_query(store, request)
 
 
-def check_update_syntax(check: UpdateCheck) -> None:
-    """Raise the engine's SyntaxError for an update that does not parse."""
+def check_update_syntax(check: UpdateCheck) -> int:
+    """The number of quads the update inserts into nothing (its data), or the engine's SyntaxError."""
+    scratch = ox.Store()
     try:
-        ox.Store().update(check.text, base_iri=check.base_iri,
-                          prefixes=dict(check.prefixes) if check.prefixes is not None else None)
+        scratch.update(check.text, base_iri=check.base_iri,
+                       prefixes=dict(check.prefixes) if check.prefixes is not None else None)
     except SyntaxError:
         raise
     except (ValueError, OSError) as error:
@@ -79,6 +79,7 @@ def check_update_syntax(check: UpdateCheck) -> None:
         if is_network_refusal(error):
             raise  # the server answers 403
         # Any other failure is not a syntax problem; the real run reports it against the real data.
+    return len(scratch)
 
 
 class ResultsTooLarge(Exception):
@@ -176,9 +177,9 @@ class QueryExecutor:
                 self._abandon(future)
             raise over_the_limit(self.timeout, "abandoned (it finishes in the background)") from None
 
-    def check_update(self, check: UpdateCheck) -> None:
-        """Parse an update in an evaluation thread (no network there)."""
-        self._pool.submit(check_update_syntax, check).result()
+    def check_update(self, check: UpdateCheck) -> int:
+        """Parse an update in an evaluation thread (no network there); the quads of its data."""
+        return self._pool.submit(check_update_syntax, check).result()
 
     def _abandon(self, future: Future) -> None:
         """Count a running query nobody waits for until its worker is free again."""

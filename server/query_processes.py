@@ -92,9 +92,11 @@ class QueryProcesses:
         """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
         return self._ask(request)
 
-    def check_update(self, check: UpdateCheck) -> None:
-        """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here."""
-        self._ask(check)
+    def check_update(self, check: UpdateCheck) -> int:
+        """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here.
+
+        Returns the number of quads the update inserts into nothing (its data)."""
+        return self._ask(check)
 
     def _ask(self, request):
         deadline = time.monotonic() + self.timeout

@@ -8,6 +8,7 @@ import sys
 import time
 
 from yokuryu.server.config import ServerConfig
+from yokuryu.server.security import LOOPBACK_HOSTS, host_name
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,14 @@ def serve(args) -> int:
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
         max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
-        query_memory=args.query_memory)
+        query_memory=args.query_memory,
+        remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
+        remote_auth=args.remote_auth, journal_path=args.journal, allowed_hosts=args.allowed_hosts,
+        max_write_quads=args.max_write_quads, max_write_expansion=args.max_write_expansion,
+        max_rdf_depth=args.max_rdf_depth)
+    if config.allowed_hosts is None and is_loopback(args.host):
+        # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
+        config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -34,7 +42,19 @@ def serve(args) -> int:
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
-    if config.empty:
+    executor = None
+    if config.remote_query:
+        if args.data_files or args.rebuild:
+            print("yokuryu serve: with --remote-query the data is on the remote server; load it with "
+                  "'yokuryu build --remote-query URL --remote-update URL [DATA_FILE…]'", file=sys.stderr)
+            return 2
+        from yokuryu.graph.remote import RemoteError
+        try:
+            store, executor = open_remote(config)
+        except RemoteError as error:
+            print(f"yokuryu serve: {error}", file=sys.stderr)
+            return 1
+    elif config.empty:
         if args.data_files or args.rebuild:
             print("yokuryu serve: --empty serves the store as it is; it takes no data files and no --rebuild",
                   file=sys.stderr)
@@ -49,10 +69,24 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    # Start the query zygote now, before waitress starts any thread or opens its socket.
-    from yokuryu.server.query_processes import QueryProcesses
-    executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+    journal = None
+    if config.journal_path:
+        from yokuryu.graph.journal import Journal, JournalError, replay
+        try:
+            journal, pending = Journal.open(config.journal_path, store.built_digest() or "empty")
+        except JournalError as error:
+            print(f"yokuryu serve: {error}", file=sys.stderr)
+            return 2
+        replay(store.oxigraph, pending)
+        store.touch()
+        log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
+    if executor is None:
+        # Start the query zygote now, before waitress starts any thread or opens its socket.
+        from yokuryu.server.query_processes import QueryProcesses
+        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
     app = create_app(config, store, executor=executor)
+    if journal is not None:
+        app.extensions["yokuryu.journal"] = journal
     server = create_server(app, host=args.host, port=args.port, ident="yokuryu", clear_untrusted_proxy_headers=True,
                            **waitress_limits(config))
     host, port = server.effective_host, server.effective_port
@@ -60,10 +94,11 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'}; "
+          f"({_where(store)}{_journal_note(config, journal, pending if journal else ())}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
-          f"queries in killable processes of at most {config.query_memory} MiB)", flush=True)
+          f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
+          f"{_how_queries_run(executor, config)})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -72,6 +107,8 @@ def serve(args) -> int:
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()
+        if journal is not None:
+            journal.close()
     return 0
 
 
@@ -107,6 +144,50 @@ def _raise_open_files(wanted: int) -> int:
     except (ImportError, OSError, ValueError):
         return 100
     return max(100, min(wanted, soft - 200))
+
+
+def open_remote(config: ServerConfig):
+    """The remote server as the store, and the executor that passes queries through to it."""
+    from yokuryu.graph.remote import RemoteEngine, RemoteError, RemoteKnowledgeStore
+    from yokuryu.server.remote_executor import RemoteQueryExecutor
+
+    engine = RemoteEngine(config.remote_query, config.remote_update, config.remote_store,
+                          timeout=config.query_timeout, authorization=config.remote_auth)
+    store = RemoteKnowledgeStore(engine, union_default_graph=config.union_default_graph)
+    if not config.empty:
+        if not store.is_built:
+            raise RemoteError(f"the remote server {config.remote_query} holds no Yokuryū build; load it first with "
+                               f"'yokuryu build --remote-query {config.remote_query} --remote-update URL'")
+        if config.union_default_graph and not engine.ask("ASK { ?s ?p ?o }"):
+            raise RemoteError(f"the remote server {config.remote_query} does not serve the union of its graphs as "
+                               "the default graph, which the knowledge graph needs (oxigraph: serve "
+                               "--union-default-graph; see docs/scaling-out.md for Fuseki, GraphDB, Virtuoso)")
+    return store, RemoteQueryExecutor(engine)
+
+
+def _journal_note(config: ServerConfig, journal, replayed) -> str:
+    if journal is not None:
+        return f", writes journalled to {journal.path} ({len(replayed)} replayed)"
+    if config.store_path or config.remote_query:
+        return ""
+    if config.update_token or config.allow_anonymous_updates:
+        return (", WRITES ARE NOT KEPT: they are lost when the server stops; "
+                "use --journal FILE or --store PATH to keep them")
+    return ""
+
+
+def _where(store) -> str:
+    location = getattr(store, "location", None)
+    if location:
+        return f"on the remote server {location}"
+    return "on disk at " + str(store.path) if store.is_persistent else "in memory"
+
+
+def _how_queries_run(executor, config: ServerConfig) -> str:
+    from yokuryu.server.query_processes import QueryProcesses
+    if isinstance(executor, QueryProcesses):
+        return f"queries in killable processes of at most {config.query_memory} MiB"
+    return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 
 def _check_settings(config: ServerConfig, host: str) -> str | None:

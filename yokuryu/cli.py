@@ -72,6 +72,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--store", metavar="PATH", help="on-disk store directory (default: build in memory and only report)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild even if the store already holds a build")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="format of a validation report")
+    _remote_arguments(sub, "load the build into")
 
     sub = command("validate", cmd_validate, "Validate the bundled data (and extra files) against the shapes; exit 0 or 1.", """
         yokuryu validate my-camps.ttl --format json""")
@@ -90,6 +91,27 @@ def make_parser() -> argparse.ArgumentParser:
                      help="the on-disk store, built by 'yokuryu build --store PATH'")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
                      help="format of a validation report when the write is refused")
+
+    sub = command("load", cmd_load,
+                  "Bulk-load RDF files into an on-disk store, checked like a write: all files applied, or none.", """
+        yokuryu load --store ./yokuryu-store camps.ttl registry.nq
+          into a built store, each Turtle/N-Triples/… file becomes its graph <…/graph/user/FILE-STEM>
+          (TriG/N-Quads keep their own graphs), validated and reasoned over as one write; exits 1 with
+          the validation report and loads nothing if the result would break a shape. Into a plain
+          store (served with --empty) the quads are added as they are (triples into the default
+          graph), in one transaction.""")
+    sub.add_argument("files", nargs="+", metavar="FILE", help="RDF files (format from the extension)")
+    sub.add_argument("--store", metavar="PATH", required=True, help="the on-disk store directory (created if missing)")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
+                     help="format of a validation report when the load is refused")
+
+    sub = command("backup", cmd_backup, "Copy an on-disk store while nothing else has it open.", """
+        yokuryu backup --store ./yokuryu-store ./backups/2026-12-03
+          a new store directory (serve it with --store); hard links where the file system allows
+        yokuryu backup --store ./yokuryu-store yokuryu.nq
+          one N-Quads (or .trig) file with every graph, loadable with 'yokuryu load' or any RDF tool""")
+    sub.add_argument("dest", metavar="DEST", help="a new directory, or a file ending in .nq or .trig")
+    sub.add_argument("--store", metavar="PATH", required=True, help="the on-disk store directory")
 
     sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
         yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
@@ -134,6 +156,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
+    sub.add_argument("--journal", metavar="FILE",
+                     help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
+                          "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
                      help="query workers: killable processes holding a copy of the store (forked from the "
                           "in-memory store, or loaded from a dump of --store PATH) (default 8; YOKURYU_WORKERS)")
@@ -162,8 +187,33 @@ def make_parser() -> argparse.ArgumentParser:
                           "(default 1000; YOKURYU_MAX_QUERY_CLAUSES)")
     sub.add_argument("--query-memory", type=int, default=None, metavar="MIB",
                      help="memory one query may use in its query process, else 503 (default 1024; YOKURYU_QUERY_MEMORY)")
+    sub.add_argument("--allowed-hosts", type=_host_list, default=None, metavar="NAME,…",
+                     help="host names the server answers for, any other Host header gets 400 (default: the loopback "
+                          "names when --host is loopback, else any; '.example.org' includes subdomains; "
+                          "YOKURYU_ALLOWED_HOSTS)")
+    sub.add_argument("--max-write-quads", type=int, default=None, metavar="N",
+                     help="most quads one write may send, else 413 (default 100000; YOKURYU_MAX_WRITE_QUADS)")
+    sub.add_argument("--max-write-expansion", type=int, default=None, metavar="N",
+                     help="most an RDF body may grow when parsed, as bytes of N-Quads per byte sent, else 413 "
+                          "(default 64; YOKURYU_MAX_WRITE_EXPANSION)")
+    sub.add_argument("--max-rdf-depth", type=int, default=None, metavar="N",
+                     help="deepest nesting of brackets or elements in an RDF body, else 400 (default 64; "
+                          "YOKURYU_MAX_RDF_DEPTH)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
+    _remote_arguments(sub, "serve the data of")
     return parser
+
+
+def _remote_arguments(sub, what: str) -> None:
+    group = sub.add_argument_group("remote SPARQL server (see docs/scaling-out.md)")
+    group.add_argument("--remote-query", metavar="URL",
+                       help=f"{what} a SPARQL 1.1 server: its query URL (YOKURYU_REMOTE_QUERY)")
+    group.add_argument("--remote-update", metavar="URL", help="its SPARQL update URL (YOKURYU_REMOTE_UPDATE)")
+    group.add_argument("--remote-store", metavar="URL",
+                       help="its Graph Store Protocol URL, if it has one: whole graphs are PUT there (YOKURYU_REMOTE_STORE)")
+    group.add_argument("--remote-auth", metavar="HEADER",
+                       help="Authorization header value sent to it, e.g. 'Basic dXNlcjpwdw==' "
+                            "(prefer YOKURYU_REMOTE_AUTH: command lines are visible to other users)")
 
 
 # --- commands ----------------------------------------------------------------
@@ -173,6 +223,8 @@ def cmd_build(args) -> int:
     from yokuryu.graph.pipeline import prepare_store
     from yokuryu.graph.build import build
 
+    if args.remote_query or args.remote_update or args.remote_store:
+        return _build_remote(args)
     if args.store:
         store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild)
         if result is None:
@@ -186,6 +238,48 @@ def cmd_build(args) -> int:
     counts = result.triple_counts()
     print(f"built {sum(counts.values())} quads in {len(counts)} named graphs"
           + (f" into {args.store}" if args.store else " (in memory; use --store PATH to keep them)"))
+    for name, count in sorted(counts.items()):
+        print(f"  {count:7d}  <{name}>")
+    return EXIT_OK
+
+
+def _build_remote(args) -> int:
+    """Build locally (validate, reason), then replace each built graph on the remote server."""
+    import os
+    import time
+
+    from yokuryu.graph.build import build
+    from yokuryu.graph.remote import RemoteEngine, RemoteError
+    from yokuryu.ontology import METADATA_GRAPH
+    from yokuryu.server.config import ServerConfig
+
+    config = ServerConfig.from_env(remote_query=args.remote_query, remote_update=args.remote_update,
+                                   remote_store=args.remote_store, remote_auth=args.remote_auth)
+    if args.store:
+        print("yokuryu build: --store PATH and --remote-query URL are two places for the build; give one",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not (config.remote_update or config.remote_store):
+        print("yokuryu build: loading a remote server needs --remote-update URL (or --remote-store URL)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    result = build(args.data_files)
+    if not result.ok:
+        print(_report(result.report, args.format), file=sys.stderr)
+        return EXIT_INVALID
+    engine = RemoteEngine(config.remote_query, config.remote_update, config.remote_store,
+                          timeout=float(os.environ.get("YOKURYU_REMOTE_TIMEOUT", "300")),
+                          authorization=config.remote_auth)
+    started = time.monotonic()
+    try:
+        # The metadata graph (which marks the server as built) goes last, after everything it describes.
+        counts = engine.load_dataset(sorted(result.quads, key=lambda q: q.graph_name.value == str(METADATA_GRAPH)))
+    except RemoteError as error:
+        print(f"yokuryu build: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"built {sum(counts.values())} quads in {len(counts)} named graphs and loaded them into "
+          f"{config.remote_store or config.remote_update} in {time.monotonic() - started:.1f} s "
+          f"({'Graph Store Protocol' if config.remote_store else 'SPARQL Update'}; each graph replaced)")
     for name, count in sorted(counts.items()):
         print(f"  {count:7d}  <{name}>")
     return EXIT_OK
@@ -220,6 +314,87 @@ def cmd_update(args) -> int:
     finally:
         store.close()
     print(outcome.describe())
+    return EXIT_OK
+
+
+def cmd_load(args) -> int:
+    import pyoxigraph as ox
+
+    from yokuryu.graph.build import InputError, user_graph
+    from yokuryu.graph.formats import rdf_syntax_for_path
+    from yokuryu.graph.store import open_store
+    from yokuryu.graph.transaction import Change, RefusedWrite, WriteError, update
+
+    parsed_files = []
+    for name in args.files:  # parse everything before touching the store: a bad file stops it all
+        syntax = rdf_syntax_for_path(name)
+        try:
+            parsed = list(ox.parse(path=str(name), format=syntax.oxigraph))
+        except OSError as error:
+            raise InputError(f"{name}: cannot read the file ({error.strerror}); nothing was loaded") from error
+        except (SyntaxError, ValueError) as error:
+            raise InputError(f"{name}: not valid {syntax.name}: {error}; nothing was loaded") from error
+        parsed_files.append((name, parsed))
+    store = open_store(args.store)
+    try:
+        if store.is_built:
+            # As 'yokuryu build FILE' does: each file's triples become its own named graph.
+            quads = []
+            for name, parsed in parsed_files:
+                own = ox.NamedNode(str(user_graph(name)))
+                quads += [q if not isinstance(q.graph_name, ox.DefaultGraph) else
+                          ox.Quad(q.subject, q.predicate, q.object, own) for q in parsed]
+            try:
+                outcome = update(store, Change(added=set(quads)))
+            except RefusedWrite as error:
+                detail = _report(error.report, args.format) if error.report is not None else error.message
+                print(f"yokuryu load: refused, nothing was loaded.\n{detail}", file=sys.stderr)
+                return EXIT_INVALID
+            except WriteError as error:
+                print(f"yokuryu load: {error.message}; nothing was loaded", file=sys.stderr)
+                return EXIT_USAGE if error.status < 500 else EXIT_INVALID
+            print(f"loaded {len(args.files)} file(s) into {args.store}: {outcome.describe()}")
+        else:
+            before = len(store)
+            store.oxigraph.extend(q for _, parsed in parsed_files for q in parsed)  # one transaction: all of it or nothing
+            store.oxigraph.flush()
+            print(f"loaded {len(args.files)} file(s) into {args.store}: {len(store) - before} quads added "
+                  f"({len(store)} in the store; a plain store, so nothing was validated)")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_backup(args) -> int:
+    import os
+    import tempfile
+
+    import pyoxigraph as ox
+
+    from yokuryu.graph.store import StoreError, open_store
+
+    source, dest = Path(args.store), Path(args.dest)
+    if not source.is_dir():
+        raise StoreError(f"--store {source}: no store there")
+    if dest.exists():
+        raise StoreError(f"{dest} already exists; a backup never overwrites anything, give a new name")
+    store = open_store(source)
+    try:
+        if dest.suffix.lower() in (".nq", ".trig"):
+            rdf_format = ox.RdfFormat.N_QUADS if dest.suffix.lower() == ".nq" else ox.RdfFormat.TRIG
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Written beside its final name, then renamed: a half-written backup never looks complete.
+            with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".backup-", delete=False) as tmp:
+                store.oxigraph.dump(tmp, format=rdf_format)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, dest)
+            print(f"wrote {len(store)} quads to {dest}")
+        else:
+            store.oxigraph.backup(str(dest))
+            print(f"backed up {len(store)} quads to {dest} (serve it with 'yokuryu serve --store {dest}')")
+    finally:
+        store.close()
     return EXIT_OK
 
 
@@ -285,3 +460,12 @@ def _report(report, fmt: str) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    """``--allowed-hosts a.example,localhost``: the names, or a usage error."""
+    from yokuryu.server.config import host_list
+    try:
+        return host_list(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give host names separated by commas, e.g. data.example.org,localhost") from None
