@@ -112,3 +112,43 @@ def test_pages_link_what_a_reader_looks_for_next(client, page, target):
 def test_search_finds_other_names(client, text, expected):
     html = client.get("/search", query_string={"q": text}).get_data(as_text=True)
     assert f'href="/resource/{expected}.html"' in html
+
+
+# --- violation explanations ----------------------------------------------------------------------
+
+
+def violation_section(client, page: str) -> str:
+    html = client.get(page).get_data(as_text=True)
+    return unescape(html.split('id="violations-h"', 1)[1].split("</section>", 1)[0])
+
+
+def test_the_from_the_beginning_claim_is_not_taken_for_more_than_the_rules_show(client):
+    section = violation_section(client, PACT)
+    assert "from the beginning" in section
+    assert re.search(r"the rules support a violation only (on|from) 1945-08", section)
+    assert "not from the instrument's beginning (1941-04-25)" in section
+
+
+def test_the_citation_needed_note_is_on_the_page_as_in_the_cli(client, store):
+    from yokuryu.graph.violations import CITATION_NEEDED_NOTE, find_violations, render_text
+    flagged = [v for v in find_violations(store) if v.cites_flagged_source]
+    assert flagged
+    assert CITATION_NEEDED_NOTE in render_text(flagged)
+    assert CITATION_NEEDED_NOTE in violation_section(client, PACT)
+
+
+def test_potsdam_article_9_is_said_to_concern_military_forces(client):
+    section = violation_section(client, "/resource/potsdam-declaration.html")
+    assert "concerns the Japanese military forces; civilians" in section
+
+
+def test_rule_and_ontology_version_links_resolve(client):
+    html = client.get(PACT).get_data(as_text=True)
+    rule = re.search(r'href="(/shapes#\w+)"', html).group(1)
+    page = client.get("/shapes")
+    assert page.status_code == 200 and f'id="{rule.split("#")[1]}"' in page.get_data(as_text=True)
+    assert client.get("/shapes", headers={"Accept": "text/turtle"}).mimetype == "text/turtle"
+    version = client.get("/ontology/0.1.0.html")
+    assert version.status_code == 303 and version.headers["Location"].endswith("/ontology")
+    ontology = client.get("/ontology").get_data(as_text=True)
+    assert 'href="/ontology/0.1.0.html"' not in ontology

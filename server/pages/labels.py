@@ -122,6 +122,10 @@ def local_page(iri: str, base: str) -> str | None:
     anchor = f"#{fragment}" if hash_ else ""
     if document == "ontology":
         return "/ontology" + anchor
+    if document.startswith("ontology/"):  # the version IRI (…/ontology/0.1.0) names the same ontology
+        return "/ontology"
+    if document == "shapes":
+        return "/shapes" + anchor
     if not document or document.endswith("/"):
         return None
     return f"/{document}.html{anchor}"

@@ -3,14 +3,14 @@ estimates side by side and the treaty violations the thing is part of, with thei
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 import pyoxigraph as ox
 
+from yokuryu.graph.violations import find_violations
 from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, LINKS_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
 from yokuryu.server.pages.labels import Labeller, curie, labels_of
-from yokuryu.server.pages.labels import local_page as _local_page
 from yokuryu.server.pages.description import RDF_TYPE, Description
+from yokuryu.server.safe_links import href_for
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -101,7 +101,7 @@ class _View:
         self.label = Labeller(store, base)
 
     def href(self, iri: str) -> str:
-        return _local_page(iri, self.base) or iri
+        return href_for(iri, self.base)
 
     def term(self, term) -> dict:
         if isinstance(term, ox.NamedNode):
@@ -256,41 +256,37 @@ class _View:
 
     def violations(self, iri: str, description: Description) -> list[dict]:
         """The violations the rules derived that involve this thing (as instrument, provision,
-        agent, act or the violation itself), each with its explanation chain and evidence."""
-        query_file = resources.files("yokuryu.graph") / "queries" / "explain-violation.rq"
+        agent, act or the violation itself), each with its explanation chain, evidence and caveats.
+
+        The explanation is read by ``yokuryu.graph.violations`` — the same code as the CLI's —
+        and only linked and labelled here."""
         involved = self._violations_involving(iri)
-        if not involved or not query_file.is_file():
+        if not involved:
             return []
-        # The explanation query is the rules' own; restricting it to these violations keeps pages fast.
-        query = query_file.read_text(encoding="utf-8")
-        where = re.search(r"\bWHERE\s*\{", query, re.IGNORECASE)
-        if where is None:
-            return []
-        values = "VALUES ?violation { " + " ".join(f"<{v}>" for v in sorted(involved)) + " }\n"
-        try:
-            results = self.store.query(query[:where.end()] + "\n" + values + query[where.end():])
-        except SyntaxError:
-            return []
-        found: dict[str, dict] = {}
-        for row in results:
-            key = row["violation"].value
-            violation = found.get(key)
-            if violation is None:
-                violation = found[key] = self._violation(row)
-            premise_key = (_text(row["premiseRole"]), row["premise"].value)
-            premise = violation["premises"].get(premise_key)
-            if premise is None:
-                premise = violation["premises"][premise_key] = {
-                    "role": premise_key[0], "term": self.term(row["premise"]),
-                    "citation_needed": _text(row["citationNeeded"]) in ("true", "1"),
-                    "marker": _text(row["referenceMarker"]), "evidence": []}
-            evidence = {"term": self.term(row["evidence"]), "confidence": _text(row["confidence"]),
-                        "sentence_number": _text(row["sentenceNumber"]), "sentence_text": _text(row["sentenceText"])}
-            if evidence not in premise["evidence"]:
-                premise["evidence"].append(evidence)
-        for violation in found.values():
-            violation["premises"] = list(violation["premises"].values())
-        return sorted(found.values(), key=lambda v: v["violation"]["label"])
+        found = []
+        for v in find_violations(self.store):
+            if v.iri not in involved:
+                continue
+            node = lambda value: self.term(ox.NamedNode(value))  # noqa: E731
+            found.append({
+                "violation": node(v.iri), "kind": v.kind, "rule": node(v.rule),
+                "instrument": node(v.instrument), "in_force_from": v.in_force_from, "in_force_until": v.in_force_until,
+                "provision": node(v.provision), "provision_text": v.provision_text,
+                "provision_text_is_verbatim": v.provision_text_is_verbatim, "breached_kind": v.breached_kind,
+                "agent": node(v.agent), "act": node(v.act), "act_kind": v.act_kind,
+                "act_start": v.act_start, "act_end": v.act_end,
+                "binding_action": node(v.binding_action), "bound_from": v.bound_from,
+                "overlap_start": v.overlap_start, "overlap_end": v.overlap_end,
+                "caveats": v.caveats,
+                "premises": [{
+                    "role": p.role, "term": node(p.iri), "citation_needed": p.citation_needed,
+                    "marker": p.reference_marker,
+                    "evidence": [{"term": node(e.iri), "confidence": e.confidence,
+                                  "sentence_number": e.sentence_number,
+                                  "sentence_text": e.label if e.is_sentence else None} for e in p.evidence],
+                } for p in v.premises],
+            })
+        return sorted(found, key=lambda v: v["violation"]["label"])
 
     def _violations_involving(self, iri: str) -> set[str]:
         """Violations that are this thing or name it as instrument, provision, agent or act."""
@@ -301,22 +297,6 @@ class _View:
         for role in (YK.violatedInstrument, YK.violatedProvision, YK.violatingAgent, YK.violatingAct):
             found.update(q.subject.value for q in self.store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(role)), node, None))
         return found
-
-    def _violation(self, row) -> dict:
-        term = lambda name: self.term(row[name]) if row[name] is not None else None  # noqa: E731
-        return {
-            "violation": term("violation"), "kind": term("violationClass"), "rule": term("rule"),
-            "instrument": term("instrument"), "in_force_from": _text(row["inForceFrom"]),
-            "in_force_until": _text(row["inForceUntil"]),
-            "provision": term("provision"), "provision_text": _text(row["provisionText"]),
-            "provision_text_is_verbatim": _text(row["provisionTextIsVerbatim"]) == "true",
-            "breached_kind": term("breachedKind"),
-            "agent": term("agent"), "act": term("act"), "act_kind": _text(row["actKindLabel"]),
-            "act_start": _text(row["actStart"]), "act_end": _text(row["actEnd"]),
-            "binding_action": term("bindingAction"), "bound_from": _text(row["boundFrom"]),
-            "overlap_start": _text(row["overlapStart"]), "overlap_end": _text(row["overlapEnd"]),
-            "premises": {},
-        }
 
 
 # Links a reader needs that no statement of the data makes (the denunciation notice is about the
