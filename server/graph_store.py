@@ -145,6 +145,11 @@ def _triples_from_body(target) -> list[ox.Triple]:
         for part in request.files.values():
             syntax = _syntax_of(part.mimetype, part.mimetype_params.get("charset"))
             triples += _parse(part.read(), syntax, target, part.filename)
+        limit = get_config().max_write_quads
+        if len(triples) > limit:  # each part was within the limit; together they are one write
+            raise ProtocolError(f"413 Content Too Large: the parts hold {len(triples)} triples together, more than the "
+                                f"{limit} one write may send; send them in several writes, or raise the limit with "
+                                "--max-write-quads or YOKURYU_MAX_WRITE_QUADS. Nothing was applied.", 413)
         return triples
     return _parse(request.get_data(cache=False), _syntax_of(request.mimetype, request.mimetype_params.get("charset")),
                   target, None)

@@ -15,8 +15,9 @@ from flask import Blueprint, render_template, request
 from yokuryu.ontology import YK
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.pages.documents import not_found
-from yokuryu.server.pages.labels import Labeller, local_page
+from yokuryu.server.pages.labels import Labeller
 from yokuryu.server.pages.view import _View
+from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("browse", __name__)
@@ -60,7 +61,7 @@ def class_page(name: str):
         members = [m for m in members if str(YK) + narrower in m.types]
     if graph_kind:
         members = [m for m in members if graph_kind in m.graph_kinds]
-    rows = sorted(({"iri": m.iri, "label": label(m.iri), "href": local_page(m.iri, base) or m.iri,
+    rows = sorted(({"iri": m.iri, "label": label(m.iri), "href": href_for(m.iri, base),
                     "types": [label(t) for t in m.types if t != cls and t.startswith(str(YK))]}
                    for m in members), key=lambda r: r["label"].lower())
     pages = max(1, -(-len(rows) // PAGE_SIZE))

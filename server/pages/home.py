@@ -16,6 +16,7 @@ from yokuryu.graph.sources import bundled_sources
 from yokuryu.ontology import GRAPH, PREFIXES, YK
 from yokuryu.server.pages.browse import class_counts
 from yokuryu.server.pages.labels import Labeller, local_page
+from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("home", __name__)
@@ -81,7 +82,7 @@ TOPIC_ITEMS = 12
 def topic(store, label: Labeller, base: str, heading: str, name: str, blurb: str) -> dict:
     cls = str(YK) + name
     members = sorted({row["x"].value for row in store.query(f"SELECT DISTINCT ?x WHERE {{ ?x a <{cls}> FILTER(isIRI(?x)) }}")})
-    items = sorted(({"href": local_page(m, base) or m, "label": label(m), "iri": m} for m in members),
+    items = sorted(({"href": href_for(m, base), "label": label(m), "iri": m} for m in members),
                    key=lambda i: i["label"].lower())
     return {"heading": heading, "blurb": blurb, "class": name, "href": f"/class/{name}", "count": len(items),
             "items": items[:TOPIC_ITEMS], "more": max(0, len(items) - TOPIC_ITEMS)}

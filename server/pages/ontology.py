@@ -14,10 +14,11 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, redirect, render_template
 
 from yokuryu.ontology import ONTOLOGY_GRAPH, SHAPES_GRAPH
-from yokuryu.server.pages.labels import Labeller, curie, local_page
+from yokuryu.server.pages.labels import Labeller, curie
 from yokuryu.server.negotiation import choose_document
 from yokuryu.server.pages.documents import DOCUMENT_SYNTAXES, not_found, rdf_response, serialize
 from yokuryu.server.pages.resources import is_iri
+from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("ontology_docs", __name__)
@@ -208,7 +209,7 @@ class OntologyDocs:
         if restriction:
             return {"text": restriction}
         return {"text": self.label(iri) if iri.startswith(self.base) else (curie(iri) or iri),
-                "href": local_page(iri, self.base) or iri, "iri": iri}
+                "href": href_for(iri, self.base), "iri": iri}
 
     def _restriction(self, iri: str) -> str | None:
         """``party some State`` for an owl:Restriction the build named with a Skolem IRI."""

@@ -9,8 +9,8 @@ import pyoxigraph as ox
 from yokuryu.graph.violations import find_violations
 from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, LINKS_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
 from yokuryu.server.pages.labels import Labeller, curie, labels_of
-from yokuryu.server.pages.labels import local_page as _local_page
 from yokuryu.server.pages.description import RDF_TYPE, Description
+from yokuryu.server.safe_links import href_for
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -101,7 +101,7 @@ class _View:
         self.label = Labeller(store, base)
 
     def href(self, iri: str) -> str:
-        return _local_page(iri, self.base) or iri
+        return href_for(iri, self.base)
 
     def term(self, term) -> dict:
         if isinstance(term, ox.NamedNode):
