@@ -136,15 +136,28 @@ class Rule:
     # Closed rules (the hierarchies, domains and ranges, precomputed to their closure) add
     # nothing when applied to what closed rules derived; they only need the open rules' output.
     closed: bool = False
+    symmetric: bool = False  # the body's atoms are interchangeable: one semi-naive variant is enough
 
-    def where(self, delta: str | tuple[str, ...] | None, atom: int | None) -> str:
-        parts = [self.values] if self.values else []
+    def where(self, delta: str | tuple[str, ...] | None, atom: int | None, bound: bool = False) -> str:
+        """The body; the most selective part first, since engines tend to join in written order:
+        the delta atom when there is one, then the other atoms, then the VALUES table (with all
+        the facts and nothing bound, the VALUES table first: it names the predicates)."""
         graphs = (delta,) if isinstance(delta, str) else (delta or ())
-        for i, pattern in enumerate(self.body):
-            if i == atom and graphs:
-                parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {pattern} }} }}" for g in graphs))
+        parts = []
+        if atom is not None and graphs:
+            # One GRAPH pattern over a VALUES list, not a UNION: a UNION is a separate group that
+            # engines evaluate on its own, which makes the join with the other atoms a full scan.
+            if len(graphs) == 1:
+                parts.append(f"GRAPH <{graphs[0]}> {{ {self.body[atom]} }}")
             else:
-                parts.append(pattern + " .")
+                parts.append(f"GRAPH ?__delta {{ {self.body[atom]} }} VALUES ?__delta {{ "
+                             + " ".join(f"<{g}>" for g in graphs) + " }")
+        parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
+        if self.values:
+            if (atom is not None and graphs) or bound:
+                parts.append(self.values)
+            else:
+                parts.insert(0, self.values)
         if self.extra:
             parts.append(self.extra)
         return "\n  ".join(parts)
@@ -153,7 +166,7 @@ class Rule:
         """The WHERE bodies of the semi-naive variants (one with no delta: all the facts)."""
         if delta is None:
             return [self.where(None, None)]
-        return [self.where(delta, i) for i in range(len(self.body))]
+        return [self.where(delta, i) for i in range(1 if self.symmetric else len(self.body))]
 
     def distinct(self, where: str) -> str:
         """``where`` projected on the head's variables, duplicates removed before any test."""
@@ -417,36 +430,38 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
         rules.append(Rule("cls-hv2", ("?x ?p ?v",), f"?x <{_RDF_TYPE}> ?d", _values("?p ?v ?d", hv2_rows)))
 
     # 5. transitivity (prp-trp) and property chains (prp-spo2): joins, evaluated semi-naively.
-    for p in sorted(schema.transitive):
-        rules.append(Rule(f"prp-trp {p}", (f"?x <{p}> ?y", f"?y <{p}> ?z"), f"?x <{p}> ?z"))
+    if schema.transitive:
+        rules.append(Rule("prp-trp", ("?x ?p ?y", "?y ?p ?z"), "?x ?p ?z",
+                          _values("?p", [(f"<{p}>",) for p in schema.transitive])))
     for p, chain in schema.chains:
         atoms = tuple(f"?u{i} <{q}> ?u{i + 1}" for i, q in enumerate(chain))
         rules.append(Rule(f"prp-spo2 {p}", atoms, f"?u0 <{p}> ?u{len(chain)}"))
 
-    # Consistency checks.
-    for p in sorted(schema.functional):
-        checks.append(Rule(f"prp-fp {p}", (f"?x <{p}> ?y1", f"?x <{p}> ?y2"),
-                           extra="FILTER (!sameTerm(?y1, ?y2))",
-                           check=f"<{p}> is functional (owl:FunctionalProperty) but a resource has two values"))
-    for p in sorted(schema.inverse_functional):
-        checks.append(Rule(f"prp-ifp {p}", (f"?x1 <{p}> ?y", f"?x2 <{p}> ?y"),
-                           extra="FILTER (!sameTerm(?x1, ?x2))",
-                           check=f"<{p}> is inverse-functional (owl:InverseFunctionalProperty) but two resources share a value"))
-    for a, b in sorted(schema.disjoint):
-        if a.startswith("_:") or b.startswith("_:"):
+    # Consistency checks, one query per kind (the two atoms are interchangeable, so one
+    # semi-naive variant suffices).
+    if schema.functional:
+        checks.append(Rule("prp-fp", ("?x ?p ?y1", "?x ?p ?y2"), values=_values("?p", [(f"<{p}>",) for p in schema.functional]),
+                           extra="FILTER (!sameTerm(?y1, ?y2))", symmetric=True,
+                           check="?p is functional (owl:FunctionalProperty) but a resource has two values"))
+    if schema.inverse_functional:
+        checks.append(Rule("prp-ifp", ("?x1 ?p ?y", "?x2 ?p ?y"),
+                           values=_values("?p", [(f"<{p}>",) for p in schema.inverse_functional]),
+                           extra="FILTER (!sameTerm(?x1, ?x2))", symmetric=True,
+                           check="?p is inverse-functional (owl:InverseFunctionalProperty) but two resources share a value"))
+    if schema.disjoint:
+        if any(c.startswith("_:") for pair in schema.disjoint for c in pair):
             raise UnsupportedAxiom("disjointness with an anonymous class expression")
-        checks.append(Rule(f"cax-dw {a} {b}", (f"?x <{_RDF_TYPE}> <{a}>", f"?x <{_RDF_TYPE}> <{b}>"),
-                           check=f"<{a}> and <{b}> are disjoint classes but a resource is a member of both"))
-    nothing = [c for c, supers in schema.superclasses.items() if str(OWL.Nothing) in supers]
-    checks.append(Rule("cls-nothing2", (f"?x <{_RDF_TYPE}> <{OWL.Nothing}>",),
+        pairs = {(f"<{a}>", f"<{b}>") for a, b in schema.disjoint} | {(f"<{b}>", f"<{a}>") for a, b in schema.disjoint}
+        checks.append(Rule("cax-dw", (f"?x <{_RDF_TYPE}> ?a", f"?x <{_RDF_TYPE}> ?b"), values=_values("?a ?b", pairs),
+                           symmetric=True, check="?a and ?b are disjoint classes but a resource is a member of both"))
+    nothing = [str(OWL.Nothing)] + [c for c, supers in schema.superclasses.items() if str(OWL.Nothing) in supers]
+    checks.append(Rule("cls-nothing2", (f"?x <{_RDF_TYPE}> ?c",), values=_values("?c", [(f"<{c}>",) for c in nothing]),
                        check="a resource would be a member of owl:Nothing (contradictory types)"))
-    if nothing:
-        checks.append(Rule("cls-nothing2/sub", (f"?x <{_RDF_TYPE}> ?c",), values=_values("?c", [(f"<{c}>",) for c in nothing]),
-                           check="a resource is a member of a class equivalent to owl:Nothing"))
     if _RDF_TYPE in properties:
         # rdf:type with a super-property, domain or range: types feed the property rules, so
         # no rule's output is closed under the others.
-        rules = [Rule(r.name, r.body, r.head, r.values, r.extra, r.check, closed=False) for r in rules]
+        rules = [Rule(r.name, r.body, r.head, r.values, r.extra, r.check, closed=False, symmetric=r.symmetric)
+                 for r in rules]
     return rules, checks
 
 
@@ -475,7 +490,7 @@ class CompiledShapeRule:
         limit = ("VALUES ?this { " + " ".join(sparql_term(f) for f in focus) + " }") if focus is not None \
             else self.targets
         return (f"{self.prologue}\nINSERT {{ GRAPH ?__output {{ {self.template} }} }}\nWHERE {{\n"
-                f"  {limit}\n  {{ {self.where} }}\n"
+                f"  {limit}\n  {self.where}\n"
                 f"  BIND (IRI(CONCAT(\"{RULE_OUTPUT_PREFIX}\", MD5(STR(?this)))) AS ?__output)\n}}")
 
 
@@ -781,7 +796,7 @@ class CompiledReasoner:
         for rule in self.rules:
             engine.update(self._dataset_update(
                 self._insert_head(rule.head, _NEXT),
-                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None)}\n"
+                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  FILTER EXISTS {{ {rule.where(None, None, bound=True)} }}\n"
                 f"  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
                 facts, [_OVERDELETED]))
         rederived_seed = _DELTA[0]
@@ -869,15 +884,17 @@ class CompiledReasoner:
             query = self._dataset_query("SELECT * ", where + "\n} LIMIT 1", facts, [delta] if delta else [])
             rows = engine.select(query)
             if rows:
-                shown = ", ".join(f"?{k} = {sparql_term(v)}" for k, v in sorted(rows[0].items()))
-                values = [v for v in rows[0].values() if not isinstance(v, ox.Literal)]
-                literal_clash = any(isinstance(v, ox.Literal) for v in rows[0].values())
-                if check.name.startswith(("prp-fp", "prp-ifp")) and not literal_clash and values:
+                row = rows[0]
+                message = re.sub(r"\?(\w+)", lambda m: sparql_term(row[m.group(1)]) if m.group(1) in row else m.group(0),
+                                 check.check)
+                shown = ", ".join(f"?{k} = {sparql_term(v)}" for k, v in sorted(row.items()) if f"?{k}" not in check.check)
+                literal_clash = any(isinstance(v, ox.Literal) for v in row.values())
+                if check.name in ("prp-fp", "prp-ifp") and not literal_clash:
                     raise UnsupportedData(
-                        f"{check.check} ({shown}); OWL 2 RL would make them owl:sameAs, which the compiled "
+                        f"{message} ({shown}); OWL 2 RL would make them owl:sameAs, which the compiled "
                         "reasoner does not do: use the reference engine (owlrl)")
                 raise InconsistentData(f"the data is inconsistent with the ontology under OWL 2 RL:\n  "
-                                       f"{check.check}: {shown}")
+                                       f"{message}: {shown}")
 
     def _shape_rules(self, engine: SparqlEngine, facts: list[str], focus: list | None
                      ) -> tuple[set[ox.Triple], set[ox.Triple]]:
@@ -990,12 +1007,9 @@ class CompiledReasoner:
         return found
 
     def _snapshot_targets(self, engine, quads) -> set:
-        """Focus nodes that a removed type may take out of a target (their output must go)."""
-        found = set()
-        for q in quads:
-            if q.predicate.value == _RDF_TYPE and not isinstance(q.subject, ox.Literal):
-                found.add(q.subject)
-        return found
+        """Focus nodes to re-run whatever the analysis finds: none so far (a type that takes a node
+        out of a target reaches the analysis as a changed triple, asserted or derived)."""
+        return set()
 
     # --- helpers ------------------------------------------------------------------------------
 

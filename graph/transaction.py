@@ -79,6 +79,12 @@ class UpdateSyntaxError(WriteError):
     status = 400
 
 
+class TooLargeWrite(WriteError):
+    """The change adds more quads than one write may (``max_added``): refused before it is derived over."""
+
+    status = 413
+
+
 class UnusableWrite(WriteError):
     """The update is well formed but cannot be applied (the union default graph, a bad IRI…)."""
 
@@ -145,13 +151,15 @@ Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
 
 def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
            union_default_graph: bool = True, base_iri: str | None = None,
-           on_commit: Committed | None = None) -> WriteOutcome:
+           on_commit: Committed | None = None, max_added: int | None = None) -> WriteOutcome:
     """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
 
     ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
     store holds a build, and the write is checked and derived over as described in the module
     docstring. ``on_commit(removed, added)`` is called with every quad the commit changed,
     under the store's write lock (so in commit order) and before this function returns.
+    ``max_added`` bounds the quads a checked write may add (an ``INSERT … WHERE`` over a cross
+    product would otherwise be validated and reasoned over for minutes under the write lock).
     Raises a :class:`WriteError`; then nothing was applied.
     """
     started = time.monotonic()
@@ -165,6 +173,10 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             _refuse_forbidden(change)
         if not change:
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
+        if max_added is not None and len(change.added) > max_added:
+            raise TooLargeWrite(f"the update would add {len(change.added)} quads, more than the {max_added} one write "
+                                "may add; split it into several updates, or raise the limit with --max-write-quads "
+                                "or YOKURYU_MAX_WRITE_QUADS. Nothing was applied.")
         quads = _derive_after(store, change)
         removed, added = _commit(store, quads)
         if on_commit is not None:

@@ -198,6 +198,17 @@ def test_query_ui_works_under_the_policy_and_links_no_javascript(server, browser
     assert violations == [], violations
 
 
+@pytest.mark.browser
+def test_every_kind_of_page_renders_under_the_policy(server, browser_page):
+    page, violations = browser_page
+    for path in ("/", "/resource/potsdam-declaration.html", "/class/LabourCamp", "/timeline", "/ontology",
+                 "/search?q=camp", "/source/japanese-pows-in-the-soviet-union.html", "/resource/nothing-here.html"):
+        page.goto(server.url + path)
+        page.wait_for_load_state("load")
+        assert page.locator("h1").count() >= 1, path
+    assert violations == [], violations
+
+
 @pytest.fixture
 def browser_page():
     executable = _chromium()
