@@ -145,7 +145,13 @@ class Rule:
         graphs = (delta,) if isinstance(delta, str) else (delta or ())
         parts = []
         if atom is not None and graphs:
-            parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {self.body[atom]} }} }}" for g in graphs))
+            # One GRAPH pattern over a VALUES list, not a UNION: a UNION is a separate group that
+            # engines evaluate on its own, which makes the join with the other atoms a full scan.
+            if len(graphs) == 1:
+                parts.append(f"GRAPH <{graphs[0]}> {{ {self.body[atom]} }}")
+            else:
+                parts.append(f"GRAPH ?__delta {{ {self.body[atom]} }} VALUES ?__delta {{ "
+                             + " ".join(f"<{g}>" for g in graphs) + " }")
         parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
         if self.values:
             if (atom is not None and graphs) or bound:
@@ -790,7 +796,7 @@ class CompiledReasoner:
         for rule in self.rules:
             engine.update(self._dataset_update(
                 self._insert_head(rule.head, _NEXT),
-                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None, bound=True)}\n"
+                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  FILTER EXISTS {{ {rule.where(None, None, bound=True)} }}\n"
                 f"  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
                 facts, [_OVERDELETED]))
         rederived_seed = _DELTA[0]
@@ -1001,12 +1007,9 @@ class CompiledReasoner:
         return found
 
     def _snapshot_targets(self, engine, quads) -> set:
-        """Focus nodes that a removed type may take out of a target (their output must go)."""
-        found = set()
-        for q in quads:
-            if q.predicate.value == _RDF_TYPE and not isinstance(q.subject, ox.Literal):
-                found.add(q.subject)
-        return found
+        """Focus nodes to re-run whatever the analysis finds: none so far (a type that takes a node
+        out of a target reaches the analysis as a changed triple, asserted or derived)."""
+        return set()
 
     # --- helpers ------------------------------------------------------------------------------
 
