@@ -6,6 +6,7 @@ answer. Every client mistake has its own status and a message that says how to f
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
@@ -181,7 +182,7 @@ def run_query(operation: Operation) -> Response:
             "(LIMIT, fewer variables) or raise the limit with 'yokuryu serve --max-result-bytes N' "
             "or YOKURYU_MAX_RESULT_BYTES.", 403) from None
     except SyntaxError as error:
-        raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {error}") from error
+        raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {readable_syntax_error(str(error), operation.text)}") from error
     except (ValueError, TypeError) as error:
         raise ProtocolError(f"400 Bad Request: the query cannot be evaluated: {error}") from error
     except OSError as error:
@@ -193,6 +194,28 @@ def run_query(operation: Operation) -> Response:
     response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
+
+
+def readable_syntax_error(message: str, text: str) -> str:
+    """The parser's message, or for an undeclared prefix a sentence that says which and where.
+
+    pyoxigraph reports an unknown prefix as "Prefix not found" followed by every character class
+    it would have accepted; a person needs the prefix, its position and the fix.
+    """
+    where = re.match(r"error at (\d+):(\d+)", message)
+    if "Prefix not found" not in message or where is None:
+        return message
+    line_number, column = int(where.group(1)), int(where.group(2))
+    lines = text.split("\n")
+    line = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
+    # The parser stops at or just after the prefixed name (e.g. on the space that follows it).
+    found = re.search(r"([A-Za-z][\w.-]*)?:[\w.%-]*\s*$", line[:column])
+    if found is None:
+        return message
+    prefix = found.group(1) or ""
+    declared = ", ".join(f"{p}:" for p in PREFIXES) if not get_config().empty else "none"
+    return (f"prefix `{prefix}:` is not declared (line {line_number}, column {found.start() + 1}); "
+            f"add `PREFIX {prefix}: <namespace IRI>` before the query, or use a predeclared prefix ({declared})")
 
 
 def _format_values(operation: Operation) -> list[str]:
