@@ -718,10 +718,27 @@ class CompiledReasoner:
         return stats
 
     def add(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
-        """Add asserted quads and extend the closure from them (semi-naive)."""
+        """Add asserted quads and extend the closure from them (semi-naive).
+
+        If the new closure is inconsistent (``InconsistentData``) or needs ``owl:sameAs``
+        (``UnsupportedData``), the quads are retracted again before the error is raised, so the
+        engine holds what it held before (the caller's transaction need not copy the store).
+        """
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
         before = self._snapshot_targets(engine, quads)
+        new = self._absent(engine, quads)
+        try:
+            return self._add(engine, quads, before)
+        except (InconsistentData, UnsupportedData):
+            # Undo: everything derived so far follows from the new quads, so retracting them
+            # (delete and rederive) restores the closure as it was.
+            for graph in (*_DELTA, *_CLOSED_DELTA, *_OPEN_DELTA, _NEXT):
+                engine.update(f"DROP SILENT GRAPH <{graph}>")
+            self.remove(engine, new)
+            raise
+
+    def _add(self, engine: SparqlEngine, quads: list[ox.Quad], before: set) -> Delta:
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine)
@@ -960,6 +977,16 @@ class CompiledReasoner:
         if kept:
             engine.update(f"INSERT DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(kept)} }} }}")
         return fresh, (had & retract) - kept
+
+    def _absent(self, engine, quads: list[ox.Quad]) -> list[ox.Quad]:
+        """The quads the engine does not hold yet."""
+        if not quads:
+            return []
+        rows = engine.select("SELECT ?s ?p ?o ?g WHERE { VALUES (?s ?p ?o ?g) { " + " ".join(
+            f"({sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} {sparql_term(q.graph_name)})"
+            for q in quads) + " } GRAPH ?g { ?s ?p ?o } }")
+        present = {ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows}
+        return [q for q in quads if q not in present]
 
     def _present(self, engine, triples: set[ox.Triple], graph: str) -> set[ox.Triple]:
         if not triples:
