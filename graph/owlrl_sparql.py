@@ -572,7 +572,7 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
     from rdflib.plugins.sparql import prepareQuery
     from rdflib.plugins.sparql.parserutils import CompValue
 
-    parsed = prepareQuery(query, initNs=prefixes)
+    parsed = prepareQuery(_patterns_only(query), initNs=prefixes)
     counter = [0]
     edges: list[Edge] = []
 
@@ -615,6 +615,34 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
 
     visit(parsed.algebra, ())
     return edges
+
+
+def _patterns_only(query: str) -> str:
+    """``query`` without its BIND clauses and the FILTERs that hold no EXISTS: they contain no
+    triple pattern, and rdflib's parser needs seconds for long expressions."""
+    toks = tokens(query)
+    cut: list[tuple[int, int]] = []
+    i = 0
+    while i < len(toks):
+        token = toks[i]
+        if token.keyword in ("BIND", "FILTER") and i + 1 < len(toks) and toks[i + 1].text == "(":
+            level, j = 0, i + 1
+            while j < len(toks):
+                if toks[j].text == "(":
+                    level += 1
+                elif toks[j].text == ")":
+                    level -= 1
+                    if level == 0:
+                        break
+                j += 1
+            if j < len(toks) and not any(t.keyword == "EXISTS" for t in toks[i:j]):
+                cut.append((token.start, toks[j].start + 1))
+            i = j + 1
+            continue
+        i += 1
+    for start, end in reversed(cut):
+        query = query[:start] + query[end:]
+    return query
 
 
 def _path_edges(subject, path, obj, scope, counter) -> list[Edge]:
