@@ -62,6 +62,7 @@ _OVERDELETED_NEXT = REASONER_PREFIX + "overdeleted-next"
 NOT_FACTS = frozenset({str(SHAPES_GRAPH), str(METADATA_GRAPH)})
 
 ROUND_LIMIT = 100
+PLAIN_FIRST_ROUND = True
 
 _RDF_TYPE = str(RDF.type)
 
@@ -571,7 +572,7 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
     from rdflib.plugins.sparql import prepareQuery
     from rdflib.plugins.sparql.parserutils import CompValue
 
-    parsed = prepareQuery(query, initNs=prefixes)
+    parsed = prepareQuery(_patterns_only(query), initNs=prefixes)
     counter = [0]
     edges: list[Edge] = []
 
@@ -614,6 +615,34 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
 
     visit(parsed.algebra, ())
     return edges
+
+
+def _patterns_only(query: str) -> str:
+    """``query`` without its BIND clauses and the FILTERs that hold no EXISTS: they contain no
+    triple pattern, and rdflib's parser needs seconds for long expressions."""
+    toks = tokens(query)
+    cut: list[tuple[int, int]] = []
+    i = 0
+    while i < len(toks):
+        token = toks[i]
+        if token.keyword in ("BIND", "FILTER") and i + 1 < len(toks) and toks[i + 1].text == "(":
+            level, j = 0, i + 1
+            while j < len(toks):
+                if toks[j].text == "(":
+                    level += 1
+                elif toks[j].text == ")":
+                    level -= 1
+                    if level == 0:
+                        break
+                j += 1
+            if j < len(toks) and not any(t.keyword == "EXISTS" for t in toks[i:j]):
+                cut.append((token.start, toks[j].start + 1))
+            i = j + 1
+            continue
+        i += 1
+    for start, end in reversed(cut):
+        query = query[:start] + query[end:]
+    return query
 
 
 def _path_edges(subject, path, obj, scope, counter) -> list[Edge]:
@@ -717,10 +746,27 @@ class CompiledReasoner:
         return stats
 
     def add(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
-        """Add asserted quads and extend the closure from them (semi-naive)."""
+        """Add asserted quads and extend the closure from them (semi-naive).
+
+        If the new closure is inconsistent (``InconsistentData``) or needs ``owl:sameAs``
+        (``UnsupportedData``), the quads are retracted again before the error is raised, so the
+        engine holds what it held before (the caller's transaction need not copy the store).
+        """
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
         before = self._snapshot_targets(engine, quads)
+        new = self._absent(engine, quads)
+        try:
+            return self._add(engine, quads, before)
+        except (InconsistentData, UnsupportedData):
+            # Undo: everything derived so far follows from the new quads, so retracting them
+            # (delete and rederive) restores the closure as it was.
+            for graph in (*_DELTA, *_CLOSED_DELTA, *_OPEN_DELTA, _NEXT):
+                engine.update(f"DROP SILENT GRAPH <{graph}>")
+            self.remove(engine, new)
+            raise
+
+    def _add(self, engine: SparqlEngine, quads: list[ox.Quad], before: set) -> Delta:
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine)
@@ -842,7 +888,14 @@ class CompiledReasoner:
                     reads = tuple(dict.fromkeys((*(closed_in or ()), *(open_in or ()))))
                 if reads is not None and not reads:
                     continue
-                also = [] if first_full and rule.closed else [closed_out if rule.closed else open_out]
+                if first_full and rule.closed and PLAIN_FIRST_ROUND:
+                    # No delta to write, so no need to know what is new: insert everything and
+                    # drop what is asserted afterwards (twice as fast as testing each triple).
+                    engine.update(self._dataset_update(
+                        f"INSERT {{ GRAPH <{INFERRED}> {{ {rule.head} }} }}", rule.distinct(rule.where(None, None)),
+                        facts, []))
+                    continue
+                also = [closed_out if rule.closed else open_out]
                 for where in rule.variants(reads):
                     engine.update(self._dataset_update(
                         self._insert_head(rule.head, also),
@@ -851,7 +904,8 @@ class CompiledReasoner:
             for graph in (*(closed_in or ()), *(open_in or ())):
                 if graph in _CLOSED_DELTA or graph in _OPEN_DELTA or graph == seed:
                     engine.update(f"DROP SILENT GRAPH <{graph}>")
-            if first_full:
+            if first_full and PLAIN_FIRST_ROUND:
+                self._settle_first_round(engine, facts)
                 closed_in = (INFERRED, SUPPORT)
                 produced = self._count(engine, INFERRED) + self._count(engine, SUPPORT)
                 for check in self.checks:
@@ -878,6 +932,18 @@ class CompiledReasoner:
             if not produced:
                 closed_in = ()
         raise RuleError(f"the OWL-RL rules did not reach a fixpoint in {ROUND_LIMIT} rounds")
+
+    def _settle_first_round(self, engine: SparqlEngine, facts: list[str]) -> None:
+        """After a full first round: what is asserted leaves the inferred graph, and statements
+        about vocabulary terms move to the support graph."""
+        data = [g for g in facts if g not in (INFERRED, SUPPORT)]
+        engine.update(f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }} USING NAMED <{INFERRED}>"
+                      + "".join(f" USING NAMED <{g}>" for g in data)
+                      + f" WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ "
+                      + " ".join(f"<{g}>" for g in data) + " } }")
+        vocabulary = " || ".join(f'STRSTARTS(STR(?s), "{ns}")' for ns in VOCABULARY_NAMESPACES)
+        engine.update(f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }} INSERT {{ GRAPH <{SUPPORT}> {{ ?s ?p ?o }} }} "
+                      f"USING NAMED <{INFERRED}> WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} FILTER ({vocabulary}) }}")
 
     def _run_check(self, engine: SparqlEngine, check: Rule, facts: list[str], delta: str | None) -> None:
         for where in check.variants(delta):
@@ -939,6 +1005,16 @@ class CompiledReasoner:
         if kept:
             engine.update(f"INSERT DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(kept)} }} }}")
         return fresh, (had & retract) - kept
+
+    def _absent(self, engine, quads: list[ox.Quad]) -> list[ox.Quad]:
+        """The quads the engine does not hold yet."""
+        if not quads:
+            return []
+        rows = engine.select("SELECT ?s ?p ?o ?g WHERE { VALUES (?s ?p ?o ?g) { " + " ".join(
+            f"({sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} {sparql_term(q.graph_name)})"
+            for q in quads) + " } GRAPH ?g { ?s ?p ?o } }")
+        present = {ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows}
+        return [q for q in quads if q not in present]
 
     def _present(self, engine, triples: set[ox.Triple], graph: str) -> set[ox.Triple]:
         if not triples:

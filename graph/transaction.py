@@ -36,6 +36,8 @@ from rdflib import Graph, URIRef
 
 from yokuryu.graph.build import derive
 from yokuryu.graph.reasoning import InconsistentData
+from yokuryu.graph.offline import run_offline
+from yokuryu.graph.query_guard import is_network_refusal, network_refused_message
 from yokuryu.graph.sparql_text import operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
@@ -105,6 +107,12 @@ class RefusedWrite(WriteError):
     def __init__(self, message: str, report: ValidationReport | None = None):
         super().__init__(message)
         self.report = report
+
+
+class RemoteAccess(WriteError):
+    """The update tried to fetch from the network (SERVICE, LOAD), which evaluation cannot do."""
+
+    status = 403
 
 
 class StoreFailure(WriteError):
@@ -430,12 +438,15 @@ def _plain_update(store: KnowledgeStore, change: str | Change, base_iri, on_comm
 
 def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | None) -> None:
     try:
-        target.update(text, base_iri=base_iri, prefixes=prefixes)
+        # Offline: an update's SERVICE or LOAD cannot reach the network (yokuryu.graph.offline).
+        run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
         raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
     except ValueError as error:
         raise UnusableWrite(f"the update cannot be applied: {error}") from error
     except OSError as error:
+        if is_network_refusal(error):
+            raise RemoteAccess(network_refused_message("update")) from error
         raise StoreFailure(f"the store could not apply the update: {error}") from error
 
 
