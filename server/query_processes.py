@@ -83,7 +83,7 @@ class QueryProcesses:
                 if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
                     self._kill(worker, f"its query ran past the {self.timeout:g} s limit")
                     raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-                status, value = worker.conn.recv()
+                status, value, worn = worker.conn.recv()
             except (EOFError, OSError):
                 # The worker died under us (its zygote died, or it was killed from outside):
                 # a fresh worker gets the query once more.
@@ -92,7 +92,7 @@ class QueryProcesses:
                     raise ProtocolError("500 Internal Server Error: the query process ended unexpectedly "
                                         "while evaluating the query; try again", 500) from None
                 continue
-            self._give_back(worker)
+            self._give_back(worker, worn)
             if status == "error":
                 raise value
             return value
@@ -122,9 +122,13 @@ class QueryProcesses:
                 self._pool.notify()
             raise
 
-    def _give_back(self, worker: _Worker) -> None:
+    def _give_back(self, worker: _Worker, worn: bool = False) -> None:
+        """Return a worker to the pool, or retire it if it is stale or has grown (``worn``)."""
         with self._pool:
-            if worker.generation == self._generation:
+            if worn:
+                log.info("query process %d retired: its memory grew past %d MB", worker.pid,
+                         WORKER_GROWTH_LIMIT >> 20)
+            if worker.generation == self._generation and not worn:
                 self._idle.append(worker)
             else:
                 self._retire(worker)
@@ -351,6 +355,7 @@ def worker_main(store: KnowledgeStore, channel: socket.socket) -> None:
     """Evaluate queries on this process's copy of the store until the server closes the socket."""
     conn = Connection(os.dup(channel.fileno()))
     channel.close()
+    started_with = _resident_bytes()
     while True:
         try:
             request = conn.recv()
@@ -360,10 +365,29 @@ def worker_main(store: KnowledgeStore, channel: socket.socket) -> None:
             reply = ("ok", evaluate_query(store, request))
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
+        # A heavy query leaves its working memory with the allocator, private to this worker;
+        # a worker that has grown that much retires after answering, and a fresh fork (sharing
+        # the zygote's pages) takes its place, so N workers do not hold N copies of it.
+        worn = _resident_bytes() - started_with > WORKER_GROWTH_LIMIT
         try:
-            conn.send(reply)
+            conn.send((*reply, worn))
         except OSError:
             return
+        if worn:
+            return
+
+
+WORKER_GROWTH_LIMIT = 64 * 1024 * 1024  # bytes of resident memory a worker may add before it retires
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (from /proc/self/statm: cheap enough to read per query)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _portable(error: Exception) -> Exception:
