@@ -44,7 +44,7 @@ class Journal:
         self._handle = handle
 
     @classmethod
-    def open(cls, path: str | Path, base: str) -> tuple["Journal", list[tuple[list[ox.Quad], list[ox.Quad]]]]:
+    def open(cls, path: str | Path, base: str) -> tuple[Journal, list[tuple[list[ox.Quad], list[ox.Quad]]]]:
         """Open (or create) the journal at ``path`` for a store that starts from ``base``.
 
         Returns the journal, ready to append, and the complete transactions it already holds,

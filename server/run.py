@@ -67,7 +67,7 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    journal = None
+    journal, replayed = None, 0
     if config.journal_path:
         from yokuryu.graph.journal import Journal, JournalError, replay
         try:
@@ -76,8 +76,10 @@ def serve(args) -> int:
             print(f"yokuryu serve: {error}", file=sys.stderr)
             return 2
         replay(store.oxigraph, pending)
+        replayed = len(pending)
+        del pending  # the parsed quads are in the store now; do not keep them (or fork them)
         store.touch()
-        log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
+        log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
     if executor is None and not store.is_persistent:
         # Fork the query zygote now, before waitress starts any thread or opens its socket.
         from yokuryu.server.query_processes import QueryProcesses
@@ -93,7 +95,7 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({_where(store)}{_journal_note(config, journal, pending if journal else ())}; "
+          f"({_where(store)}{_journal_note(config, journal, replayed)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
@@ -130,9 +132,9 @@ def open_remote(config: ServerConfig):
     return store, RemoteQueryExecutor(engine)
 
 
-def _journal_note(config: ServerConfig, journal, replayed) -> str:
+def _journal_note(config: ServerConfig, journal, replayed: int) -> str:
     if journal is not None:
-        return f", writes journalled to {journal.path} ({len(replayed)} replayed)"
+        return f", writes journalled to {journal.path} ({replayed} replayed)"
     if config.store_path or config.remote_query:
         return ""
     if config.update_token or config.allow_anonymous_updates:
