@@ -25,6 +25,8 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
+        query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
         remote_auth=args.remote_auth, journal_path=args.journal, allowed_hosts=args.allowed_hosts,
         max_write_quads=args.max_write_quads, max_write_expansion=args.max_write_expansion,
@@ -80,16 +82,15 @@ def serve(args) -> int:
         del pending  # the parsed quads are in the store now; do not keep them (or fork them)
         store.touch()
         log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
-    if executor is None and not store.is_persistent:
-        # Fork the query zygote now, before waitress starts any thread or opens its socket.
+    if executor is None:
+        # Start the query zygote now, before waitress starts any thread or opens its socket.
         from yokuryu.server.query_processes import QueryProcesses
-        executor = QueryProcesses(store, config.workers, config.query_timeout)
+        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
     app = create_app(config, store, executor=executor)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
-    server = create_server(app, host=args.host, port=args.port, threads=max(1, config.workers),
-                           ident="yokuryu", clear_untrusted_proxy_headers=True,
-                           max_request_body_size=config.max_body_bytes + 64 * 1024)
+    server = create_server(app, host=args.host, port=args.port, ident="yokuryu", clear_untrusted_proxy_headers=True,
+                           **waitress_limits(config))
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host
     writes = ("writes with a bearer token" if config.update_token else
@@ -99,7 +100,7 @@ def serve(args) -> int:
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
-          f"{_how_queries_run(executor)})", flush=True)
+          f"{_how_queries_run(executor, config)})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -111,6 +112,40 @@ def serve(args) -> int:
         if journal is not None:
             journal.close()
     return 0
+
+
+def waitress_limits(config: ServerConfig) -> dict:
+    """waitress settings that keep the server answering under many or idle connections.
+
+    - ``threads``: one per query worker (each waits on its query) plus four, so /health, pages
+      and refusals are served while every worker is busy;
+    - ``connection_limit`` and ``channel_timeout``: waitress's default of 100 connections let 105
+      idle half-open connections lock everyone out; idle connections are closed after 30 s;
+    - ``max_request_body_size``: waitress reads bodies up to this size so that the application
+      can answer a body over ``--max-body-bytes`` with its 413 and message (a body waitress cuts
+      off itself gets a connection reset, not an answer).
+    """
+    connections = _raise_open_files(1000)
+    return {
+        "threads": config.workers + 4,
+        "connection_limit": connections,
+        "channel_timeout": 30,
+        "max_request_body_size": max(64 * 1024 * 1024, 16 * config.max_body_bytes),
+    }
+
+
+def _raise_open_files(wanted: int) -> int:
+    """Raise the soft limit on open files for ``wanted`` connections; the connections it allows."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted + 200  # the store, the query processes' sockets, logs
+        if soft != resource.RLIM_INFINITY and soft < target:
+            soft = target if hard == resource.RLIM_INFINITY else min(target, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    except (ImportError, OSError, ValueError):
+        return 100
+    return max(100, min(wanted, soft - 200))
 
 
 def open_remote(config: ServerConfig):
@@ -150,10 +185,10 @@ def _where(store) -> str:
     return "on disk at " + str(store.path) if store.is_persistent else "in memory"
 
 
-def _how_queries_run(executor) -> str:
+def _how_queries_run(executor, config: ServerConfig) -> str:
     from yokuryu.server.query_processes import QueryProcesses
     if isinstance(executor, QueryProcesses):
-        return "queries in killable processes"
+        return f"queries in killable processes of at most {config.query_memory} MiB"
     return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 

@@ -160,8 +160,8 @@ def make_parser() -> argparse.ArgumentParser:
                      help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="requests served at once, and query workers: killable processes forked from a copy "
-                          "of the in-memory store, or threads with --store PATH (default 8; YOKURYU_WORKERS)")
+                     help="query workers: killable processes holding a copy of the store (forked from the "
+                          "in-memory store, or loaded from a dump of --store PATH) (default 8; YOKURYU_WORKERS)")
     sub.add_argument("--empty", action="store_true",
                      help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
                           "no reasoning or validation; the default graph is the store's real default graph")
@@ -173,12 +173,20 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--union-default-graph", dest="union_default_graph", action=argparse.BooleanOptionalAction,
                      default=None, help="the default graph is the union of all graphs (default on; off with --empty)")
     sub.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                     help="a query running longer is answered 503 and, in memory, its process killed; with "
-                          "--store PATH it finishes in a thread (default 30; YOKURYU_QUERY_TIMEOUT)")
+                     help="a query running longer is answered 503 and its process killed "
+                          "(default 30; YOKURYU_QUERY_TIMEOUT)")
     sub.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
                      help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
     sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",
                      help="largest query result served, else 403 (default 67108864; YOKURYU_MAX_RESULT_BYTES)")
+    sub.add_argument("--max-query-nesting", type=int, default=None, metavar="N",
+                     help="deepest nesting of brackets and braces in a query or update, else 400 "
+                          "(default 100; YOKURYU_MAX_QUERY_NESTING)")
+    sub.add_argument("--max-query-clauses", type=int, default=None, metavar="N",
+                     help="most clauses and operators (BIND, FILTER, UNION, ||, …) in a query or update, else 400 "
+                          "(default 1000; YOKURYU_MAX_QUERY_CLAUSES)")
+    sub.add_argument("--query-memory", type=int, default=None, metavar="MIB",
+                     help="memory one query may use in its query process, else 503 (default 1024; YOKURYU_QUERY_MEMORY)")
     sub.add_argument("--allowed-hosts", type=_host_list, default=None, metavar="NAME,…",
                      help="host names the server answers for, any other Host header gets 400 (default: the loopback "
                           "names when --host is loopback, else any; '.example.org' includes subdomains; "
