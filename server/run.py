@@ -83,8 +83,7 @@ def serve(args) -> int:
         log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
     if executor is None:
         # Start the query zygote now, before waitress starts any thread or opens its socket.
-        from yokuryu.server.query_processes import QueryProcesses
-        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
@@ -184,6 +183,25 @@ def _where(store) -> str:
     if location:
         return f"on the remote server {location}"
     return "on disk at " + str(store.path) if store.is_persistent else "in memory"
+
+
+def _query_processes(store, config: ServerConfig):
+    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+
+    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
+    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
+    (not killable, not memory-bounded), and the operator is told why.
+    """
+    from yokuryu.server.query_processes import QueryProcesses
+    try:
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+    except (OSError, EOFError) as error:
+        if not store.is_persistent:
+            raise
+        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+              "queries run in threads, without the memory limit, and a query past --timeout finishes in "
+              "the background", file=sys.stderr, flush=True)
+        return None
 
 
 def _how_queries_run(executor, config: ServerConfig) -> str:
