@@ -38,7 +38,8 @@ def serve(args) -> int:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
         config.union_default_graph = False  # plain mode: the real default graph, as the W3C tests expect
-    problem = _check_settings(config, args.host)
+    # The port is the most likely first error: caught here, before a build of many seconds.
+    problem = _check_settings(config, args.host) or port_problem(args.host, args.port)
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
@@ -84,8 +85,7 @@ def serve(args) -> int:
         log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
     if executor is None:
         # Start the query zygote now, before waitress starts any thread or opens its socket.
-        from yokuryu.server.query_processes import QueryProcesses
-        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
@@ -101,6 +101,8 @@ def serve(args) -> int:
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
           f"{_how_queries_run(executor, config)})", flush=True)
+    for line in _extra_inputs(args, config):
+        print(line, flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -185,6 +187,25 @@ def _where(store) -> str:
     return "on disk at " + str(store.path) if store.is_persistent else "in memory"
 
 
+def _query_processes(store, config: ServerConfig):
+    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+
+    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
+    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
+    (not killable, not memory-bounded), and the operator is told why.
+    """
+    from yokuryu.server.query_processes import QueryProcesses
+    try:
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+    except (OSError, EOFError) as error:
+        if not store.is_persistent:
+            raise
+        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+              "queries run in threads, without the memory limit, and a query past --timeout finishes in "
+              "the background", file=sys.stderr, flush=True)
+        return None
+
+
 def _how_queries_run(executor, config: ServerConfig) -> str:
     from yokuryu.server.query_processes import QueryProcesses
     if isinstance(executor, QueryProcesses):
@@ -218,3 +239,42 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _extra_inputs(args, config: ServerConfig) -> list[str]:
+    """Banner lines naming what was built in beside the installed data, so nothing is loaded unseen."""
+    import os
+
+    if config.empty:
+        return []
+    from yokuryu.graph.build import user_graph
+
+    lines = [f"  extra file {path} -> graph <{user_graph(path)}>" for path in args.data_files]
+    if os.environ.get("YOKURYU_DATA_DIR"):
+        lines.insert(0, f"  documents and data from {os.environ['YOKURYU_DATA_DIR']} (--data-dir), "
+                        "not the installed ones")
+    return (["Built in beside the bundled ontology and shapes:"] + lines) if lines else []
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None (port 0 always works)."""
+    import errno
+
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:
+        return f"--host {host}: cannot resolve it ({error.strerror or error})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another yokuryu serve?); stop it, "
+                        "or pick another port with --port N (--port 0 takes any free one)")
+            if error.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges; use a port above 1023"
+            return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None
