@@ -142,7 +142,6 @@ def run_sequence(reasoner, ontology, quads: list[ox.Quad], seed: int, steps: int
 # --- full materialisation equals the reference ----------------------------------------------------
 
 
-@pytest.mark.slow
 def test_bundled_graph_equals_the_reference(inputs, schema, reasoner, reference, bundled_quads):
     ontology, _ = schema
     store = ox.Store()
