@@ -39,7 +39,7 @@ from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRA
 NOT_DATA = (str(SHAPES_GRAPH), str(INFERRED_GRAPH), str(METADATA_GRAPH))
 
 _DATASET = "#DATASET#"
-_ANCHOR_LIMIT = 2000  # above this many focus nodes, a shape's checks run as joins, not per node
+_ANCHOR_LIMIT = 300  # above this many focus nodes, a shape's checks run as joins, not per node
 _FOCUS = "#FOCUS#"
 
 # Shape parameters that carry no constraint (or that validation leaves to others: sh:rule).
