@@ -48,8 +48,10 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
             return store, None
         except (OSError, SyntaxError, ValueError) as error:
             log.warning("ignoring an unreadable cached build %s: %s", cached, error)
+    log.info("building the graph%s", " (no cached build for these inputs)" if cached is not None else "")
     result = build(extra_files)
     if result.ok:
+        log.info("storing %d quads %s", len(result.quads), f"in {path}" if path is not None else "in memory")
         store.load_build(result)
         if cached is not None:
             _write_cache(cached, result)

@@ -38,7 +38,8 @@ def serve(args) -> int:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
         config.union_default_graph = False  # plain mode: the real default graph, as the W3C tests expect
-    problem = _check_settings(config, args.host)
+    # The port is the most likely first error: caught here, before a build of many seconds.
+    problem = _check_settings(config, args.host) or port_problem(args.host, args.port)
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
@@ -99,6 +100,8 @@ def serve(args) -> int:
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
           f"{_how_queries_run(executor, config)})", flush=True)
+    for line in _extra_inputs(args, config):
+        print(line, flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -216,3 +219,42 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _extra_inputs(args, config: ServerConfig) -> list[str]:
+    """Banner lines naming what was built in beside the installed data, so nothing is loaded unseen."""
+    import os
+
+    if config.empty:
+        return []
+    from yokuryu.graph.build import user_graph
+
+    lines = [f"  extra file {path} -> graph <{user_graph(path)}>" for path in args.data_files]
+    if os.environ.get("YOKURYU_DATA_DIR"):
+        lines.insert(0, f"  documents and data from {os.environ['YOKURYU_DATA_DIR']} (--data-dir), "
+                        "not the installed ones")
+    return (["Built in beside the bundled ontology and shapes:"] + lines) if lines else []
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None (port 0 always works)."""
+    import errno
+
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:
+        return f"--host {host}: cannot resolve it ({error.strerror or error})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another yokuryu serve?); stop it, "
+                        "or pick another port with --port N (--port 0 takes any free one)")
+            if error.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges; use a port above 1023"
+            return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None

@@ -180,6 +180,7 @@ def described_iris(store) -> list[str]:
     return sorted(found | {POTSDAM, PACT, SOURCE_DOC})
 
 
+@pytest.mark.slow
 def test_html_and_rdf_describe_the_same_triples(client, store):
     iris = described_iris(store)
     assert len(iris) >= 5
@@ -445,7 +446,8 @@ class Outline(HTMLParser):
             self.title += data
 
 
-@pytest.mark.parametrize("path", ["/", "/resource/potsdam-declaration.html", "/ontology",
+@pytest.mark.parametrize("path", ["/", "/query", "/class", "/class/Estimate", "/timeline", "/shapes",
+                                  "/resource/potsdam-declaration.html", "/ontology",
                                   "/source/japanese-pows-in-the-soviet-union.html", "/search?q=soviet",
                                   "/resource/no-such-thing"])
 def test_pages_pass_basic_accessibility_checks(client, path):

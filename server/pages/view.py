@@ -170,7 +170,7 @@ class _View:
                 links.append({"kind": "page", "href": target, "label": why, "why": ""})
                 continue
             node = ox.NamedNode(self.base + target)
-            if next(self.store.oxigraph.quads_for_pattern(node, None, None, None), None) is not None:
+            if next(iter(self.store.oxigraph.quads_for_pattern(node, None, None, None)), None) is not None:
                 links.append({**self.term(node), "why": why})
         return links
 
@@ -264,7 +264,7 @@ class _View:
         if not involved:
             return []
         found = []
-        for v in find_violations(self.store):
+        for v in _all_violations(self.store):
             if v.iri not in involved:
                 continue
             node = lambda value: self.term(ox.NamedNode(value))  # noqa: E731
@@ -297,6 +297,19 @@ class _View:
         for role in (YK.violatedInstrument, YK.violatedProvision, YK.violatingAgent, YK.violatingAct):
             found.update(q.subject.value for q in self.store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(role)), node, None))
         return found
+
+
+_VIOLATIONS: dict[tuple[int, float], list] = {}
+
+
+def _all_violations(store) -> list:
+    """The explained violations, read once per state of the store: the explanation query takes
+    ~0.5 s, and violations change only when the data does (``store.changed_at``)."""
+    key = (id(store), store.changed_at)
+    if key not in _VIOLATIONS:
+        _VIOLATIONS.clear()
+        _VIOLATIONS[key] = find_violations(store)
+    return _VIOLATIONS[key]
 
 
 # Links a reader needs that no statement of the data makes (the denunciation notice is about the
