@@ -34,7 +34,7 @@ from functools import lru_cache
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
 
-from yokuryu.graph.build import derive
+from yokuryu.graph.build import Inputs, derive
 from yokuryu.graph.reasoning import InconsistentData
 from yokuryu.graph.sparql_text import operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
@@ -145,7 +145,7 @@ Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
 
 def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
            union_default_graph: bool = True, base_iri: str | None = None,
-           on_commit: Committed | None = None) -> WriteOutcome:
+           on_commit: Committed | None = None, engine: str = "reference") -> WriteOutcome:
     """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
 
     ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
@@ -165,7 +165,7 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             _refuse_forbidden(change)
         if not change:
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
-        quads = _derive_after(store, change)
+        quads = _derive_after(store, change, engine)
         removed, added = _commit(store, quads)
         if on_commit is not None:
             on_commit(removed, added)
@@ -197,10 +197,10 @@ def schema() -> tuple[Graph, Graph]:
     return load_ontology(), load_shapes()
 
 
-def rebuild_quads(store: KnowledgeStore) -> list[ox.Quad]:
+def rebuild_quads(store: KnowledgeStore, *, engine: str = "reference") -> list[ox.Quad]:
     """The quads a full rebuild from the store's asserted data gives (what every write must equal)."""
     graphs = asserted_graphs(store)
-    derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+    derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs), engine=engine)
     if not derivation.report.conforms:
         raise RefusedWrite("the stored data does not conform to the shapes", derivation.report)
     return derivation.quads
@@ -332,7 +332,7 @@ def _refuse_forbidden(change: Change) -> None:
 # --- 3. derive -------------------------------------------------------------------------------------
 
 
-def _derive_after(store: KnowledgeStore, change: Change) -> list[ox.Quad]:
+def _derive_after(store: KnowledgeStore, change: Change, engine: str) -> list[ox.Quad]:
     graphs = asserted_graphs(store)
     for quad in change.removed:
         graph = graphs.get(URIRef(quad.graph_name.value))
@@ -342,7 +342,8 @@ def _derive_after(store: KnowledgeStore, change: Change) -> list[ox.Quad]:
         graphs.setdefault(URIRef(quad.graph_name.value), Graph()).add(_triple(quad))
     graphs = {name: graph for name, graph in graphs.items() if len(graph) or name in (ONTOLOGY_GRAPH, SHAPES_GRAPH)}
     try:
-        derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+        derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs),
+                            engine=engine)
     except InconsistentData as error:
         raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
     if not derivation.report.conforms:

@@ -33,6 +33,7 @@ class ServerConfig:
     base_iri: str = BASE
     empty: bool = False
     workers: int = 8
+    engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":

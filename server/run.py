@@ -24,6 +24,7 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers)
+    config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -40,7 +41,7 @@ def serve(args) -> int:
         store = open_store(config.store_path)
     else:
         try:
-            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
+            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild, engine=config.engine)
         except InvalidData as error:
             print(error, file=sys.stderr)
             return 1

@@ -28,7 +28,7 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
     try:
         return transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
-            base_iri=base_iri, on_commit=executor.committed if executor else None)
+            base_iri=base_iri, on_commit=executor.committed if executor else None, engine=config.engine)
     except RefusedWrite as error:
         raise refusal(error) from error
     except WriteError as error:

@@ -72,11 +72,18 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--store", metavar="PATH", help="on-disk store directory (default: build in memory and only report)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild even if the store already holds a build")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="format of a validation report")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl (default fast)")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress display (it shows only on a terminal)")
 
     sub = command("validate", cmd_validate, "Validate the bundled data (and extra files) against the shapes; exit 0 or 1.", """
         yokuryu validate my-camps.ttl --format json""")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to validate with the bundled data")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="report format (default text)")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl (default fast)")
 
     sub = command("update", cmd_update,
                   "Apply a SPARQL Update to an on-disk store: validated, reasoned over and committed, or refused whole.", """
@@ -90,6 +97,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="the on-disk store, built by 'yokuryu build --store PATH'")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
                      help="format of a validation report when the write is refused")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: validate and reason with the compiled shapes and rules (falls back to "
+                          "reference for what they cannot do); reference: pyshacl and owlrl (default fast)")
 
     sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
         yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
@@ -155,6 +165,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",
                      help="largest query result served, else 403 (default 67108864; YOKURYU_MAX_RESULT_BYTES)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl for the build and every write (default fast)")
     return parser
 
 
@@ -162,16 +175,19 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def cmd_build(args) -> int:
-    from yokuryu.graph.pipeline import prepare_store
     from yokuryu.graph.build import build
+    from yokuryu.graph.pipeline import prepare_store
+    from yokuryu.graph.progress import terminal_progress
 
+    progress = terminal_progress(quiet=args.quiet)
     if args.store:
-        store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild)
+        store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild, engine=args.engine,
+                                      progress=progress)
         if result is None:
             print(f"{args.store}: already built ({len(store)} quads); use --rebuild to build again")
             return EXIT_OK
     else:
-        result = build(args.data_files)
+        result = build(args.data_files, engine=args.engine, progress=progress)
     if not result.ok:
         print(_report(result.report, args.format), file=sys.stderr)
         return EXIT_INVALID
@@ -186,7 +202,7 @@ def cmd_build(args) -> int:
 def cmd_validate(args) -> int:
     from yokuryu.graph.build import build
 
-    result = build(args.data_files, reason=False)
+    result = build(args.data_files, reason=False, engine=args.engine)
     print(_report(result.report, args.format), file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_INVALID
 
@@ -201,7 +217,7 @@ def cmd_update(args) -> int:
     text = Path(args.file).read_text(encoding="utf-8") if args.file else args.update
     store = open_built_store(args.store)
     try:
-        outcome = update(store, text, base_iri=Path(args.store).resolve().as_uri() + "/")
+        outcome = update(store, text, base_iri=Path(args.store).resolve().as_uri() + "/", engine=args.engine)
     except RefusedWrite as error:
         detail = _report(error.report, args.format) if error.report is not None else error.message
         print(f"yokuryu update: the write was refused and nothing was applied.\n{detail}", file=sys.stderr)
