@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -31,6 +32,7 @@ class KnowledgeStore:
         self.path = path
         # One writer at a time; readers never wait for it (pyoxigraph reads a snapshot).
         self.write_lock = threading.Lock()
+        self.changed_at = time.time()  # for Last-Modified: when the content last changed
 
     # --- state -------------------------------------------------------------
 
@@ -64,6 +66,10 @@ class KnowledgeStore:
 
     # --- writing -------------------------------------------------------------
 
+    def touch(self) -> None:
+        """Record that the content changed (pages answer Last-Modified from it)."""
+        self.changed_at = time.time()
+
     def load_quads(self, quads: list[ox.Quad]) -> None:
         """Replace the whole content of the store by ``quads``."""
         with self.write_lock:
@@ -71,6 +77,7 @@ class KnowledgeStore:
             self.oxigraph.extend(quads)
             if self.is_persistent:
                 self.oxigraph.flush()
+            self.touch()
 
     def load_build(self, result) -> None:
         """Store a successful build (a :class:`yokuryu.graph.build.BuildResult`)."""

@@ -35,9 +35,6 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     app.extensions["yokuryu.executor"] = executor or QueryExecutor(store, config.workers, config.query_timeout)
     app.register_blueprint(graph_store.blueprint)
     cors.register(app)
-    from yokuryu.server import ontology_docs, pages, ui, void
-    app.register_blueprint(ui.blueprint)
-    app.register_blueprint(pages.blueprint)
-    app.register_blueprint(ontology_docs.blueprint)
-    app.register_blueprint(void.blueprint)
+    from yokuryu.server import pages
+    pages.register(app)
     return app

@@ -12,12 +12,14 @@ from urllib.parse import parse_qs, urlencode
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, request
 
-from yokuryu.graph.formats import RDF_SYNTAXES, RESULTS_SYNTAXES, RdfSyntax, ResultsSyntax
+from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
-from yokuryu.server.negotiation import choose_rdf_syntax, choose_results_syntax, prefers_html, with_charset
+from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, choose_results_syntax, named_formats,
+                                        prefers_html, with_charset)
 from yokuryu.graph.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update
@@ -48,13 +50,13 @@ def sparql():
     operation = read_operation()
     if operation.kind is None:
         if prefers_html():
-            return _to_the_ui("/")
+            return _to_the_ui("/query")
         from yokuryu.server.service_description import service_description_response
         return service_description_response()
     if operation.kind == "query":
-        if request.method == "GET" and prefers_html() and not operation.params.get("format"):
+        if request.method in ("GET", "HEAD") and prefers_html() and not _format_values(operation):
             # People get the query UI, with their query filled in.
-            return _to_the_ui("/?" + urlencode({"query": operation.text}))
+            return _to_the_ui("/query?" + urlencode({"query": operation.text}))
         return run_query(operation)
     return run_update(operation)
 
@@ -71,7 +73,7 @@ def _to_the_ui(location: str) -> Response:
 def read_operation() -> Operation:
     """The operation of this request, or the precise 400/415 for a malformed one."""
     params = _as_lists(request.args)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD: the same answer without its body
         if "update" in params:
             raise ProtocolError("400 Bad Request: an update must be sent by POST, as "
                                 f"{UPDATE_MEDIA_TYPE} or as the 'update' field of {FORM}")
@@ -155,7 +157,7 @@ def _as_lists(multidict) -> dict[str, list[str]]:
 def run_query(operation: Operation) -> Response:
     _refuse_remote_access(operation.text, "SERVICE")
     # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
-    results_syntax, rdf_syntax, not_acceptable = _offers(operation.params.get("format", []))
+    results_syntax, rdf_syntax, not_acceptable = _offers(_format_values(operation))
     config = get_config()
     # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
     protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
@@ -165,7 +167,8 @@ def run_query(operation: Operation) -> Response:
         default_graph=tuple(operation.graphs("default-graph-uri")) if protocol_dataset else None,
         named_graphs=tuple(operation.graphs("named-graph-uri")) if protocol_dataset else None,
         results_format=results_syntax.name if results_syntax else None,
-        graph_format=rdf_syntax.name if rdf_syntax else None,
+        # JSON-LD is compacted here (below), from N-Triples the engine writes fast.
+        graph_format=("ntriples" if rdf_syntax.name == "jsonld" else rdf_syntax.name) if rdf_syntax else None,
         max_result_bytes=config.max_result_bytes)
     try:
         body, media_type = current_app.extensions["yokuryu.executor"].run(query)
@@ -183,45 +186,46 @@ def run_query(operation: Operation) -> Response:
     except OSError as error:
         raise ProtocolError(f"500 Internal Server Error: the store failed while evaluating the query: {error}",
                             500) from error
+    if rdf_syntax is not None and rdf_syntax.name == "jsonld" and media_type.startswith("application/n-triples"):
+        body, media_type = compact_jsonld(ox.parse(body, format=ox.RdfFormat.N_TRIPLES)), rdf_syntax.media_type
     response = Response(body, status=200)
     response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
 
 
-def _offers(format_param: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+def _format_values(operation: Operation) -> list[str]:
+    return [v for name in FORMAT_PARAMETERS for v in operation.params.get(name, []) if v.strip()]
+
+
+def _offers(format_values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
     """The results and graph formats this request accepts (None where nothing fits).
 
-    A ``format`` parameter (a short name such as ``csv`` or ``turtle``, or a media type), as
-    Fuseki and Virtuoso accept, wins over Accept: it makes plain download links possible.
+    A format parameter (``format``, ``output`` or ``results``: a short name such as ``csv`` or
+    ``turtle``, or a media type), as Fuseki, Virtuoso and SPARQLWrapper use, wins over Accept:
+    it makes plain download links possible. ``json`` names both SPARQL JSON results and JSON-LD,
+    so SPARQLWrapper's ``format=json`` works for SELECT and CONSTRUCT alike.
     """
-    if format_param:
-        return _named_format(format_param)
     chosen, errors = {}, {}
+    named = dict(zip(("results", "graph"), named_formats(format_values))) if format_values else {}
+    shown = ", ".join(format_values)
     for key, choose in (("results", choose_results_syntax), ("graph", choose_rdf_syntax)):
+        if named.get(key) is not None:
+            chosen[key] = named[key]
+            continue
+        if named:
+            chosen[key] = None
+            errors[key] = ProtocolError(
+                f"406 Not Acceptable: format={shown} cannot represent SELECT or ASK results; use json, xml, csv or tsv"
+                if key == "results" else
+                f"406 Not Acceptable: format={shown} cannot represent the RDF graph of a CONSTRUCT or DESCRIBE; "
+                "use turtle, ntriples, nquads, trig, jsonld or rdfxml", 406)
+            continue
         try:
             chosen[key] = choose()
         except ProtocolError as error:
             chosen[key], errors[key] = None, error
     return chosen["results"], chosen["graph"], errors
-
-
-def _named_format(values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
-    if len(values) > 1:
-        raise ProtocolError("400 Bad Request: give at most one 'format' parameter")
-    wanted = values[0].strip().lower()
-    results = next((s for s in RESULTS_SYNTAXES if wanted == s.name or wanted in s.media_types), None)
-    graph = next((s for s in RDF_SYNTAXES if wanted == s.name or wanted in s.media_types), None)
-    if results is None and graph is None:
-        names = ", ".join(s.name for s in (*RESULTS_SYNTAXES, *RDF_SYNTAXES))
-        raise ProtocolError(f"400 Bad Request: format={values[0]!r} is not a format this endpoint writes; use one of {names}")
-    errors = {
-        "results": ProtocolError(f"406 Not Acceptable: format={values[0]} cannot represent SELECT or ASK results; "
-                                 f"use json, xml, csv or tsv", 406),
-        "graph": ProtocolError(f"406 Not Acceptable: format={values[0]} cannot represent the RDF graph of a "
-                               f"CONSTRUCT or DESCRIBE; use turtle, ntriples, nquads, trig, jsonld or rdfxml", 406),
-    }
-    return results, graph, errors
 
 
 # --- updates --------------------------------------------------------------------------------

@@ -7,13 +7,15 @@ and live counts, so it stays true after writes.
 from __future__ import annotations
 
 import gzip
+from datetime import datetime, timezone
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, request
 
 from yokuryu.graph.formats import rdf_syntax
 from yokuryu.ontology import DATA_LICENSE, DATASET_IRI, GRAPH, METADATA_GRAPH, ONTOLOGY_IRI, PREFIXES
-from yokuryu.server.pages import DOCUMENT_SYNTAXES, requested_extension, not_found, serialize
+from yokuryu.server.negotiation import choose_document
+from yokuryu.server.pages.documents import DOCUMENT_SYNTAXES, not_found, serialize
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("void", __name__)
@@ -26,6 +28,7 @@ DUMP_SYNTAXES = {"trig": "trig", "nq": "nquads"}
 VOCABULARIES = ("rdf", "rdfs", "owl", "xsd", "skos", "dcterms", "prov", "schema", "foaf")
 # Counts that a build writes and the server recomputes live.
 LIVE = {VOID + "triples", VOID + "entities", VOID + "classes", VOID + "properties", VOID + "distinctSubjects"}
+PROJECT_HOME = "https://w3id.org/yokuryu"  # the project URL of pyproject.toml
 
 
 def v(term: str) -> ox.NamedNode:
@@ -34,7 +37,7 @@ def v(term: str) -> ox.NamedNode:
 
 @blueprint.get("/.well-known/void")
 def void_description():
-    ext = requested_extension()
+    ext = choose_document(DOCUMENT_SYNTAXES)
     if ext == "html":
         ext = "ttl"  # VoID is for machines; a browser gets the Turtle as text
     syntax = DOCUMENT_SYNTAXES[ext]
@@ -86,6 +89,8 @@ def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
     for ext in ("trig", "nq", "nq.gz"):
         triples.add(ox.Triple(dataset, v("dataDump"), ox.NamedNode(f"{server}/dumps/all.{ext}")))
     triples |= _counts(store, dataset)
+    triples |= _publisher_and_date(store, dataset)
+    triples |= _linksets(store, dataset)
     per_graph = _graph_statistics(store)
     for name in store.graph_names():
         graph = ox.NamedNode(name)
@@ -99,6 +104,72 @@ def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
             for ext in ("trig", "nq"):
                 triples.add(ox.Triple(graph, v("dataDump"), ox.NamedNode(f"{server}/dumps/{local}.{ext}")))
     return sorted(triples, key=str)
+
+
+# The datasets our links point into, as VoID targets: only what identifies them (their IRI
+# space and home page), nothing we could not vouch for.
+LINK_TARGETS = (
+    ("dbpedia", "DBpedia", "http://dbpedia.org/resource/", "https://www.dbpedia.org/"),
+    ("wikidata", "Wikidata", "http://www.wikidata.org/entity/", "https://www.wikidata.org/"),
+)
+LINK_PREDICATES = ("http://www.w3.org/2004/02/skos/core#exactMatch", "http://www.w3.org/2004/02/skos/core#closeMatch",
+                   "http://www.w3.org/2002/07/owl#sameAs")
+DCTERMS = "http://purl.org/dc/terms/"
+RDFS_LABEL = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+
+
+def _publisher_and_date(store, dataset: ox.NamedNode) -> set[ox.Triple]:
+    """Who publishes the data (the project, as its package metadata names it) and when the
+    served data last changed (the server knows; builds record no date)."""
+    publisher = ox.NamedNode(DATASET_IRI + "#publisher")
+    modified = datetime.fromtimestamp(store.changed_at, tz=timezone.utc).replace(microsecond=0)
+    return {
+        ox.Triple(dataset, ox.NamedNode(DCTERMS + "publisher"), publisher),
+        ox.Triple(publisher, RDF_TYPE, ox.NamedNode("http://xmlns.com/foaf/0.1/Organization")),
+        ox.Triple(publisher, ox.NamedNode("http://xmlns.com/foaf/0.1/name"), ox.Literal("Yokuryū developers")),
+        ox.Triple(publisher, ox.NamedNode("http://xmlns.com/foaf/0.1/homepage"), ox.NamedNode(PROJECT_HOME)),
+        ox.Triple(dataset, ox.NamedNode(DCTERMS + "modified"),
+                  ox.Literal(modified.isoformat().replace("+00:00", "Z"),
+                             datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime"))),
+    }
+
+
+def _linksets(store, dataset: ox.NamedNode) -> set[ox.Triple]:
+    """One ``void:Linkset`` per target dataset and link property, with its live count."""
+    triples: set[ox.Triple] = set()
+    for key, name, space, home in LINK_TARGETS:
+        target = ox.NamedNode(f"{DATASET_IRI}#{key}")
+        found = False
+        for predicate in LINK_PREDICATES:
+            query = f"""SELECT (COUNT(*) AS ?n) WHERE {{ SELECT DISTINCT ?s ?o WHERE {{
+              ?s <{predicate}> ?o FILTER(isIRI(?o) && STRSTARTS(STR(?o), {ox.Literal(space)})) }} }}"""
+            count = int(next(iter(store.query(query)))["n"].value)
+            if not count:
+                continue
+            found = True
+            local = predicate.rsplit("#", 1)[1]
+            linkset = ox.NamedNode(f"{DATASET_IRI}#links-{key}-{local}")
+            triples |= {
+                ox.Triple(dataset, v("subset"), linkset),
+                ox.Triple(linkset, RDF_TYPE, v("Linkset")),
+                ox.Triple(linkset, RDFS_LABEL, ox.Literal(f"{local} links to {name}", language="en")),
+                ox.Triple(linkset, v("subjectsTarget"), dataset),
+                ox.Triple(linkset, v("objectsTarget"), target),
+                ox.Triple(linkset, v("linkPredicate"), ox.NamedNode(predicate)),
+                ox.Triple(linkset, v("triples"), ox.Literal(str(count), datatype=XSD_INTEGER)),
+                ox.Triple(linkset, ox.NamedNode(DCTERMS + "description"), ox.Literal(
+                    "Curated by the project: each target identifier was verified (an English Wikipedia title "
+                    "for DBpedia, the Q-id found verbatim for Wikidata); the source text asserts no such link.",
+                    language="en")),
+            }
+        if found:
+            triples |= {
+                ox.Triple(target, RDF_TYPE, v("Dataset")),
+                ox.Triple(target, RDFS_LABEL, ox.Literal(name, language="en")),
+                ox.Triple(target, v("uriSpace"), ox.Literal(space)),
+                ox.Triple(target, ox.NamedNode("http://xmlns.com/foaf/0.1/homepage"), ox.NamedNode(home)),
+            }
+    return triples
 
 
 def _graph_statistics(store) -> dict[str, dict[str, str]]:

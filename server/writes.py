@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 
 import pyoxigraph as ox
-from flask import current_app, has_app_context, request
+from flask import current_app, has_app_context
 
 from yokuryu.graph import transaction
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.transaction import RefusedWrite, WriteError, WriteOutcome, ntriples
 from yokuryu.server.config import ServerConfig
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.negotiation import choose_report
 
 __all__ = ["WriteOutcome", "apply_update", "drop", "insert_data"]
 
@@ -26,9 +27,11 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
     """Run ``update`` as one transaction; a refused write becomes its HTTP answer."""
     executor = _executor_to_tell()
     try:
-        return transaction.update(
+        outcome = transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
             base_iri=base_iri, on_commit=executor.committed if executor else None, engine=config.engine)
+        store.touch()  # pages answer Last-Modified from it
+        return outcome
     except RefusedWrite as error:
         raise refusal(error) from error
     except WriteError as error:
@@ -41,14 +44,12 @@ def refusal(error: RefusedWrite) -> ProtocolError:
     report = error.report
     if report is None:  # an inconsistent closure: the message names the contradiction
         return ProtocolError(f"422 Unprocessable Content: {error.message}", 422)
-    accept = request.accept_mimetypes
     # Plain text unless the client names Turtle or JSON itself (a bare */* gets the text).
-    best = accept.best_match(["text/plain", "text/turtle", "application/json"], default="text/plain")
-    named = {value.split(";", 1)[0].strip() for value, _ in accept}
-    if best == "text/turtle" and best in named:
+    best = choose_report(("text/plain", "text/turtle", "application/json"))
+    if best == "text/turtle":
         return ProtocolError(head, 422, body=report.graph.serialize(format="turtle").encode(),
                              media_type="text/turtle")
-    if best == "application/json" and best in named:
+    if best == "application/json":
         body = json.dumps({"conforms": False, "applied": False,
                            "results": [v.as_dict() for v in report.violations]}, indent=2)
         return ProtocolError(head, 422, body=body.encode(), media_type="application/json")

@@ -126,7 +126,7 @@ def test_browsers_are_sent_to_the_query_ui(server):
     response = requests.get(f"{server.url}/sparql", params={"query": SELECT_TREATIES},
                             headers={"Accept": browser}, allow_redirects=False, timeout=30)
     assert response.status_code == 303
-    assert response.headers["Location"].startswith("/?query=PREFIX")
+    assert response.headers["Location"].startswith("/query?query=PREFIX")
     assert response.headers["Vary"] == "Accept"
 
 

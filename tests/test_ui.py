@@ -1,4 +1,4 @@
-"""The query page at ``/``: the editor's page as served, the example queries, the overview of the
+"""The query page at ``/query``: the editor's page as served, the example queries, the overview of the
 graph, and the static assets (in-browser behaviour is in test_browser.py)."""
 from __future__ import annotations
 
@@ -41,10 +41,20 @@ def test_home_counts_things_per_class_and_lists_graphs(client, store):
 
 def test_shared_link_puts_the_query_in_the_editor(client):
     query = 'SELECT ?s WHERE { ?s rdfs:label "Japan"@en } # <&>'
-    html = client.get("/", query_string={"query": query}).get_data(as_text=True)
+    html = client.get("/query", query_string={"query": query}).get_data(as_text=True)
     textarea = re.search(r'<textarea id="query"[^>]*>(.*?)</textarea>', html, re.S).group(1)
     assert textarea == str(markupsafe.escape(query))
     assert 'data-run-now="true"' in html
+
+
+def test_links_to_the_old_query_address_still_work(client):
+    """The editor moved from ``/?query=`` to ``/query?query=``: old shared links are redirected."""
+    query = "SELECT ?s WHERE { ?s a yk:Treaty }"
+    response = client.get("/", query_string={"query": query})
+    assert response.status_code == 301
+    assert response.headers["Location"].startswith("/query?query=")
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert str(markupsafe.escape(query)) in html
 
 
 def test_pages_work_offline(client):
@@ -77,9 +87,9 @@ def test_scripts_and_styles_are_served_with_their_types(client):
 
 
 def test_the_editor_is_a_labelled_form_that_works_without_script(client):
-    """Without JavaScript the form still submits to /?query=…, the shareable address."""
-    html = client.get("/").get_data(as_text=True)
-    form = re.search(r'<form id="query-form" action="/" method="get">', html)
+    """Without JavaScript the form still submits to /query?query=…, the shareable address."""
+    html = client.get("/query").get_data(as_text=True)
+    form = re.search(r'<form id="query-form" action="/query" method="get">', html)
     assert form is not None
     assert '<label for="query">' in html and '<textarea id="query" name="query"' in html
     assert 'aria-hidden="true"' in html.split('<div class="editor">', 1)[1].split("</div>", 1)[0]

@@ -1,6 +1,6 @@
 // The query page: runs the editor's query against /sparql, shows the results as a table
 // (IRIs of this graph link to their pages), errors in place, downloads in every format, and
-// keeps /?query=… in the address bar so the page can be shared.
+// keeps /query?query=… in the address bar so the page can be shared.
 "use strict";
 
 (function () {
@@ -28,7 +28,7 @@
   ];
 
   function shareUrl(query) {
-    return "/?query=" + encodeURIComponent(query);
+    return "/query?query=" + encodeURIComponent(query);
   }
 
   function sparqlRequest(query, accept) {

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from importlib import resources
 
 import pyoxigraph as ox
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from yokuryu.graph.sources import bundled_sources
 from yokuryu.ontology import GRAPH, PREFIXES
-from yokuryu.server.labels import Labeller, local_page
+from yokuryu.server.pages.labels import Labeller, local_page
 from yokuryu.server.store_access import get_config, get_store
 
-blueprint = Blueprint("ui", __name__)
+blueprint = Blueprint("home", __name__)
 
 # Good first pages, shown when the graph holds them.
 STARTING_POINTS = (
@@ -43,6 +43,13 @@ class ExampleQuery:
 
 @blueprint.get("/")
 def home():
+    if "query" in request.args:  # links shared before the editor moved to /query keep working
+        return redirect(url_for("home.query_page", **request.args), code=301)
+    return query_page()
+
+
+@blueprint.get("/query")
+def query_page():
     query = request.args.get("query")
     store = get_store()
     base = get_config().base_iri

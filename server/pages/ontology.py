@@ -14,8 +14,10 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, redirect, render_template
 
 from yokuryu.ontology import ONTOLOGY_GRAPH
-from yokuryu.server.labels import Labeller, curie, local_page
-from yokuryu.server.pages import DOCUMENT_SYNTAXES, requested_extension, is_iri, not_found, serialize
+from yokuryu.server.pages.labels import Labeller, curie, local_page
+from yokuryu.server.negotiation import choose_document
+from yokuryu.server.pages.documents import DOCUMENT_SYNTAXES, not_found, rdf_response, serialize
+from yokuryu.server.pages.resources import is_iri
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("ontology_docs", __name__)
@@ -39,7 +41,7 @@ CHARACTERISTICS = {OWL + "FunctionalProperty": "functional", OWL + "InverseFunct
 
 @blueprint.get("/ontology")
 def ontology():
-    ext = requested_extension()
+    ext = choose_document(DOCUMENT_SYNTAXES)
     response = ontology_document(ext)
     response.headers["Vary"] = "Accept"
     response.headers["Content-Location"] = f"/ontology.{ext}"
@@ -60,7 +62,7 @@ def ontology_term(term: str):
     iri = f"{base}ontology#{term}"
     if not is_iri(iri) or not any(True for _ in get_store().oxigraph.quads_for_pattern(ox.NamedNode(iri), None, None, ox.NamedNode(str(ONTOLOGY_GRAPH)))):
         return not_found(iri)
-    ext = requested_extension()
+    ext = choose_document(DOCUMENT_SYNTAXES)
     response = redirect(f"/ontology#{term}" if ext == "html" else f"/ontology.{ext}", code=303)
     response.headers["Vary"] = "Accept"
     return response
@@ -72,9 +74,7 @@ def ontology_document(ext: str) -> Response:
     if ext != "html":
         syntax = DOCUMENT_SYNTAXES[ext]
         body = serialize(sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=str), syntax)
-        response = Response(body, mimetype=syntax.media_type)
-        response.headers["Content-Type"] = f"{syntax.media_type}; charset=utf-8"
-        return response
+        return rdf_response(body, syntax)
     docs = OntologyDocs(quads, Labeller(store, get_config().base_iri), get_config().base_iri)
     return Response(render_template("ontology.html", docs=docs, title="Ontology"), mimetype="text/html")
 

@@ -57,6 +57,16 @@ class Description:
         unique = {(str(t.subject), str(t.predicate), str(t.object)): t for t in (s.triple for s in self.statements())}
         return [unique[key] for key in sorted(unique)]
 
+    def quads(self) -> list[ox.Quad]:
+        """The description with each statement's named graph (asserted, external, inferred), once each."""
+        unique = {}
+        for statement in self.statements():
+            for graph in statement.graphs:
+                quad = ox.Quad(statement.subject, statement.predicate, statement.object,
+                               ox.NamedNode(graph) if graph else ox.DefaultGraph())
+                unique[str(quad)] = quad
+        return [unique[key] for key in sorted(unique)]
+
     def types(self, subject: str | None = None) -> list[str]:
         subject = subject or self.iri
         return [s.object.value for s in self.outgoing.get(subject, [])

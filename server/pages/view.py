@@ -8,9 +8,9 @@ from importlib import resources
 import pyoxigraph as ox
 
 from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
-from yokuryu.server.labels import Labeller, curie, labels_of
-from yokuryu.server.labels import local_page as _local_page
-from yokuryu.server.pages_description import RDF_TYPE, Description
+from yokuryu.server.pages.labels import Labeller, curie, labels_of
+from yokuryu.server.pages.labels import local_page as _local_page
+from yokuryu.server.pages.description import RDF_TYPE, Description
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
