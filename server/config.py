@@ -11,6 +11,10 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
 ``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
 ``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
+``YOKURYU_REMOTE_QUERY``        SPARQL query URL of a remote server that holds the data
+``YOKURYU_REMOTE_UPDATE``       its SPARQL update URL (writes go there, after Yokuryū's checks)
+``YOKURYU_REMOTE_STORE``        its Graph Store Protocol URL, if it has one (faster bulk loads)
+``YOKURYU_REMOTE_AUTH``         ``Authorization`` header value sent to it (``Basic …``, ``Bearer …``)
 ==============================  ===========================================================
 """
 from __future__ import annotations
@@ -34,6 +38,10 @@ class ServerConfig:
     empty: bool = False
     workers: int = 8
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
+    remote_query: str | None = None
+    remote_update: str | None = None
+    remote_store: str | None = None
+    remote_auth: str | None = None
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -65,6 +73,10 @@ class ServerConfig:
                               "(--timeout or YOKURYU_QUERY_TIMEOUT)")
         if self.workers < 1:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        if (self.remote_update or self.remote_store) and not self.remote_query:
+            raise ConfigError("--remote-update and --remote-store need --remote-query URL (YOKURYU_REMOTE_QUERY) too")
+        if self.remote_query and self.store_path:
+            raise ConfigError("--store PATH and --remote-query URL are two places for the data; give one")
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
@@ -95,4 +107,8 @@ _ENVIRONMENT = {
     "YOKURYU_WORKERS": ("workers", int),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),
+    "YOKURYU_REMOTE_QUERY": ("remote_query", str),
+    "YOKURYU_REMOTE_UPDATE": ("remote_update", str),
+    "YOKURYU_REMOTE_STORE": ("remote_store", str),
+    "YOKURYU_REMOTE_AUTH": ("remote_auth", str),
 }

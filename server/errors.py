@@ -41,6 +41,16 @@ def register(app: Flask) -> None:
             return response
         return plain(error.message, error.status, error.headers)
 
+    from yokuryu.graph.remote import RemoteError, RemoteTimeout
+
+    @app.errorhandler(RemoteError)
+    def remote_error(error: RemoteError):
+        # The data lives on a remote server (serve --remote-query) and it failed: not the client's fault.
+        if isinstance(error, RemoteTimeout):
+            return plain(f"504 Gateway Timeout: {error}. Narrow the query, or raise the limit with "
+                         "'yokuryu serve --timeout SECONDS'.", 504, {"Retry-After": "5"})
+        return plain(f"502 Bad Gateway: {error}", 502, {"Retry-After": "5"})
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         message = error.description or error.name

@@ -23,7 +23,9 @@ def serve(args) -> int:
     config = ServerConfig.from_env(
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
-        max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers)
+        max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
+        remote_auth=args.remote_auth)
     config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
@@ -33,7 +35,19 @@ def serve(args) -> int:
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
-    if config.empty:
+    executor = None
+    if config.remote_query:
+        if args.data_files or args.rebuild:
+            print("yokuryu serve: with --remote-query the data is on the remote server; load it with "
+                  "'yokuryu build --remote-query URL --remote-update URL [DATA_FILE…]'", file=sys.stderr)
+            return 2
+        from yokuryu.graph.remote import RemoteError
+        try:
+            store, executor = open_remote(config)
+        except RemoteError as error:
+            print(f"yokuryu serve: {error}", file=sys.stderr)
+            return 1
+    elif config.empty:
         if args.data_files or args.rebuild:
             print("yokuryu serve: --empty serves the store as it is; it takes no data files and no --rebuild",
                   file=sys.stderr)
@@ -48,8 +62,7 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    executor = None
-    if not store.is_persistent:
+    if executor is None and not store.is_persistent:
         # Fork the query zygote now, before waitress starts any thread or opens its socket.
         from yokuryu.server.query_processes import QueryProcesses
         executor = QueryProcesses(store, config.workers, config.query_timeout)
@@ -62,10 +75,10 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({'on disk at ' + str(store.path) if store.is_persistent else 'in memory'}; "
+          f"({_where(store)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
-          f"{'queries in killable processes' if executor else 'queries in threads'})", flush=True)
+          f"{_how_queries_run(executor)})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -75,6 +88,39 @@ def serve(args) -> int:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()
     return 0
+
+
+def open_remote(config: ServerConfig):
+    """The remote server as the store, and the executor that passes queries through to it."""
+    from yokuryu.graph.remote import RemoteEngine, RemoteError, RemoteKnowledgeStore
+    from yokuryu.server.remote_executor import RemoteQueryExecutor
+
+    engine = RemoteEngine(config.remote_query, config.remote_update, config.remote_store,
+                          timeout=config.query_timeout, authorization=config.remote_auth)
+    store = RemoteKnowledgeStore(engine, union_default_graph=config.union_default_graph)
+    if not config.empty:
+        if not store.is_built:
+            raise RemoteError(f"the remote server {config.remote_query} holds no Yokuryū build; load it first with "
+                               f"'yokuryu build --remote-query {config.remote_query} --remote-update URL'")
+        if config.union_default_graph and not engine.ask("ASK { ?s ?p ?o }"):
+            raise RemoteError(f"the remote server {config.remote_query} does not serve the union of its graphs as "
+                               "the default graph, which the knowledge graph needs (oxigraph: serve "
+                               "--union-default-graph; see docs/scaling-out.md for Fuseki, GraphDB, Virtuoso)")
+    return store, RemoteQueryExecutor(engine)
+
+
+def _where(store) -> str:
+    location = getattr(store, "location", None)
+    if location:
+        return f"on the remote server {location}"
+    return "on disk at " + str(store.path) if store.is_persistent else "in memory"
+
+
+def _how_queries_run(executor) -> str:
+    from yokuryu.server.query_processes import QueryProcesses
+    if isinstance(executor, QueryProcesses):
+        return "queries in killable processes"
+    return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 
 def _check_settings(config: ServerConfig, host: str) -> str | None:

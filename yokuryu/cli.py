@@ -72,6 +72,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--store", metavar="PATH", help="on-disk store directory (default: build in memory and only report)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild even if the store already holds a build")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="format of a validation report")
+    _remote_arguments(sub, "load the build into")
     sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
                      help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
                           "reference for what it cannot compile); reference: pyshacl and owlrl (default fast)")
@@ -168,7 +169,20 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
                      help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
                           "reference for what it cannot compile); reference: pyshacl and owlrl for the build and every write (default fast)")
+    _remote_arguments(sub, "serve the data of")
     return parser
+
+
+def _remote_arguments(sub, what: str) -> None:
+    group = sub.add_argument_group("remote SPARQL server (see docs/scaling-out.md)")
+    group.add_argument("--remote-query", metavar="URL",
+                       help=f"{what} a SPARQL 1.1 server: its query URL (YOKURYU_REMOTE_QUERY)")
+    group.add_argument("--remote-update", metavar="URL", help="its SPARQL update URL (YOKURYU_REMOTE_UPDATE)")
+    group.add_argument("--remote-store", metavar="URL",
+                       help="its Graph Store Protocol URL, if it has one: whole graphs are PUT there (YOKURYU_REMOTE_STORE)")
+    group.add_argument("--remote-auth", metavar="HEADER",
+                       help="Authorization header value sent to it, e.g. 'Basic dXNlcjpwdw==' "
+                            "(prefer YOKURYU_REMOTE_AUTH: command lines are visible to other users)")
 
 
 # --- commands ----------------------------------------------------------------
@@ -179,6 +193,8 @@ def cmd_build(args) -> int:
     from yokuryu.graph.pipeline import prepare_store
     from yokuryu.graph.progress import terminal_progress
 
+    if args.remote_query or args.remote_update or args.remote_store:
+        return _build_remote(args)
     progress = terminal_progress(quiet=args.quiet)
     if args.store:
         store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild, engine=args.engine,
@@ -194,6 +210,49 @@ def cmd_build(args) -> int:
     counts = result.triple_counts()
     print(f"built {sum(counts.values())} quads in {len(counts)} named graphs"
           + (f" into {args.store}" if args.store else " (in memory; use --store PATH to keep them)"))
+    for name, count in sorted(counts.items()):
+        print(f"  {count:7d}  <{name}>")
+    return EXIT_OK
+
+
+def _build_remote(args) -> int:
+    """Build locally (validate, reason), then replace each built graph on the remote server."""
+    import os
+    import time
+
+    from yokuryu.graph.build import build
+    from yokuryu.graph.remote import RemoteEngine, RemoteError
+    from yokuryu.graph.progress import terminal_progress
+    from yokuryu.ontology import METADATA_GRAPH
+    from yokuryu.server.config import ServerConfig
+
+    config = ServerConfig.from_env(remote_query=args.remote_query, remote_update=args.remote_update,
+                                   remote_store=args.remote_store, remote_auth=args.remote_auth)
+    if args.store:
+        print("yokuryu build: --store PATH and --remote-query URL are two places for the build; give one",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not (config.remote_update or config.remote_store):
+        print("yokuryu build: loading a remote server needs --remote-update URL (or --remote-store URL)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    result = build(args.data_files, engine=args.engine, progress=terminal_progress(quiet=args.quiet))
+    if not result.ok:
+        print(_report(result.report, args.format), file=sys.stderr)
+        return EXIT_INVALID
+    engine = RemoteEngine(config.remote_query, config.remote_update, config.remote_store,
+                          timeout=float(os.environ.get("YOKURYU_REMOTE_TIMEOUT", "300")),
+                          authorization=config.remote_auth)
+    started = time.monotonic()
+    try:
+        # The metadata graph (which marks the server as built) goes last, after everything it describes.
+        counts = engine.load_dataset(sorted(result.quads, key=lambda q: q.graph_name.value == str(METADATA_GRAPH)))
+    except RemoteError as error:
+        print(f"yokuryu build: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"built {sum(counts.values())} quads in {len(counts)} named graphs and loaded them into "
+          f"{config.remote_store or config.remote_update} in {time.monotonic() - started:.1f} s "
+          f"({'Graph Store Protocol' if config.remote_store else 'SPARQL Update'}; each graph replaced)")
     for name, count in sorted(counts.items()):
         print(f"  {count:7d}  <{name}>")
     return EXIT_OK

@@ -1,0 +1,238 @@
+"""Scaling out: build into a real ``oxigraph serve`` and serve Yokuryū over it.
+
+The oxigraph server (PyPI ``oxigraph``) runs on a free port with an on-disk location, so it
+can be killed and started again with the same data (the recovery test).
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ServerProcess, free_port, run_cli, select_values
+
+pytestmark = pytest.mark.slow
+
+OXIGRAPH = shutil.which("oxigraph", path=str(Path(sys.executable).parent)) or shutil.which("oxigraph")
+TOKEN = "remote-test-token"
+USER_GRAPH = "https://w3id.org/yokuryu/graph/user/remote-notes"
+TREATY_QUERY = "SELECT ?t WHERE { ?t a yk:Treaty } ORDER BY ?t"
+
+
+class Oxigraph:
+    """``oxigraph serve --union-default-graph`` on a free port, over a directory that outlives restarts."""
+
+    def __init__(self, location: Path):
+        assert OXIGRAPH, "the oxigraph command is missing (pip install -e '.[test]' installs it)"
+        self.location = location
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [OXIGRAPH, "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}",
+             "--union-default-graph"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("oxigraph serve exited at start")
+                time.sleep(0.1)
+        raise RuntimeError("oxigraph serve did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def select(self, query: str) -> list[dict]:
+        response = requests.post(f"{self.url}/query", data={"query": query},
+                                 headers={"Accept": "application/sparql-results+json"}, timeout=30)
+        response.raise_for_status()
+        return response.json()["results"]["bindings"]
+
+    def ask(self, query: str) -> bool:
+        response = requests.post(f"{self.url}/query", data={"query": query},
+                                 headers={"Accept": "application/sparql-results+json"}, timeout=30)
+        response.raise_for_status()
+        return response.json()["boolean"]
+
+    def remote_args(self) -> list[str]:
+        return ["--remote-query", f"{self.url}/query", "--remote-update", f"{self.url}/update"]
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    server = Oxigraph(tmp_path_factory.mktemp("oxigraph"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def built_upstream(upstream):
+    result = run_cli("build", *upstream.remote_args())
+    assert result.returncode == 0, result.stderr.decode()
+    return upstream
+
+
+@pytest.fixture(scope="module")
+def yokuryu(built_upstream):
+    server = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "10")
+    yield server
+    server.stop()
+
+
+def test_build_loads_every_graph_and_is_idempotent(built_upstream):
+    def counts():
+        rows = built_upstream.select("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+        return {row["g"]["value"]: int(row["n"]["value"]) for row in rows}
+
+    first = counts()
+    for graph in ("ontology", "inferred", "metadata", "external"):
+        assert first.get(f"https://w3id.org/yokuryu/graph/{graph}", 0) > 0, graph
+    # A second build, this time through the Graph Store Protocol, replaces each graph: same counts.
+    again = run_cli("build", "--remote-query", f"{built_upstream.url}/query",
+                    "--remote-store", f"{built_upstream.url}/store")
+    assert again.returncode == 0, again.stderr.decode()
+    assert "Graph Store Protocol" in again.stdout.decode()
+    assert counts() == first
+
+
+def test_query_through_yokuryu_with_its_formats_and_prefixes(yokuryu, built_upstream):
+    response = requests.get(f"{yokuryu.url}/sparql", params={"query": TREATY_QUERY},
+                            headers={"Accept": "application/sparql-results+json"}, timeout=30)
+    assert response.status_code == 200
+    treaties = select_values(response, "t")
+    upstream_treaties = [row["t"]["value"] for row in built_upstream.select(
+        "SELECT ?t WHERE { ?t a <https://w3id.org/yokuryu/ontology#Treaty> } ORDER BY ?t")]
+    assert treaties and treaties == upstream_treaties
+
+    csv = requests.get(f"{yokuryu.url}/sparql", params={"query": TREATY_QUERY, "format": "csv"}, timeout=30)
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.splitlines()[0] == "t"
+
+    graph = requests.get(f"{yokuryu.url}/sparql", params={"query": "CONSTRUCT WHERE { ?t a yk:Treaty }"},
+                         headers={"Accept": "text/turtle"}, timeout=30)
+    assert graph.status_code == 200 and graph.headers["Content-Type"].startswith("text/turtle")
+
+    bad = requests.get(f"{yokuryu.url}/sparql", params={"query": "SELECT * WHERE { ?s ?p "}, timeout=30)
+    assert bad.status_code == 400 and "syntax" in bad.text
+    refused = requests.get(f"{yokuryu.url}/sparql", params={"query": TREATY_QUERY},
+                           headers={"Accept": "text/turtle"}, timeout=30)
+    assert refused.status_code == 406
+
+
+def test_pages_and_ui_are_served_over_the_remote_server(yokuryu):
+    home = requests.get(f"{yokuryu.url}/", timeout=60)
+    assert home.status_code == 200 and "inferred" in home.text
+    page = requests.get(f"{yokuryu.url}/resource/soviet-japanese-neutrality-pact",
+                        headers={"Accept": "text/html"}, timeout=60)
+    assert page.status_code == 200 and "Neutrality" in page.text
+    health = requests.get(f"{yokuryu.url}/health", timeout=30).json()
+    assert health["quads"] > 1000
+
+
+def test_invalid_write_is_refused_and_never_reaches_the_remote_server(yokuryu, built_upstream):
+    update = f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ <https://w3id.org/yokuryu/resource/unsigned> a yk:Treaty }} }}"
+    response = requests.post(f"{yokuryu.url}/sparql", data=update.encode(), timeout=120, headers={
+        "Content-Type": "application/sparql-update", "Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422, response.text
+    assert not built_upstream.ask("ASK { <https://w3id.org/yokuryu/resource/unsigned> ?p ?o }")
+    unauthorised = requests.post(f"{yokuryu.url}/sparql", data=update.encode(), timeout=30,
+                                 headers={"Content-Type": "application/sparql-update"})
+    assert unauthorised.status_code == 401
+
+
+def test_valid_write_reaches_the_remote_server_with_its_inferences(yokuryu, built_upstream):
+    subject = "https://w3id.org/yokuryu/resource/soviet-japanese-neutrality-pact"
+    update = f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ <{subject}> rdfs:comment "checked by a remote test" }} }}'
+    response = requests.post(f"{yokuryu.url}/sparql", data=update.encode(), timeout=120, headers={
+        "Content-Type": "application/sparql-update", "Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    rows = built_upstream.select(f"SELECT ?c WHERE {{ GRAPH <{USER_GRAPH}> {{ <{subject}> "
+                                 "<http://www.w3.org/2000/01/rdf-schema#comment> ?c } }")
+    assert [row["c"]["value"] for row in rows] == ["checked by a remote test"]
+    # Read-your-writes through Yokuryū too.
+    seen = requests.get(f"{yokuryu.url}/sparql", params={
+        "query": f"SELECT ?c WHERE {{ <{subject}> rdfs:comment ?c }}"},
+        headers={"Accept": "application/sparql-results+json"}, timeout=30)
+    assert "checked by a remote test" in select_values(seen, "c")
+
+
+def test_upstream_down_is_502_and_service_recovers(yokuryu, built_upstream):
+    built_upstream.stop()
+    try:
+        down = requests.get(f"{yokuryu.url}/sparql", params={"query": TREATY_QUERY}, timeout=30,
+                            headers={"Accept": "application/sparql-results+json"})
+        assert down.status_code == 502 and "127.0.0.1" in down.text
+        assert requests.get(f"{yokuryu.url}/", timeout=30).status_code == 502
+    finally:
+        built_upstream.start()
+    back = requests.get(f"{yokuryu.url}/sparql", params={"query": TREATY_QUERY}, timeout=30,
+                        headers={"Accept": "application/sparql-results+json"})
+    assert back.status_code == 200 and select_values(back, "t")
+
+
+def test_upstream_that_never_answers_is_504(built_upstream):
+    # A server that accepts the connection and then says nothing.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        from yokuryu.graph.remote import RemoteEngine, RemoteKnowledgeStore
+        from yokuryu.server import create_app
+        from yokuryu.server.config import ServerConfig
+        from yokuryu.server.remote_executor import RemoteQueryExecutor
+
+        engine = RemoteEngine(f"http://127.0.0.1:{port}/query", timeout=1.0)
+        app = create_app(ServerConfig(query_timeout=1.0), RemoteKnowledgeStore(engine),
+                         executor=RemoteQueryExecutor(engine))
+        response = app.test_client().get("/sparql", query_string={"query": TREATY_QUERY},
+                                          headers={"Accept": "application/sparql-results+json"})
+        assert response.status_code == 504
+        assert "did not answer within 1 s" in response.get_data(as_text=True)
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        silent.close()
+
+
+def test_serve_refuses_a_remote_server_without_a_build(tmp_path):
+    empty = Oxigraph(tmp_path / "empty")
+    try:
+        result = run_cli("serve", "--port", "0", *empty.remote_args(), timeout=60)
+        assert result.returncode == 1
+        assert b"holds no Yokuryu" in result.stderr.replace("ū".encode(), b"u") and b"yokuryu build" in result.stderr
+    finally:
+        empty.stop()
