@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import logging
 import socket
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -325,10 +324,8 @@ class RemoteKnowledgeStore(KnowledgeStore):
     """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server."""
 
     def __init__(self, engine: RemoteEngine, union_default_graph: bool = True):
+        super().__init__(RemoteDataset(engine, union_default_graph))
         self.engine = engine
-        self.oxigraph = RemoteDataset(engine, union_default_graph)
-        self.path = None
-        self.write_lock = threading.Lock()
 
     @property
     def is_persistent(self) -> bool:

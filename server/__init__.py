@@ -25,9 +25,12 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
         store = open_configured_store(config)
     app.extensions["yokuryu.store"] = store
 
-    from yokuryu.server import errors, health, sparql
+    from yokuryu.server import errors, health, safe_links, security, sparql
     errors.register(app)
+    security.register(app)  # Host names, security headers (writes: see auth.require_write_access)
+    safe_links.register(app)  # the link_target filter: no javascript: links in pages
     app.register_blueprint(health.blueprint)
+    health.remember_required_files(app)
     app.register_blueprint(sparql.blueprint)
     # SPARQL endpoint (E): query workers with a time limit, the graph store protocol, CORS.
     from yokuryu.server import cors, graph_store

@@ -7,12 +7,15 @@ from flask import request
 
 from yokuryu.server.config import ServerConfig
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.security import refuse_cross_site_write
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yokuryu"'}
 
 
 def require_write_access(config: ServerConfig) -> None:
     """Raise the precise 401/403 unless this request may change the store."""
+    # First where it comes from: a page on another site must not write even where anyone may.
+    refuse_cross_site_write()
     if config.allow_anonymous_updates:
         return
     if not config.update_token:

@@ -15,6 +15,11 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_REMOTE_UPDATE``       its SPARQL update URL (writes go there, after Yokuryū's checks)
 ``YOKURYU_REMOTE_STORE``        its Graph Store Protocol URL, if it has one (faster bulk loads)
 ``YOKURYU_REMOTE_AUTH``         ``Authorization`` header value sent to it (``Basic …``, ``Bearer …``)
+``YOKURYU_ALLOWED_HOSTS``       comma-separated host names the server answers for (loopback names
+                                when it listens on loopback; any otherwise)
+``YOKURYU_MAX_WRITE_QUADS``     most quads one write may send or change (100000)
+``YOKURYU_MAX_WRITE_EXPANSION`` most an RDF body may grow when parsed: N-Quads bytes per body byte (64)
+``YOKURYU_MAX_RDF_DEPTH``       deepest bracket nesting accepted in an RDF body (64)
 ==============================  ===========================================================
 """
 from __future__ import annotations
@@ -42,6 +47,12 @@ class ServerConfig:
     remote_update: str | None = None
     remote_store: str | None = None
     remote_auth: str | None = None
+    # Host names (no port) this server answers for; None: any (see yokuryu.server.security).
+    allowed_hosts: tuple[str, ...] | None = None
+    # Untrusted RDF bodies (graph store writes): see yokuryu.graph.untrusted_rdf.
+    max_write_quads: int = 100_000
+    max_write_expansion: int = 64
+    max_rdf_depth: int = 64
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -80,6 +91,20 @@ class ServerConfig:
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
+        for name, flag, variable in (("max_write_quads", "--max-write-quads", "YOKURYU_MAX_WRITE_QUADS"),
+                                     ("max_write_expansion", "--max-write-expansion", "YOKURYU_MAX_WRITE_EXPANSION"),
+                                     ("max_rdf_depth", "--max-rdf-depth", "YOKURYU_MAX_RDF_DEPTH")):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{flag} ({variable}) must be at least 1, not {getattr(self, name)}")
+        if self.max_rdf_depth > MAX_SAFE_RDF_DEPTH:
+            raise ConfigError(f"--max-rdf-depth (YOKURYU_MAX_RDF_DEPTH) above {MAX_SAFE_RDF_DEPTH} would let a "
+                              f"request overflow the parser's stack; {self.max_rdf_depth} is refused")
+        if self.allowed_hosts is not None and not self.allowed_hosts:
+            raise ConfigError("--allowed-hosts (YOKURYU_ALLOWED_HOSTS) names no host; give at least one")
+
+
+# Nesting the RDF parsers survive with room to spare (they crashed at a few thousand levels).
+MAX_SAFE_RDF_DEPTH = 1000
 
 
 class ConfigError(ValueError):
@@ -95,7 +120,16 @@ def _boolean(raw: str) -> bool:
     raise ValueError(raw)
 
 
-_EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _boolean: "true or false"}
+def host_list(raw: str) -> tuple[str, ...]:
+    """``a.example, localhost`` → ("a.example", "localhost"): lower case, no ports, none empty."""
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ValueError(raw)
+    return hosts
+
+
+_EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _boolean: "true or false",
+             host_list: "comma-separated host names"}
 
 # Each variable, the setting it fills and how to read it.
 _ENVIRONMENT = {
@@ -111,4 +145,8 @@ _ENVIRONMENT = {
     "YOKURYU_REMOTE_UPDATE": ("remote_update", str),
     "YOKURYU_REMOTE_STORE": ("remote_store", str),
     "YOKURYU_REMOTE_AUTH": ("remote_auth", str),
+    "YOKURYU_ALLOWED_HOSTS": ("allowed_hosts", host_list),
+    "YOKURYU_MAX_WRITE_QUADS": ("max_write_quads", int),
+    "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
+    "YOKURYU_MAX_RDF_DEPTH": ("max_rdf_depth", int),
 }

@@ -15,9 +15,11 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, request
 
 from yokuryu.graph.formats import RDF_SYNTAXES, RdfSyntax, rdf_syntax_for_media_type
+from yokuryu.graph.untrusted_rdf import UntrustedRdfError, parse_untrusted
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.negotiation import choose_rdf_syntax, with_charset
+from yokuryu.server.security import write_limits
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update, drop, insert_data
 
@@ -158,16 +160,20 @@ def _syntax_of(media_type: str, charset: str | None) -> RdfSyntax:
 
 
 def _parse(data: bytes, syntax: RdfSyntax, target, filename: str | None) -> list[ox.Triple]:
-    where = f" (part {filename!r})" if filename else ""
+    what = f"the body (part {filename!r})" if filename else "the body"
     base = target if isinstance(target, str) else request.base_url
     try:
-        quads = list(ox.parse(data, format=syntax.oxigraph, base_iri=base))
-    except (SyntaxError, ValueError) as error:
-        raise ProtocolError(f"400 Bad Request: the body{where} is not valid {syntax.name}: {error}") from error
+        # Bounded and in a child process: a body may not crash, fill or wedge the server (issue #10).
+        quads = parse_untrusted(data, syntax.oxigraph, write_limits(get_config()), base_iri=base, what=what)
+    except UntrustedRdfError as error:
+        raise ProtocolError(f"{_REASONS[error.status]}: {error}", error.status) from error
     if any(not isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
-        raise ProtocolError(f"400 Bad Request: the body{where} names graphs of its own; a graph store request "
+        raise ProtocolError(f"400 Bad Request: {what} names graphs of its own; a graph store request "
                             "sends the triples of one graph (use Turtle or N-Triples, or TriG without GRAPH blocks)")
     return [ox.Triple(q.subject, q.predicate, q.object) for q in quads]
+
+
+_REASONS = {400: "400 Bad Request", 413: "413 Content Too Large", 503: "503 Service Unavailable"}
 
 
 def _refuse_union_default(target) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 
 from yokuryu.server.config import ServerConfig
+from yokuryu.server.security import LOOPBACK_HOSTS, host_name
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,11 @@ def serve(args) -> int:
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
-        remote_auth=args.remote_auth)
+        remote_auth=args.remote_auth, allowed_hosts=args.allowed_hosts, max_write_quads=args.max_write_quads,
+        max_write_expansion=args.max_write_expansion, max_rdf_depth=args.max_rdf_depth)
+    if config.allowed_hosts is None and is_loopback(args.host):
+        # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
+        config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
     config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
@@ -78,6 +83,7 @@ def serve(args) -> int:
           f"({_where(store)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
+          f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
           f"{_how_queries_run(executor)})", flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:

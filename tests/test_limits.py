@@ -21,43 +21,46 @@ def fill(server, triples: int = 400) -> None:
     assert response.status_code == 200, response.text
 
 
-def cheap_query(server) -> float:
-    started = time.monotonic()
+def cheap_query(server) -> None:
+    """A trivial query that must be answered correctly (speed is measured in bench/, not here)."""
     response = requests.get(f"{server.url}/sparql", params={"query": "ASK { <urn:s:1> <urn:p:v> 1 }"}, timeout=30)
     assert response.status_code == 200 and response.json()["boolean"] is True
-    return time.monotonic() - started
 
 
 def test_slow_query_does_not_delay_a_cheap_one(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "120")
     fill(server)
+    slow_done = threading.Event()
     outcome = {}
 
     def slow():
-        started = time.monotonic()
         outcome["status"] = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=300).status_code
-        outcome["seconds"] = time.monotonic() - started
+        slow_done.set()
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.5)
-    delays = [cheap_query(server) for _ in range(5)]
+    # Cheap queries keep being answered while the slow one runs. Were queries served one at a
+    # time, each cheap query sent after the slow one would wait for it, and at most one could
+    # come back before it: the order of the answers, not their timing, is the test.
+    answered_before_the_slow_one = 0
+    while not slow_done.is_set():
+        cheap_query(server)
+        if not slow_done.is_set():
+            answered_before_the_slow_one += 1
     thread.join()
-    assert outcome["seconds"] > 1.5, "the slow query must really be slow for this test to mean anything"
-    assert max(delays) < 1.0, delays
+    assert outcome["status"] == 200
+    assert answered_before_the_slow_one >= 5
 
 
 def test_query_over_the_time_limit_is_503_and_the_server_stays_healthy(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1")
     fill(server)
-    started = time.monotonic()
     response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
     assert response.status_code == 503
-    assert time.monotonic() - started < 5
     assert "1 s limit" in response.text and "--timeout" in response.text
     assert response.headers["Content-Type"].startswith("text/plain")
     assert requests.get(f"{server.url}/health", timeout=10).json()["status"] == "ok"
-    assert cheap_query(server) < 1.0
+    cheap_query(server)
 
 
 def test_query_over_the_time_limit_has_its_process_killed_and_a_fresh_one_answers_next(start_server):
@@ -65,9 +68,9 @@ def test_query_over_the_time_limit_has_its_process_killed_and_a_fresh_one_answer
     fill(server)
     response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
     assert response.status_code == 503 and "query process was killed" in response.text
-    started = time.monotonic()
-    assert cheap_query(server) < 1.0  # the only worker was replaced, not left finishing the runaway
-    assert time.monotonic() - started < 1.0
+    # The only worker was replaced, not left finishing the runaway: the next query is answered,
+    # not refused as "still finishing" (what an on-disk store's thread does, below).
+    cheap_query(server)
 
 
 def test_on_disk_store_when_every_worker_finishes_an_abandoned_query_new_ones_are_refused_at_once(
@@ -77,9 +80,9 @@ def test_on_disk_store_when_every_worker_finishes_an_abandoned_query_new_ones_ar
                           "--timeout", "1", "--workers", "1")
     fill(server)
     assert requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60).status_code == 503
-    started = time.monotonic()
+    # Refused at once rather than queued behind the runaway: the answer is a 503, not a 200 later.
     busy = requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=60)
-    assert busy.status_code == 503 and time.monotonic() - started < 0.5
+    assert busy.status_code == 503
     assert "still finishing" in busy.text and busy.headers["Retry-After"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the abandoned query ends, and its worker serves again

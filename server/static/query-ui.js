@@ -133,12 +133,29 @@
     return `/${documentPath}.html${anchor}`;
   }
 
+  // Only these schemes become links; an IRI such as javascript:… or data:… is shown as text, as on
+  // the server's pages (server/safe_links.py). The browser's own URL parser decides the scheme.
+  function linkable(iri) {
+    try {
+      return ["http:", "https:", "mailto:"].includes(new URL(iri, document.baseURI).protocol);
+    } catch (error) {
+      return false;
+    }
+  }
+
   function renderTerm(term) {
     const fragment = document.createDocumentFragment();
     if (!term) return fragment;
     if (term.type === "uri") {
-      const link = document.createElement("a");
       const local = localPage(term.value);
+      if (!linkable(local || term.value)) {
+        const code = document.createElement("code");
+        code.title = term.value;
+        code.textContent = shortIri(term.value);
+        fragment.append(code);
+        return fragment;
+      }
+      const link = document.createElement("a");
       link.href = local || term.value;
       link.title = term.value;
       link.textContent = shortIri(term.value);
