@@ -41,6 +41,7 @@ from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.graph.validation import ValidationReport
 from yokuryu.ontology import (
+    DATASET_IRI,
     GENID,
     INFERRED_GRAPH,
     METADATA_GRAPH,
@@ -165,8 +166,16 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             _refuse_forbidden(change)
         if not change:
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
-        quads = _derive_after(store, change, engine)
-        removed, added = _commit(store, quads)
+        incremental = _incremental(store, change) if engine == "fast" else None
+        if incremental is not None:
+            removed, added = incremental
+            try:
+                apply_in_one_transaction(store, removed, added)
+            except StoreFailure:
+                store.incremental = None  # the working copy is ahead of the store now
+                raise
+        else:
+            removed, added = _commit(store, _derive_after(store, change, engine))
         if on_commit is not None:
             on_commit(removed, added)
     return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
@@ -349,6 +358,81 @@ def _derive_after(store: KnowledgeStore, change: Change, engine: str) -> list[ox
     if not derivation.report.conforms:
         raise RefusedWrite("the write was refused and nothing was applied.", derivation.report)
     return derivation.quads
+
+
+def _incremental(store: KnowledgeStore, change: Change) -> tuple[set[ox.Quad], set[ox.Quad]] | None:
+    """The quads to remove and add for ``change``, worked out from the change alone; None when the
+    fast engine cannot do it (no compilers, data they do not cover): then ``derive`` re-derives all.
+
+    The working copy (:class:`yokuryu.graph.fast.IncrementalState`) validates the focus nodes the
+    change can reach and extends or retracts the closure from it; the inferred triples it says
+    were touched are compared with the live store, and the VoID counts are adjusted by the
+    change, so nothing here is proportional to the size of the store.
+    """
+    from yokuryu.graph.fast import IncrementalState, unsupported
+
+    if store.incremental is None:
+        store.incremental = IncrementalState.of(store.oxigraph, *schema())
+    state = store.incremental
+    if state is None:
+        return None
+    live = store.oxigraph
+    try:
+        report, touched = state.try_change(change.removed, change.added, locate=_graph_locator(live, change.added))
+    except InconsistentData as error:
+        store.incremental = None  # half-applied there: make a fresh copy next time
+        raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
+    except Exception as error:
+        store.incremental = None
+        if unsupported(error) or type(error).__name__ == "NeedsFullRederivation":
+            return None
+        raise
+    if touched is None:
+        raise RefusedWrite("the write was refused and nothing was applied.", report)
+    inferred = ox.NamedNode(str(INFERRED_GRAPH))
+    removed, added = set(change.removed), set(change.added)
+    for triple in touched:
+        quad = ox.Quad(triple.subject, triple.predicate, triple.object, inferred)
+        now, before = quad in state.store, quad in live
+        if now and not before:
+            added.add(quad)
+        elif before and not now:
+            removed.add(quad)
+    meta_removed, meta_added = _recounted_description(store, removed, added)
+    return removed | meta_removed, added | meta_added
+
+
+def _recounted_description(store: KnowledgeStore, removed: set[ox.Quad], added: set[ox.Quad]):
+    """The metadata graph's change: each graph's count moved by the change (graphs left empty vanish)."""
+    from rdflib.namespace import VOID
+
+    from yokuryu.graph.build import describe_dataset
+    from yokuryu.graph.terms import rdflib_triples_to_quads
+
+    meta = ox.NamedNode(str(METADATA_GRAPH))
+    counts: dict[URIRef, int] = {}
+    for quad in store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(VOID.triples)), None, meta):
+        if quad.subject.value != DATASET_IRI and quad.subject != meta:
+            counts[URIRef(quad.subject.value)] = int(quad.object.value)
+    for sign, quads in ((-1, removed), (1, added)):
+        for quad in quads:
+            name = URIRef(quad.graph_name.value)
+            counts[name] = counts.get(name, 0) + sign
+    counts = {name: n for name, n in counts.items() if n > 0}
+    new = set(rdflib_triples_to_quads(describe_dataset(counts, store.built_digest() or ""), METADATA_GRAPH))
+    old = set(store.oxigraph.quads_for_pattern(None, None, None, meta))
+    return old - new, new - old
+
+
+def _graph_locator(live: ox.Store, added: set[ox.Quad]):
+    """Where a focus node is described, for a write's report: its graphs in the store or the write."""
+    def locate(node):
+        if not isinstance(node, URIRef):
+            return []
+        term = ox.NamedNode(str(node))
+        quads = [*live.quads_for_pattern(term, None, None), *(q for q in added if q.subject == term)]
+        return sorted({f"graph <{q.graph_name.value}>" for q in quads if q.graph_name.value not in PROTECTED_GRAPHS})
+    return locate
 
 
 def _locator(graphs: dict[URIRef, Graph]):
