@@ -43,6 +43,7 @@ from yokuryu.graph.validation import ValidationReport
 from yokuryu.ontology import (
     DATASET_IRI,
     GENID,
+    GRAPH,
     INFERRED_GRAPH,
     METADATA_GRAPH,
     ONTOLOGY_GRAPH,
@@ -59,6 +60,10 @@ PROTECTED_GRAPHS = {
     str(INFERRED_GRAPH): "the inferred graph (it is recomputed after every write)",
     str(METADATA_GRAPH): "the dataset description (it is recomputed after every write)",
 }
+
+
+# The compiled reasoner's own graphs (support, rule output, scratch) in its working copy.
+REASONER_GRAPHS = str(GRAPH) + "reasoner/"
 
 
 # --- errors: one kind per way a write can fail, each with its HTTP status -------------------------
@@ -336,6 +341,9 @@ def _refuse_forbidden(change: Change) -> None:
         name = quad.graph_name.value
         if name in PROTECTED_GRAPHS:
             raise ProtectedGraphWrite(f"writes may not change <{name}>, {PROTECTED_GRAPHS[name]}. Nothing was applied.")
+        if name.startswith(REASONER_GRAPHS):
+            raise ProtectedGraphWrite(f"writes may not change <{name}>: graphs under <{REASONER_GRAPHS}> are the "
+                                      "compiled reasoner's own. Nothing was applied.")
 
 
 # --- 3. derive -------------------------------------------------------------------------------------
