@@ -1,157 +1,394 @@
-"""Endpoint throughput: `yokuryu serve` against `oxigraph serve` on the same data, same run.
+"""Endpoint throughput at registry scale: `yokuryu serve --empty` against `oxigraph serve`, same data, same run.
 
-Two yokuryu servers are measured: ``yk-disk`` (``--store PATH``, queries in threads) and
-``yk-memory`` (the default in-memory store, queries in killable processes).
+    python bench/endpoint.py                 # 100k triples
+    python bench/endpoint.py --size 1M       # 1M triples (needs a few GB of memory)
+    python bench/endpoint.py --size 10k --duration 3 --no-write   # a quick look
 
-    python bench/endpoint.py [--requests 400] [--clients 8] [--scale 0]
+The data is the synthetic internee registry of ``bench/registry.py`` (seeded, so every run
+serves the same triples). Three servers hold it in their default graph:
 
-Both servers hold the bundled build (plus ``--scale`` N synthetic internee records, to see how
-the ratio moves with size). Each query of the mix is sent ``--requests`` times by ``--clients``
-concurrent HTTP clients; the table shows requests/s, median and p99 latency for each server and
-the ratio yokuryu/oxigraph (1.0 = as fast as the Rust server; higher is better for us).
-Every request loop is bounded in count and goes only to 127.0.0.1.
+- ``oxigraph``: ``oxigraph serve`` (the Rust server), loaded with ``oxigraph load``;
+- ``yk-memory``: ``yokuryu serve --empty`` in memory (queries in killable processes), ready
+  from a journal holding the data as one write (``--journal``: the start-up time is measured);
+- ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``.
+
+Each mix of the issue is driven by ``wrk`` (Debian package ``wrk``; a Python multi-process
+client if it is missing) with ``--connections`` connections for ``--duration`` seconds, the
+queries of the mix taking turns over 50 different internees:
+
+- ``point``: every triple of one internee;
+- ``point+join+path``: the point lookup, a 4-way join (internee, stays, camps, cities, regions)
+  and a property path (``yk:locatedIn+`` from a camp);
+- ``all six``: those three and a GROUP BY over all stays, a regex over all labels, and an
+  OPTIONAL + ORDER BY over all internees.
+
+It prints requests/s, p99 latency and the ratio to oxigraph for each, the memory of each
+server's process tree (proportional set size, which counts pages shared between processes
+once, and summed RSS, which counts them in every process), and writes the table to
+``bench/RESULTS.md`` (its own section; other sections are kept). Only 127.0.0.1 is contacted.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
+import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
-import requests
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+BEGIN, END = "<!-- bench/endpoint.py: begin -->", "<!-- bench/endpoint.py: end -->"
 
-PREFIXES = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX yk: <https://w3id.org/yokuryu/ontology#>
-PREFIX res: <https://w3id.org/yokuryu/resource/>
-"""
+PREFIXES = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+            "PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
+            "PREFIX reg: <https://example.org/yokuryu-registry/> ")
 
-# A realistic mix: a point lookup, a label search, an aggregate, a join over provenance.
-QUERIES = {
-    "lookup": "SELECT ?p ?o WHERE { res:soviet-union ?p ?o }",
-    "label search": 'SELECT ?s ?label WHERE { ?s rdfs:label ?label FILTER(CONTAINS(LCASE(STR(?label)), "soviet")) }',
-    "count per class": "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class ORDER BY DESC(?n)",
-    "provenance join": "SELECT ?thing ?text WHERE { ?thing yk:statedIn ?sentence . ?sentence yk:sentenceText ?text }",
+# One template per query; {i} is an internee, {c} a camp.
+POINT = "SELECT ?p ?o WHERE {{ reg:person-{i} ?p ?o }}"
+JOIN = ("SELECT ?name ?camp ?city ?region WHERE {{ reg:person-{i} rdfs:label ?name . "
+        "?stay yk:participant reg:person-{i} ; yk:heldIn ?camp . ?camp yk:locatedIn ?city . "
+        "?city yk:locatedIn ?region }}")
+PATH = "SELECT ?place WHERE {{ reg:camp-{c} yk:locatedIn+ ?place }}"
+GROUP = ("SELECT ?camp (COUNT(?stay) AS ?stays) WHERE {{ ?stay yk:heldIn ?camp }} "
+         "GROUP BY ?camp ORDER BY DESC(?stays) LIMIT 10")
+REGEX = 'SELECT ?person ?name WHERE {{ ?person rdfs:label ?name FILTER(REGEX(STR(?name), "^Sat.* Hiro", "i")) }}'
+OPTIONAL = ("SELECT ?person ?rank ?born WHERE {{ ?person a yk:Person OPTIONAL {{ ?person yk:militaryRank ?rank }} "
+            "OPTIONAL {{ ?person yk:birthDate ?born }} }} ORDER BY ?born ?person LIMIT 100")
+MIXES = {
+    "point": [POINT],
+    "point+join+path": [POINT, JOIN, PATH],
+    "all six": [POINT, JOIN, PATH, GROUP, REGEX, OPTIONAL],
 }
+VARIANTS = 50  # internees (and camps) the queries take turns over
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=400, help="requests per query and server (default 400)")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--scale", type=int, default=0, help="synthetic internee records to add (default 0)")
+    parser.add_argument("--size", choices=("10k", "100k", "1M"), default="100k", help="registry size (default 100k)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per mix and server (default 10)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
+    parser.add_argument("--servers", default="oxigraph,yk-memory,yk-disk",
+                        help="comma-separated subset of oxigraph, yk-memory, yk-disk")
+    parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags, e.g. '--workers 2'")
+    parser.add_argument("--no-write", dest="write", action="store_false", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
 
     bin_dir = Path(sys.executable).parent
-    yokuryu = shutil.which("yokuryu", path=str(bin_dir)) or shutil.which("yokuryu")
-    oxigraph = shutil.which("oxigraph", path=str(bin_dir)) or shutil.which("oxigraph")
-    if not yokuryu or not oxigraph:
+    tools = {name: shutil.which(name, path=str(bin_dir)) or shutil.which(name) for name in ("yokuryu", "oxigraph")}
+    if not all(tools.values()):
         print("needs the yokuryu and oxigraph commands: pip install -e '.[test]'", file=sys.stderr)
         return 2
+    wanted = args.servers.split(",")
+    wrk = shutil.which("wrk")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="yokuryu-bench-") as tmp:
         tmp = Path(tmp)
-        extra = []
-        if args.scale:
-            extra.append(_synthetic(tmp / "synthetic.nt", args.scale))
-        store = tmp / "yokuryu-store"
-        subprocess.run([yokuryu, "build", "--store", store, *extra], check=True, stdout=subprocess.DEVNULL)
-        dump = tmp / "dump.nq"
-        subprocess.run([yokuryu, "export", "--store", store, "--format", "nquads", "-o", dump], check=True,
-                       stderr=subprocess.DEVNULL)
-        oxi_dir = tmp / "oxigraph-store"
-        subprocess.run([oxigraph, "load", "--location", oxi_dir, "--file", dump], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        quads = sum(1 for _ in dump.open("rb"))
+        data = tmp / "registry.ttl"
+        started = time.monotonic()
+        subprocess.run([sys.executable, str(HERE / "registry.py"), "--size", args.size, "--seed", "1", "-o", data],
+                       check=True)
+        nquads = tmp / "registry.nq"
+        triples = _to_nquads(data, nquads)
+        print(f"registry {args.size}: {triples} triples, generated in {time.monotonic() - started:.1f} s", flush=True)
+        persons = _count_persons(triples)
 
-        oxi_port = _free_port()
-        servers = {
-            "oxigraph": (subprocess.Popen([oxigraph, "serve-read-only", "--location", oxi_dir, "--bind",
-                                           f"127.0.0.1:{oxi_port}", "--union-default-graph"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                         f"http://127.0.0.1:{oxi_port}/query"),
-        }
-        # The two ways yokuryu serves: on disk (query threads) and in memory (query processes).
-        disk_port, memory_port = _free_port(), _free_port()
-        servers["yk-disk"] = (subprocess.Popen([yokuryu, "serve", "--store", store, "--port", str(disk_port)],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                              f"http://127.0.0.1:{disk_port}/sparql")
-        servers["yk-memory"] = (subprocess.Popen([yokuryu, "serve", "--port", str(memory_port), *extra],
-                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                                f"http://127.0.0.1:{memory_port}/sparql")
+        servers: dict[str, Server] = {}
         try:
-            for _, url in servers.values():
-                _wait_until_up(url)
-            print(f"{quads} quads; {args.requests} requests per query and server, {args.clients} clients; "
-                  f"python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
-            print(f"{'query':18} {'server':9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   ratio yokuryu/oxigraph")
-            for name, query in QUERIES.items():
-                measured = {label: _measure(url, PREFIXES + query, args.requests, args.clients)
-                            for label, (_, url) in servers.items()}
-                for label, (rate, p50, p99) in measured.items():
-                    ratio = ""
-                    if label != "oxigraph":
-                        ratio = f"{rate / measured['oxigraph'][0]:.2f}x throughput"
-                    print(f"{name:18} {label:9} {rate:8.0f} {p50:8.1f} {p99:8.1f}   {ratio}")
+            if "oxigraph" in wanted:
+                servers["oxigraph"] = _start_oxigraph(tools["oxigraph"], tmp, nquads)
+            extra = args.yokuryu_args.split()
+            if "yk-memory" in wanted:
+                journal = tmp / "registry.journal"
+                _journal_of(nquads, journal)
+                servers["yk-memory"] = _start_yokuryu(tools["yokuryu"], ["--journal", str(journal), *extra])
+            if "yk-disk" in wanted:
+                store = tmp / "yokuryu-store"
+                load_started = time.monotonic()
+                subprocess.run([tools["yokuryu"], "load", "--store", store, nquads], check=True,
+                               stdout=subprocess.DEVNULL)
+                disk = _start_yokuryu(tools["yokuryu"], ["--store", str(store), *extra])
+                disk.ready_seconds = time.monotonic() - load_started  # load, then start
+                servers["yk-disk"] = disk
+            for label, server in servers.items():
+                print(f"{label:10} ready in {server.ready_seconds:.1f} s", flush=True)
+
+            client = f"wrk, {args.connections} connections, {args.duration} s per mix" if wrk else \
+                f"Python client ({args.connections} processes), {args.duration} s per mix"
+            rows = []
+            for mix, templates in MIXES.items():
+                paths = [_path(t, i, persons) for i in range(VARIANTS) for t in templates]
+                for label, server in servers.items():
+                    _check(server, paths)
+                    rate, p99 = (_wrk(wrk, server, paths, args, tmp) if wrk else
+                                 _python_load(server, paths, args))
+                    rows.append((mix, label, rate, p99))
+                    print(f"{mix:16} {label:10} {rate:9.1f} req/s  p99 {p99:8.1f} ms", flush=True)
+            memory = {label: _tree_memory(server.process.pid) for label, server in servers.items()}
         finally:
-            for process, _ in servers.values():
-                process.terminate()
-                process.wait(timeout=10)
+            for server in servers.values():
+                server.stop()
+
+    table = _table(rows, memory, servers, args, triples, client)
+    print("\n" + table)
+    if args.write:
+        _write_results(table, args.size)
+        print(f"written to {RESULTS.relative_to(HERE.parent)}")
     return 0
 
 
-def _measure(url: str, query: str, count: int, clients: int) -> tuple[float, float, float]:
-    session = requests.Session()
-    headers = {"Accept": "application/sparql-results+json"}
+# --- servers ------------------------------------------------------------------------------------
 
-    def one(_):
+
+class Server:
+    def __init__(self, process: subprocess.Popen, url: str, ready_seconds: float):
+        self.process, self.url, self.ready_seconds = process, url, ready_seconds
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _start_oxigraph(oxigraph: str, tmp: Path, nquads: Path) -> Server:
+    location = tmp / "oxigraph-store"
+    started = time.monotonic()
+    subprocess.run([oxigraph, "load", "--location", location, "--file", nquads], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = _free_port()
+    process = subprocess.Popen([oxigraph, "serve", "--location", location, "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/query"
+    _wait_until_up(url, process)
+    return Server(process, url, time.monotonic() - started)
+
+
+def _start_yokuryu(yokuryu: str, flags: list[str]) -> Server:
+    port = _free_port()
+    started = time.monotonic()
+    process = subprocess.Popen([yokuryu, "serve", "--empty", "--port", str(port), "--timeout", "120",
+                                "--max-result-bytes", str(1 << 30), *flags],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/sparql"
+    _wait_until_up(url, process)
+    return Server(process, url, time.monotonic() - started)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    probe = url + "?" + urllib.parse.urlencode({"query": "ASK {}"})
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(probe, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def _to_nquads(turtle: Path, out: Path) -> int:
+    import pyoxigraph as ox
+    count = 0
+    with out.open("wb") as handle:
+        quads = []
+        for triple in ox.parse(path=str(turtle), format=ox.RdfFormat.TURTLE):
+            quads.append(ox.Quad(triple.subject, triple.predicate, triple.object, ox.DefaultGraph()))
+            count += 1
+        ox.serialize(quads, handle, format=ox.RdfFormat.N_QUADS)
+    return count
+
+
+def _journal_of(nquads: Path, journal: Path) -> None:
+    """A journal (see yokuryu.graph.journal) holding the data as one committed write."""
+    with journal.open("wb") as out, nquads.open("rb") as source:
+        out.write(b"# yokuryu journal 1 base=empty\nTX\n")
+        for line in source:
+            out.write(b"A " + line)
+        out.write(b"TC\n")
+
+
+def _count_persons(triples: int) -> int:
+    return max(1, triples // 60)  # ~54 triples a person: stay well inside the generated range
+
+
+def _path(template: str, variant: int, persons: int) -> str:
+    person = (variant * 7919) % persons  # spread over the registry, the same every run
+    query = PREFIXES + template.format(i=person, c=variant % 4)
+    return "?" + urllib.parse.urlencode({"query": query})
+
+
+def _check(server: Server, paths: list[str]) -> None:
+    """Every query answers 200 with results before it is timed (a fast error is no result)."""
+    for path in dict.fromkeys(paths[:6]):
+        request = urllib.request.Request(server.url + path, headers={"Accept": "application/sparql-results+json"})
+        with urllib.request.urlopen(request, timeout=300) as response:
+            body = json.loads(response.read())
+            assert body["results"]["bindings"], f"{server.url}: no results for {path[:120]}"
+
+
+# --- load generation ------------------------------------------------------------------------------
+
+
+def _wrk(wrk: str, server: Server, paths: list[str], args, tmp: Path) -> tuple[float, float]:
+    script = tmp / "mix.lua"
+    base = urllib.parse.urlsplit(server.url).path
+    lines = ",\n".join(json.dumps(base + p) for p in paths)
+    script.write_text(f"""
+local paths = {{
+{lines}
+}}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], {{["Accept"] = "application/sparql-results+json"}})
+end
+""")
+    root = server.url[:server.url.index(base)]
+    result = subprocess.run([wrk, "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
+                             "--timeout", "30s", "-s", str(script), root], capture_output=True, text=True, check=True)
+    out = result.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _milliseconds(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{server.url}: {errors.group(1)} error answers during the run:\n{out}")
+    return rate, p99
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def _python_load(server: Server, paths: list[str], args) -> tuple[float, float]:
+    """The fallback client: one process per connection, each with its own keep-alive connection."""
+    deadline = time.time() + args.duration
+    with multiprocessing.Pool(args.connections) as pool:
+        parts = pool.starmap(_client, [(server.url, paths[k::args.connections] or paths, deadline)
+                                        for k in range(args.connections)])
+    latencies = sorted(x for part in parts for x in part)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else float("nan")
+    return len(latencies) / args.duration, p99
+
+
+def _client(url: str, paths: list[str], deadline: float) -> list[float]:
+    import http.client
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    latencies, i = [], 0
+    while time.time() < deadline:
         started = time.perf_counter()
-        response = session.get(url, params={"query": query}, headers=headers, timeout=60)
-        response.raise_for_status()
-        return time.perf_counter() - started
-
-    for _ in range(5):  # warm-up
-        one(None)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = sorted(pool.map(one, range(count)))
-    elapsed = time.perf_counter() - started
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return count / elapsed, statistics.median(latencies) * 1000, p99 * 1000
+        connection.request("GET", parts.path + paths[i % len(paths)],
+                           headers={"Accept": "application/sparql-results+json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status}")
+        latencies.append(time.perf_counter() - started)
+        i += 1
+    return latencies
 
 
-def _synthetic(path: Path, count: int) -> str:
-    """Synthetic, clearly marked records (example.org IRIs) that only add volume."""
-    with path.open("w", encoding="utf-8") as out:
-        for i in range(count):
-            s = f"<https://example.org/synthetic/internee-{i}>"
-            out.write(f'{s} <http://www.w3.org/2000/01/rdf-schema#label> "synthetic internee {i}" .\n')
-            out.write(f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://xmlns.com/foaf/0.1/Person> .\n")
-    return str(path)
+# --- memory -----------------------------------------------------------------------------------------
+
+
+def _tree_memory(root: int) -> tuple[float, float, int]:
+    """(PSS MB, summed RSS MB, processes) of ``root`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    pss = rss = 0
+    for pid in tree:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))
+        rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))
+    return pss / 1024, rss / 1024, len(tree)
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def _table(rows, memory, servers, args, triples, client) -> str:
+    by = {(mix, label): (rate, p99) for mix, label, rate, p99 in rows}
+    labels = list(servers)
+    head = "| mix | " + " | ".join(f"{label} req/s (p99)" for label in labels) + " |"
+    lines = [head, "|---" * (len(labels) + 1) + "|"]
+    for mix in MIXES:
+        cells = []
+        base = by.get((mix, "oxigraph"))
+        for label in labels:
+            rate, p99 = by[(mix, label)]
+            ratio = f", {rate / base[0]:.2f}×" if base and label != "oxigraph" else ""
+            cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
+        lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| server | ready in | PSS of the process tree | RSS summed | processes |")
+    lines.append("|---|---|---|---|---|")
+    for label in labels:
+        pss, rss, count = memory[label]
+        lines.append(f"| {label} | {servers[label].ready_seconds:.1f} s | {pss:,.0f} MB | {rss:,.0f} MB | {count} |")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
+            f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
+            + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "") + "`. "
+            "Ratios are to `oxigraph serve` in the same run; memory after the run.")
+    return note + "\n\n" + "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _write_results(table: str, size: str) -> None:
+    """Replace this benchmark's section of bench/RESULTS.md for ``size``; keep everything else."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    section_begin, section_end = f"{BEGIN} {size}", f"{END} {size}"
+    block = f"{section_begin}\n### Endpoint throughput, registry {size}\n\n{table}\n{section_end}"
+    pattern = re.compile(re.escape(section_begin) + r".*?" + re.escape(section_end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_until_up(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, params={"query": "ASK {}"}, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 if __name__ == "__main__":

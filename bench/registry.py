@@ -413,7 +413,8 @@ class _Generator:
             self._fault("composite-toll-wrong-sum", f"reg:toll-region-{r}")
         basis = ("yk:basis", _lit("Sum of register entries (synthetic).", "en"))
         held = ("yk:heldBy", f"reg:register-volume-{r % self.n_volumes}")
-        stated = ("yk:statedIn", f"<{BASE}register-volume-{r % self.n_volumes}#entry-{r % self.n}>")
+        entry = r % self.n  # stated in the register entry of person r, in that entry's volume
+        stated = ("yk:statedIn", f"<{BASE}register-volume-{entry // 500}#entry-{entry}>")
         self.add(f"reg:toll-region-{r}", ("a", "yk:DeathTollEstimate"), ("yk:estimatedValue", str(total)),
                  ("yk:component", f"reg:toll-region-{r}-dead"), ("yk:component", f"reg:toll-region-{r}-missing"), held, basis, stated)
         self.add(f"reg:toll-region-{r}-dead", ("a", "yk:DeathTollEstimate"), ("yk:estimatedValue", str(dead)),

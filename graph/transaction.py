@@ -182,7 +182,11 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
         else:
             removed, added = _commit(store, _derive_after(store, change, engine))
         if on_commit is not None:
-            on_commit(removed, added)
+            try:
+                on_commit(removed, added)
+            except BaseException:
+                store.incremental = None  # the hook may have undone the commit: the working copy is stale
+                raise
     return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
 
 

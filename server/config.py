@@ -4,6 +4,7 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 
 ==============================  ===========================================================
 ``YOKURYU_STORE``               on-disk store directory (default: in memory)
+``YOKURYU_JOURNAL``             journal file that keeps the in-memory store's writes across restarts
 ``YOKURYU_UPDATE_TOKEN``        bearer token that enables SPARQL Update and graph store writes
 ``YOKURYU_QUERY_TIMEOUT``       seconds a query may run before it is answered with 503 (30)
 ``YOKURYU_MAX_BODY_BYTES``      largest request body accepted (1 MiB)
@@ -33,6 +34,7 @@ from yokuryu.ontology import BASE
 @dataclass
 class ServerConfig:
     store_path: str | None = None
+    journal_path: str | None = None
     union_default_graph: bool = True
     update_token: str | None = None
     allow_anonymous_updates: bool = False
@@ -86,6 +88,9 @@ class ServerConfig:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
         if (self.remote_update or self.remote_store) and not self.remote_query:
             raise ConfigError("--remote-update and --remote-store need --remote-query URL (YOKURYU_REMOTE_QUERY) too")
+        if self.journal_path and (self.store_path or self.remote_query):
+            raise ConfigError("--journal keeps the writes of the in-memory store; an on-disk store (--store) or a "
+                              "remote server keeps its own, so give --journal without them")
         if self.remote_query and self.store_path:
             raise ConfigError("--store PATH and --remote-query URL are two places for the data; give one")
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
@@ -134,6 +139,7 @@ _EXPECTED = {float: "a number of seconds", int: "a whole number", str: "text", _
 # Each variable, the setting it fills and how to read it.
 _ENVIRONMENT = {
     "YOKURYU_STORE": ("store_path", str),
+    "YOKURYU_JOURNAL": ("journal_path", str),
     "YOKURYU_UPDATE_TOKEN": ("update_token", str),
     "YOKURYU_QUERY_TIMEOUT": ("query_timeout", float),
     "YOKURYU_MAX_BODY_BYTES": ("max_body_bytes", int),

@@ -26,8 +26,9 @@ def serve(args) -> int:
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
-        remote_auth=args.remote_auth, allowed_hosts=args.allowed_hosts, max_write_quads=args.max_write_quads,
-        max_write_expansion=args.max_write_expansion, max_rdf_depth=args.max_rdf_depth)
+        remote_auth=args.remote_auth, journal_path=args.journal, allowed_hosts=args.allowed_hosts,
+        max_write_quads=args.max_write_quads, max_write_expansion=args.max_write_expansion,
+        max_rdf_depth=args.max_rdf_depth)
     if config.allowed_hosts is None and is_loopback(args.host):
         # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
         config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
@@ -67,11 +68,24 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
+    journal = None
+    if config.journal_path:
+        from yokuryu.graph.journal import Journal, JournalError, replay
+        try:
+            journal, pending = Journal.open(config.journal_path, store.built_digest() or "empty")
+        except JournalError as error:
+            print(f"yokuryu serve: {error}", file=sys.stderr)
+            return 2
+        replay(store.oxigraph, pending)
+        store.touch()
+        log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
     if executor is None and not store.is_persistent:
         # Fork the query zygote now, before waitress starts any thread or opens its socket.
         from yokuryu.server.query_processes import QueryProcesses
         executor = QueryProcesses(store, config.workers, config.query_timeout)
     app = create_app(config, store, executor=executor)
+    if journal is not None:
+        app.extensions["yokuryu.journal"] = journal
     server = create_server(app, host=args.host, port=args.port, threads=max(1, config.workers),
                            ident="yokuryu", clear_untrusted_proxy_headers=True,
                            max_request_body_size=config.max_body_bytes + 64 * 1024)
@@ -80,7 +94,7 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({_where(store)}; "
+          f"({_where(store)}{_journal_note(config, journal, pending if journal else ())}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
@@ -93,6 +107,8 @@ def serve(args) -> int:
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()
+        if journal is not None:
+            journal.close()
     return 0
 
 
@@ -113,6 +129,17 @@ def open_remote(config: ServerConfig):
                                "the default graph, which the knowledge graph needs (oxigraph: serve "
                                "--union-default-graph; see docs/scaling-out.md for Fuseki, GraphDB, Virtuoso)")
     return store, RemoteQueryExecutor(engine)
+
+
+def _journal_note(config: ServerConfig, journal, replayed) -> str:
+    if journal is not None:
+        return f", writes journalled to {journal.path} ({len(replayed)} replayed)"
+    if config.store_path or config.remote_query:
+        return ""
+    if config.update_token or config.allow_anonymous_updates:
+        return (", WRITES ARE NOT KEPT: they are lost when the server stops; "
+                "use --journal FILE or --store PATH to keep them")
+    return ""
 
 
 def _where(store) -> str:

@@ -63,6 +63,15 @@ def write_limits(config: ServerConfig) -> RdfLimits:
                      max_depth=config.max_rdf_depth, timeout=config.query_timeout)
 
 
+def refuse_large_update(quads: int, config: ServerConfig) -> None:
+    """413 for an update whose data alone is more quads than one write may send."""
+    if quads > config.max_write_quads:
+        raise ProtocolError(
+            f"413 Content Too Large: the update inserts {quads} quads of data, more than the {config.max_write_quads} "
+            "one write may send; split it into several updates, or raise the limit with --max-write-quads or "
+            "YOKURYU_MAX_WRITE_QUADS. Nothing was applied.", 413)
+
+
 def refuse_unknown_host() -> None:
     hosts = allowed_hosts(current_app.config["YOKURYU"])
     if hosts is None or "*" in hosts:

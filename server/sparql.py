@@ -16,13 +16,14 @@ from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
 from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, choose_results_syntax, named_formats,
                                         prefers_html, with_charset)
 from yokuryu.graph.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
-from yokuryu.server.writes import apply_update
+from yokuryu.server.writes import apply_update, memory_only_note
 
 blueprint = Blueprint("sparql", __name__)
 
@@ -245,7 +246,7 @@ def run_update(operation: Operation) -> Response:
         except DatasetConflict as error:
             raise ProtocolError(f"400 Bad Request: {error}") from error
     outcome = apply_update(get_store(), config, text, base_iri=base_iri)
-    message = outcome.describe()
+    message = outcome.describe() + memory_only_note(get_store())
     response = Response(message + "\n", status=200)
     response.headers["Content-Type"] = with_charset("text/plain")
     return response
@@ -257,12 +258,15 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
     pyoxigraph offers no parse-only call for updates, so the update runs against an empty,
     throw-away store: parsing is complete, and evaluation over nothing is immediate.
     """
+    scratch = ox.Store()
     try:
-        ox.Store().update(text, base_iri=base_iri, prefixes=None if get_config().empty else PREFIXES)
+        scratch.update(text, base_iri=base_iri, prefixes=None if get_config().empty else PREFIXES)
     except SyntaxError as error:
         raise ProtocolError(f"400 Bad Request: SPARQL update syntax error: {error}") from error
     except (ValueError, OSError):
         pass  # not a syntax problem; the real run reports it against the real data
+    # What the update inserts into nothing is its data: an 800 KB Turtle list is 800,000 quads.
+    refuse_large_update(len(scratch), get_config())
 
 
 def _refuse_remote_access(text: str, *keywords: str) -> None:

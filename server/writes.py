@@ -5,11 +5,13 @@ errors into answers. The transaction itself (what is checked, derived and commit
 from __future__ import annotations
 
 import json
+import logging
 
 import pyoxigraph as ox
 from flask import current_app, has_app_context
 
 from yokuryu.graph import transaction
+from yokuryu.graph.journal import JournalError
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.transaction import RefusedWrite, WriteError, WriteOutcome, ntriples
 from yokuryu.server.config import ServerConfig
@@ -18,6 +20,8 @@ from yokuryu.server.negotiation import choose_report
 
 __all__ = ["WriteOutcome", "apply_update", "drop", "insert_data"]
 
+log = logging.getLogger(__name__)
+
 _STATUS_TEXT = {400: "400 Bad Request", 403: "403 Forbidden", 422: "422 Unprocessable Content",
                 500: "500 Internal Server Error"}
 
@@ -25,17 +29,34 @@ _STATUS_TEXT = {400: "400 Bad Request", 403: "403 Forbidden", 422: "422 Unproces
 def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
                  base_iri: str | None = None) -> WriteOutcome:
     """Run ``update`` as one transaction; a refused write becomes its HTTP answer."""
-    executor = _executor_to_tell()
     try:
         outcome = transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
-            base_iri=base_iri, on_commit=executor.committed if executor else None, engine=config.engine)
+            base_iri=base_iri, on_commit=_whoever_must_know(store), engine=config.engine)
         store.touch()  # pages answer Last-Modified from it
         return outcome
     except RefusedWrite as error:
         raise refusal(error) from error
+    except JournalError as error:
+        raise ProtocolError(f"500 Internal Server Error: nothing was applied, because the write could not be "
+                            f"recorded: {error}", 500) from error
     except WriteError as error:
         raise ProtocolError(f"{_STATUS_TEXT[error.status]}: {error.message}", error.status) from error
+
+
+def _never_failing(committed):
+    """``committed``, except that its failure cannot turn a committed write into an error answer.
+
+    Once the store has committed, the client must hear so (issue #10 saw a 500 for a committed
+    write): a failure to pass the change on to the query processes is logged for the operator.
+    """
+    def tell(removed, added) -> None:
+        try:
+            committed(removed, added)
+        except Exception:  # noqa: BLE001 - anything: the write is committed whatever happens here
+            log.exception("a write of %d removed and %d added quads was committed, but the query processes "
+                          "could not take it", len(removed), len(added))
+    return tell
 
 
 def refusal(error: RefusedWrite) -> ProtocolError:
@@ -69,6 +90,39 @@ def insert_data(graph: str | None, triples: list[ox.Triple]) -> str:
 
 def drop(graph: str | None) -> str:
     return f"DROP SILENT GRAPH <{graph}>" if graph else "DROP SILENT DEFAULT"
+
+
+def memory_only_note(store: KnowledgeStore) -> str:
+    """Said after every write that will not survive a restart (in memory, no journal)."""
+    if store.is_persistent or current_app.extensions.get("yokuryu.journal") is not None:
+        return ""
+    return (" The store is in memory only: this change is lost when the server stops "
+            "(serve with --journal FILE or --store PATH to keep writes).")
+
+
+def _whoever_must_know(store: KnowledgeStore):
+    """The commit hook: the journal first (fsynced), then the query processes' copy.
+
+    Called under the write lock and before the write is answered. If the journal cannot be
+    written, the commit is undone (the store holds the only other copy), so an answer of
+    "applied" always means "recorded on disk".
+    """
+    executor = _executor_to_tell()
+    tell_executor = _never_failing(executor.committed) if executor else None
+    journal = current_app.extensions.get("yokuryu.journal") if has_app_context() else None
+    if journal is None:
+        return tell_executor
+
+    def committed(removed, added) -> None:
+        try:
+            journal.append(removed, added)
+        except JournalError:
+            transaction.apply_in_one_transaction(store, added, removed)
+            raise
+        if tell_executor:
+            tell_executor(removed, added)
+
+    return committed
 
 
 def _executor_to_tell():

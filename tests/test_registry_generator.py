@@ -130,3 +130,14 @@ def test_the_faults_are_exactly_what_pyshacl_reports():
     conforms, results = _pyshacl_results(made)
     assert not conforms
     assert results == {(f.focus, f.shape, f.component, f.path) for f in made.faults}
+
+
+def test_every_cited_sentence_and_source_exists_across_volumes():
+    # 1,860 persons fill four register volumes; every reference must land on a described node.
+    store = ox.Store()
+    store.load(registry.generate(registry.persons_for_size("100k"), seed=1).turtle().encode(),
+               format=ox.RdfFormat.TURTLE, to_graph=ox.DefaultGraph())
+    assert not store.query(f"PREFIX yk: <{YK}> ASK {{ ?x yk:statedIn|yk:mentionedIn ?s "
+                           "FILTER NOT EXISTS { ?s yk:sentenceText ?t ; yk:inDocument ?d } }")
+    assert not store.query(f"PREFIX yk: <{YK}> ASK {{ ?x yk:citation|yk:heldBy|yk:heldIn|yk:memberOf ?o "
+                           "FILTER NOT EXISTS { ?o a ?type } }")

@@ -255,3 +255,35 @@ def test_a_parser_crash_is_contained():
     with pytest.raises(UntrustedRdfError) as refused:
         _parse_in_child(body, ox.RdfFormat.JSON_LD, RdfLimits(memory_bytes=512 * 1024 ** 2), None, "the body")
     assert refused.value.status in (400, 413)
+
+
+def test_a_committed_write_is_never_answered_with_an_error():
+    """If the query processes cannot take a committed write, the client still hears it was applied."""
+    from yokuryu.graph import open_store
+    from yokuryu.server import create_app
+    from yokuryu.server.config import ServerConfig
+    from yokuryu.server.executor import QueryExecutor
+
+    class BrokenCopy(QueryExecutor):
+        holds_a_copy = True
+
+        def committed(self, removed, added):
+            raise OSError("Reached the buffer maximal size of 16777216")
+
+    store = open_store(None)
+    config = ServerConfig(empty=True, allow_anonymous_updates=True, union_default_graph=False)
+    client = create_app(config, store, executor=BrokenCopy(store, 1, 30)).test_client()
+    response = client.post("/sparql", data={"update": "INSERT DATA { <urn:x:s> <urn:x:p> 1 }"})
+    assert response.status_code == 200, response.text
+    assert "1 quads added" in response.text
+    assert len(store) == 1
+
+
+def test_an_update_of_too_much_data_is_refused(writable):
+    before = quads(writable)
+    items = " ".join(["1"] * 60000)  # 120,000 quads as a list
+    response = requests.post(f"{writable.url}/sparql", timeout=120, data={"update": f"INSERT DATA {{ <urn:x:a> <urn:x:p> ({items}) }}"},
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 413, response.text
+    assert "--max-write-quads" in response.text
+    assert quads(writable) == before

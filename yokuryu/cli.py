@@ -102,6 +102,27 @@ def make_parser() -> argparse.ArgumentParser:
                      help="fast: validate and reason with the compiled shapes and rules (falls back to "
                           "reference for what they cannot do); reference: pyshacl and owlrl (default fast)")
 
+    sub = command("load", cmd_load,
+                  "Bulk-load RDF files into an on-disk store, checked like a write: all files applied, or none.", """
+        yokuryu load --store ./yokuryu-store camps.ttl registry.nq
+          into a built store, each Turtle/N-Triples/… file becomes its graph <…/graph/user/FILE-STEM>
+          (TriG/N-Quads keep their own graphs), validated and reasoned over as one write; exits 1 with
+          the validation report and loads nothing if the result would break a shape. Into a plain
+          store (served with --empty) the quads are added as they are (triples into the default
+          graph), in one transaction.""")
+    sub.add_argument("files", nargs="+", metavar="FILE", help="RDF files (format from the extension)")
+    sub.add_argument("--store", metavar="PATH", required=True, help="the on-disk store directory (created if missing)")
+    sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
+                     help="format of a validation report when the load is refused")
+
+    sub = command("backup", cmd_backup, "Copy an on-disk store while nothing else has it open.", """
+        yokuryu backup --store ./yokuryu-store ./backups/2026-12-03
+          a new store directory (serve it with --store); hard links where the file system allows
+        yokuryu backup --store ./yokuryu-store yokuryu.nq
+          one N-Quads (or .trig) file with every graph, loadable with 'yokuryu load' or any RDF tool""")
+    sub.add_argument("dest", metavar="DEST", help="a new directory, or a file ending in .nq or .trig")
+    sub.add_argument("--store", metavar="PATH", required=True, help="the on-disk store directory")
+
     sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
         yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
         yokuryu query -f graph/queries/cq01.rq --format csv""")
@@ -145,6 +166,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
+    sub.add_argument("--journal", metavar="FILE",
+                     help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
+                          "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
                      help="requests served at once, and query workers: killable processes forked from a copy "
                           "of the in-memory store, or threads with --store PATH (default 8; YOKURYU_WORKERS)")
@@ -299,6 +323,87 @@ def cmd_update(args) -> int:
     finally:
         store.close()
     print(outcome.describe())
+    return EXIT_OK
+
+
+def cmd_load(args) -> int:
+    import pyoxigraph as ox
+
+    from yokuryu.graph.build import InputError, user_graph
+    from yokuryu.graph.formats import rdf_syntax_for_path
+    from yokuryu.graph.store import open_store
+    from yokuryu.graph.transaction import Change, RefusedWrite, WriteError, update
+
+    parsed_files = []
+    for name in args.files:  # parse everything before touching the store: a bad file stops it all
+        syntax = rdf_syntax_for_path(name)
+        try:
+            parsed = list(ox.parse(path=str(name), format=syntax.oxigraph))
+        except OSError as error:
+            raise InputError(f"{name}: cannot read the file ({error.strerror}); nothing was loaded") from error
+        except (SyntaxError, ValueError) as error:
+            raise InputError(f"{name}: not valid {syntax.name}: {error}; nothing was loaded") from error
+        parsed_files.append((name, parsed))
+    store = open_store(args.store)
+    try:
+        if store.is_built:
+            # As 'yokuryu build FILE' does: each file's triples become its own named graph.
+            quads = []
+            for name, parsed in parsed_files:
+                own = ox.NamedNode(str(user_graph(name)))
+                quads += [q if not isinstance(q.graph_name, ox.DefaultGraph) else
+                          ox.Quad(q.subject, q.predicate, q.object, own) for q in parsed]
+            try:
+                outcome = update(store, Change(added=set(quads)))
+            except RefusedWrite as error:
+                detail = _report(error.report, args.format) if error.report is not None else error.message
+                print(f"yokuryu load: refused, nothing was loaded.\n{detail}", file=sys.stderr)
+                return EXIT_INVALID
+            except WriteError as error:
+                print(f"yokuryu load: {error.message}; nothing was loaded", file=sys.stderr)
+                return EXIT_USAGE if error.status < 500 else EXIT_INVALID
+            print(f"loaded {len(args.files)} file(s) into {args.store}: {outcome.describe()}")
+        else:
+            before = len(store)
+            store.oxigraph.extend(q for _, parsed in parsed_files for q in parsed)  # one transaction: all of it or nothing
+            store.oxigraph.flush()
+            print(f"loaded {len(args.files)} file(s) into {args.store}: {len(store) - before} quads added "
+                  f"({len(store)} in the store; a plain store, so nothing was validated)")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_backup(args) -> int:
+    import os
+    import tempfile
+
+    import pyoxigraph as ox
+
+    from yokuryu.graph.store import StoreError, open_store
+
+    source, dest = Path(args.store), Path(args.dest)
+    if not source.is_dir():
+        raise StoreError(f"--store {source}: no store there")
+    if dest.exists():
+        raise StoreError(f"{dest} already exists; a backup never overwrites anything, give a new name")
+    store = open_store(source)
+    try:
+        if dest.suffix.lower() in (".nq", ".trig"):
+            rdf_format = ox.RdfFormat.N_QUADS if dest.suffix.lower() == ".nq" else ox.RdfFormat.TRIG
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Written beside its final name, then renamed: a half-written backup never looks complete.
+            with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".backup-", delete=False) as tmp:
+                store.oxigraph.dump(tmp, format=rdf_format)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, dest)
+            print(f"wrote {len(store)} quads to {dest}")
+        else:
+            store.oxigraph.backup(str(dest))
+            print(f"backed up {len(store)} quads to {dest} (serve it with 'yokuryu serve --store {dest}')")
+    finally:
+        store.close()
     return EXIT_OK
 
 

@@ -1,0 +1,759 @@
+"""SHACL validation compiled to plain SPARQL 1.1 SELECT queries, run on any :class:`SparqlEngine`.
+
+pyshacl walks the shapes in Python over an rdflib graph; at a million triples that takes most
+of an hour. Here every constraint of the bundled shapes becomes one SELECT that returns exactly
+the results pyshacl would report (focus node, path, value, constraint component, severity,
+message, source shape), evaluated by the store's own engine.
+
+What pyshacl validates is not the bare data: ``yokuryu.graph.validation`` first adds the RDFS
+entailments the shapes rely on (super-properties, types from ``rdfs:domain``/``rdfs:range``,
+superclasses), with the ontology graph alongside the data. Rather than materialising that
+closure, the compiler folds the ontology's hierarchy into the queries: a path ``yk:location``
+matches ``yk:location|yk:heldIn``, and "is a ``yk:Agent``" is an explicit type in the class's
+sub-classes, or a subject/object of a property whose domain/range implies it. So the queries
+read the asserted graphs only, and a write needs no re-materialisation.
+
+Constructs the compiler does not know raise :class:`UnsupportedShapes` at compile time, so a
+caller can fall back to pyshacl. ``docs/validation.md`` lists the intended differences.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
+from rdflib.plugins.sparql import prepareQuery
+from rdflib.term import Node, Variable
+
+from yokuryu.graph.sparql_engine import SparqlEngine, sparql_term
+from yokuryu.graph.terms import to_rdflib
+from yokuryu.graph.validation import ValidationReport, Violation, _show
+from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, SHAPES_GRAPH
+
+# Graphs that are never validated as data (the ontology is read alongside the data, as pyshacl does).
+NOT_DATA = (str(SHAPES_GRAPH), str(INFERRED_GRAPH), str(METADATA_GRAPH))
+
+_DATASET = "#DATASET#"
+_FOCUS = "#FOCUS#"
+
+# Shape parameters that carry no constraint (or that validation leaves to others: sh:rule).
+_INERT = {SH.name, SH.description, SH.message, SH.severity, SH.order, SH.group, SH.defaultValue,
+          SH.deactivated, SH.rule, SH.declare, SH.prefixes, SH.targetClass, SH.targetSubjectsOf,
+          SH.targetObjectsOf, SH.targetNode, SH.path, SH.property, SH.flags, RDFS.label, RDFS.comment}
+_VALUE_PARAMETERS = {SH.datatype, SH["class"], SH.nodeKind, SH["in"], SH.hasValue, SH.pattern, SH["or"],
+                     SH["and"], SH.xone, SH["not"], SH.node, SH.minLength, SH.maxLength, SH.minInclusive,
+                     SH.maxInclusive, SH.minExclusive, SH.maxExclusive}
+_COMPONENT = {
+    SH.datatype: SH.DatatypeConstraintComponent, SH["class"]: SH.ClassConstraintComponent,
+    SH.nodeKind: SH.NodeKindConstraintComponent, SH["in"]: SH.InConstraintComponent,
+    SH.hasValue: SH.HasValueConstraintComponent, SH.pattern: SH.PatternConstraintComponent,
+    SH["or"]: SH.OrConstraintComponent, SH["and"]: SH.AndConstraintComponent,
+    SH.xone: SH.XoneConstraintComponent, SH["not"]: SH.NotConstraintComponent,
+    SH.node: SH.NodeConstraintComponent, SH.minCount: SH.MinCountConstraintComponent,
+    SH.maxCount: SH.MaxCountConstraintComponent, SH.minLength: SH.MinLengthConstraintComponent,
+    SH.maxLength: SH.MaxLengthConstraintComponent, SH.minInclusive: SH.MinInclusiveConstraintComponent,
+    SH.maxInclusive: SH.MaxInclusiveConstraintComponent, SH.minExclusive: SH.MinExclusiveConstraintComponent,
+    SH.maxExclusive: SH.MaxExclusiveConstraintComponent, SH.lessThan: SH.LessThanConstraintComponent,
+    SH.lessThanOrEquals: SH.LessThanOrEqualsConstraintComponent, SH.equals: SH.EqualsConstraintComponent,
+    SH.disjoint: SH.DisjointConstraintComponent, SH.sparql: SH.SPARQLConstraintComponent,
+}
+_TZ = "(Z|[+-][0-9]{2}:[0-9]{2})?"
+# Lexical forms of the datatypes the shapes name, so an ill-typed literal fails sh:datatype.
+_LEXICAL = {
+    XSD.integer: "^[+-]?[0-9]+$", XSD.positiveInteger: "^[+]?0*[1-9][0-9]*$",
+    XSD.nonNegativeInteger: "^[+]?[0-9]+$", XSD.decimal: "^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$",
+    XSD.boolean: "^(true|false|1|0)$",
+    XSD.date: "^-?[0-9]{4,}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])" + _TZ + "$",
+    XSD.gYearMonth: "^-?[0-9]{4,}-(0[1-9]|1[0-2])" + _TZ + "$",
+    XSD.gYear: "^-?[0-9]{4,}" + _TZ + "$",
+}
+_PAIR_PARAMETERS = {SH.lessThan, SH.lessThanOrEquals, SH.equals, SH.disjoint}
+_SCHEMA_PREDICATES = {str(RDFS.subClassOf), str(RDFS.subPropertyOf), str(RDFS.domain), str(RDFS.range)}
+
+
+class UnsupportedShapes(ValueError):
+    """The shapes use something the compiler cannot translate; validate them with pyshacl instead."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One validation result, with the terms as the store holds them."""
+
+    focus: ox.NamedNode | ox.BlankNode | ox.Literal
+    path: Node | None               # the sh:path node of the shapes graph (an IRI or a path expression)
+    value: ox.NamedNode | ox.BlankNode | ox.Literal | None
+    component: str                  # IRI of the constraint component
+    severity: str                   # IRI: sh:Violation, sh:Warning or sh:Info
+    messages: tuple[str, ...]
+    source_shape: Node              # the shape in the shapes graph (a blank node for most property shapes)
+    graphs: tuple[str, ...] = ()    # the data graphs in which the focus node is a subject
+
+
+@dataclass
+class CompiledReport:
+    """What :meth:`CompiledShapes.validate` found; ``to_validation_report`` gives the CLI's report."""
+
+    results: list[Result] = field(default_factory=list)
+    shapes: Graph | None = None
+
+    @property
+    def conforms(self) -> bool:
+        return not any(r.severity == str(SH.Violation) for r in self.results)
+
+    def to_validation_report(self, locate: Callable[[Node], list[str]] | None = None) -> ValidationReport:
+        """The same :class:`ValidationReport` that ``yokuryu.graph.validation.validate`` gives.
+
+        ``locate`` maps a focus node (rdflib) to its input files; without it the report names the
+        graphs the focus node is described in.
+        """
+        violations = []
+        for r in self.results:
+            focus = to_rdflib(r.focus)
+            shape = r.source_shape
+            violations.append(Violation(
+                focus=_show(focus), path=_show_path(self.shapes, r.path),
+                value=_show(to_rdflib(r.value)) if r.value is not None else None,
+                message=r.messages[0] if r.messages else "(no message)",
+                severity=r.severity.rsplit("#", 1)[-1],
+                shape=_show(shape) if shape is not None and not isinstance(shape, BNode) else None,
+                files=tuple(locate(focus)) if locate else r.graphs,
+            ))
+        violations.sort(key=lambda v: (v.files, v.focus, v.path or "", v.message))
+        return ValidationReport(conforms=self.conforms, violations=violations)
+
+
+@dataclass
+class _Check:
+    """One compiled constraint: a SELECT whose solutions are validation results."""
+
+    shape: Node
+    component: URIRef
+    path: Node | None
+    query: str
+    value: str                   # "bound" (?value), "focus" (the focus node) or "none"
+    messages: tuple[str, ...]
+    severity: str
+    sparql_messages: tuple[str, ...] = ()
+    extra_vars: tuple[str, ...] = ()
+
+
+class CompiledShapes:
+    """A shapes graph compiled against an ontology; validate any dataset an engine holds."""
+
+    def __init__(self, checks: list[_Check], shapes: Graph, walk: tuple[set[str], set[str]], depth: int):
+        self.checks = checks
+        self.shapes = shapes
+        self.walk_backward, self.walk_forward = walk
+        self.depth = depth
+
+    @classmethod
+    def compile(cls, shapes_graph: Graph, ontology_graph: Graph, *,
+                skolem_prefix: str | None = str(GENID)) -> CompiledShapes:
+        """Compile every shape with a target; ``skolem_prefix`` marks IRIs that stand for blank nodes."""
+        compiler = _Compiler(shapes_graph, ontology_graph, skolem_prefix)
+        checks = compiler.compile_all()
+        return cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth)
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def validate(self, engine: SparqlEngine, data_graphs: Sequence[str] | None = None,
+                 focus: Iterable[ox.NamedNode | ox.BlankNode] | None = None) -> CompiledReport:
+        """Run every check on the union of ``data_graphs`` (default: every named graph but the
+        shapes, inferred and metadata graphs; the ontology graph is read too, as pyshacl does).
+
+        ``focus`` restricts the report to those focus nodes (an incremental write passes
+        :meth:`affected_focus_nodes`); a node that no shape targets simply gives no result.
+        """
+        graphs = self._graphs(engine, data_graphs)
+        dataset = "".join(f" FROM <{g}>" for g in graphs)
+        if focus is not None:
+            focus = sorted(set(focus), key=str)
+            if any(isinstance(node, ox.BlankNode) for node in focus):
+                raise ValueError("a blank node cannot be a restricted focus node; skolemise the data or validate all")
+            if not focus:
+                return CompiledReport([], self.shapes)
+        results: list[Result] = []
+        for check in self.checks:
+            for chunk in _chunks(focus, 500) if focus is not None else [None]:
+                values = "" if chunk is None else "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
+                query = check.query.replace(_DATASET, dataset).replace(_FOCUS, values)
+                results.extend(self._results(check, engine.select(query)))
+        results = self._with_graphs(engine, graphs, results)
+        results.sort(key=lambda r: (str(r.focus), str(r.component), str(r.path), str(r.value), str(r.source_shape)))
+        return CompiledReport(results, self.shapes)
+
+    def affected_focus_nodes(self, engine: SparqlEngine, added: Iterable = (), removed: Iterable = (),
+                             data_graphs: Sequence[str] | None = None) -> set | None:
+        """The focus nodes whose results a change (triples or quads added/removed) can alter.
+
+        Call it after the change is applied to ``engine``. ``None`` means the change touches the
+        schema (a sub-class, sub-property, domain or range, or the ontology graph): validate all.
+        """
+        seeds: set = set()
+        for item in itertools.chain(added, removed):
+            graph = getattr(item, "graph_name", None)
+            if isinstance(graph, ox.NamedNode) and graph.value == str(ONTOLOGY_GRAPH):
+                return None
+            if item.predicate.value in _SCHEMA_PREDICATES:
+                return None
+            for term in (item.subject, item.object):
+                if isinstance(term, ox.BlankNode):
+                    return None  # cannot be named in a query: validate everything
+                if not isinstance(term, ox.Literal):
+                    seeds.add(term)
+        if not seeds:
+            return seeds
+        graphs = self._graphs(engine, data_graphs)
+        dataset = "".join(f" FROM <{g}>" for g in graphs)
+        branches = []
+        if self.walk_backward:
+            branches.append("{ ?x " + "|".join(f"<{p}>" for p in sorted(self.walk_backward)) + " ?n }")
+        if self.walk_forward:
+            branches.append("{ ?n " + "|".join(f"<{p}>" for p in sorted(self.walk_forward)) + " ?x }")
+        if not branches:
+            return seeds
+        step = " UNION ".join(branches)
+        reached, frontier = set(seeds), set(seeds)
+        for _ in range(self.depth):
+            found: set = set()
+            for chunk in _chunks(sorted(frontier, key=str), 500):
+                values = " ".join(map(sparql_term, chunk))
+                rows = engine.select(f"SELECT DISTINCT ?x{dataset} WHERE {{ VALUES ?n {{ {values} }} "
+                                     f"{step} FILTER(!isLiteral(?x)) }}")
+                found.update(row["x"] for row in rows)
+            frontier = found - reached
+            reached |= found
+            if not frontier:
+                break
+        return reached
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _graphs(engine: SparqlEngine, data_graphs: Sequence[str] | None) -> list[str]:
+        if data_graphs is None:
+            rows = engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")
+            data_graphs = [row["g"].value for row in rows if isinstance(row["g"], ox.NamedNode)]
+            data_graphs = [g for g in data_graphs if g not in NOT_DATA]
+        graphs = sorted(set(str(g) for g in data_graphs))
+        if str(ONTOLOGY_GRAPH) not in graphs and engine.ask(f"ASK {{ GRAPH <{ONTOLOGY_GRAPH}> {{ ?s ?p ?o }} }}"):
+            graphs.append(str(ONTOLOGY_GRAPH))
+        return graphs
+
+    def _results(self, check: _Check, rows: list) -> Iterable[Result]:
+        seen = set()
+        for row in rows:
+            focus = row["this"]
+            if check.value == "bound":
+                value = row.get("value")
+            elif check.value == "focus":
+                value = row.get("value", focus)
+            else:
+                value = None
+            messages = check.messages
+            if str(check.component) == str(SH.SPARQLConstraintComponent):
+                bound = {name: row[name] for name in check.extra_vars if name in row}
+                bound["this"] = focus
+                if "value" in row:
+                    bound["value"] = row["value"]
+                key = tuple(sorted((k, str(v)) for k, v in bound.items()))
+                if key in seen:  # pyshacl reports a repeated solution once
+                    continue
+                seen.add(key)
+                messages = tuple(_substitute(m, bound) for m in (*check.sparql_messages, *check.messages))
+            yield Result(focus=focus, path=check.path, value=value, component=str(check.component),
+                         severity=check.severity, messages=messages, source_shape=check.shape)
+
+    @staticmethod
+    def _with_graphs(engine: SparqlEngine, graphs: list[str], results: list[Result]) -> list[Result]:
+        """Name the data graphs that describe each focus node, so a report says where to fix it."""
+        # A blank node cannot be named in a query: its graphs stay unknown (stored data is skolemised).
+        nodes = sorted({r.focus for r in results if isinstance(r.focus, ox.NamedNode)}, key=str)
+        where: dict = {}
+        data = [g for g in graphs if g != str(ONTOLOGY_GRAPH)] or graphs
+        graph_values = " ".join(f"<{g}>" for g in data)
+        for chunk in _chunks(nodes, 500):
+            values = " ".join(map(sparql_term, chunk))
+            rows = engine.select(f"SELECT DISTINCT ?this ?g WHERE {{ VALUES ?this {{ {values} }} "
+                                 f"VALUES ?g {{ {graph_values} }} GRAPH ?g {{ ?this ?p ?o }} }}")
+            for row in rows:
+                where.setdefault(row["this"], []).append(row["g"].value)
+        return [Result(r.focus, r.path, r.value, r.component, r.severity, r.messages, r.source_shape,
+                       tuple(sorted(where.get(r.focus, ())))) for r in results]
+
+
+def _substitute(message: str, bound: dict) -> str:
+    # As pyshacl: {$var} and {?var} become the plain string of the bound term.
+    for name, term in bound.items():
+        text = term.value if hasattr(term, "value") else str(term)
+        message = re.sub("{[?$]" + re.escape(name) + "}", lambda _m, t=text: t, message)
+    return message
+
+
+def _chunks(items, size):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+    if not items:
+        return
+
+
+def _show_path(shapes: Graph | None, path) -> str | None:
+    if path is None:
+        return None
+    if isinstance(path, BNode):
+        inverse = shapes.value(path, SH.inversePath) if shapes is not None else None
+        if inverse is not None:
+            return f"^{inverse.n3()}"
+        return "[complex path]"
+    return path.n3()
+
+
+def _string(text: str) -> str:
+    """A SPARQL string literal."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r"))
+    return f'"{escaped}"'
+
+
+def _term(node: Node) -> str:
+    """An rdflib term as SPARQL text."""
+    if isinstance(node, URIRef):
+        return f"<{node}>"
+    if isinstance(node, Literal):
+        if node.language:
+            return f"{_string(str(node))}@{node.language}"
+        if node.datatype is not None:
+            return f"{_string(str(node))}^^<{node.datatype}>"
+        return _string(str(node))
+    raise UnsupportedShapes(f"a blank node {node.n3()} cannot be a constant in a compiled query")
+
+
+class _Compiler:
+    """Turns shapes into :class:`_Check` queries, with the ontology's RDFS hierarchy folded in."""
+
+    def __init__(self, shapes: Graph, ontology: Graph, skolem_prefix: str | None):
+        self.sg = shapes
+        self.skolem_prefix = skolem_prefix
+        self.counter = itertools.count()
+        self.walk_backward: set[str] = set()   # f p v: from v, find ?f with ?f p v
+        self.walk_forward: set[str] = set()    # v p f (inverse paths): from v, find ?f with v p ?f
+        self.depth = 1
+        supers_p = _transitive(ontology, RDFS.subPropertyOf)
+        supers_c = _transitive(ontology, RDFS.subClassOf)
+        self.sub_properties: dict[Node, set] = {}
+        for p, supers in supers_p.items():
+            for sup in supers:
+                if sup != p:
+                    self.sub_properties.setdefault(sup, set()).add(p)
+        self.sub_classes: dict[Node, set] = {}
+        for c, supers in supers_c.items():
+            for sup in supers:
+                if sup != c:
+                    self.sub_classes.setdefault(sup, set()).add(c)
+        self.supers_c = supers_c
+        self.domain_of: dict[Node, set] = {}
+        self.range_of: dict[Node, set] = {}
+        for p, d in ontology.subject_objects(RDFS.domain):
+            self.domain_of.setdefault(p, set()).add(d)
+        for p, r in ontology.subject_objects(RDFS.range):
+            self.range_of.setdefault(p, set()).add(r)
+
+    # -- the ontology's hierarchy -------------------------------------------------------------
+
+    def properties_under(self, p: Node) -> list[Node]:
+        return sorted({p} | self.sub_properties.get(p, set()), key=str)
+
+    def classes_under(self, c: Node) -> list[Node]:
+        return sorted({c} | self.sub_classes.get(c, set()), key=str)
+
+    def typing_properties(self, cls: Node, declared: dict) -> list[Node]:
+        """Properties whose use types a node as ``cls`` by their (or a super-property's) domain or range."""
+        implying = set()
+        for prop, classes in declared.items():
+            if any(cls == c or cls in self.supers_c.get(c, ()) for c in classes):
+                implying.update(self.properties_under(prop))
+        return sorted(implying, key=str)
+
+    def members(self, cls: Node, var: str) -> str:
+        """A group pattern binding (or testing) ``var`` to the nodes that are ``cls`` under RDFS."""
+        if cls == RDFS.Resource or not isinstance(cls, URIRef):
+            raise UnsupportedShapes(f"sh:class {cls.n3()} is not compiled")
+        t, o = self.var(), self.var()
+        types = " ".join(_term(c) for c in self.classes_under(cls))
+        branches = [f"{{ VALUES {t} {{ {types} }} {var} <{RDF.type}> {t} }}"]
+        by_domain = self.typing_properties(cls, self.domain_of)
+        by_range = self.typing_properties(cls, self.range_of)
+        if by_domain:
+            branches.append(f"{{ {var} {self.alternatives(by_domain)} {o} }}")
+        if by_range:
+            s = self.var()
+            branches.append(f"{{ {s} {self.alternatives(by_range)} {var} FILTER(!isLiteral({var})) }}")
+        return " UNION ".join(branches)
+
+    @staticmethod
+    def alternatives(props: list[Node]) -> str:
+        if len(props) == 1:
+            return _term(props[0])
+        return "(" + "|".join(_term(p) for p in props) + ")"
+
+    def path(self, node: Node, inverse: bool = False) -> str:
+        """A SPARQL property path for a SHACL path, each predicate widened to its sub-properties.
+
+        Each predicate is remembered with the direction a change must be walked back along to
+        find the focus nodes it can affect (see ``affected_focus_nodes``).
+        """
+        if isinstance(node, URIRef):
+            if node == RDF.type:
+                raise UnsupportedShapes("sh:path rdf:type is not compiled (types are entailed)")
+            (self.walk_forward if inverse else self.walk_backward).update(str(p) for p in self.properties_under(node))
+            return self.alternatives(self.properties_under(node))
+        if (node, RDF.first, None) in self.sg:
+            self.depth = max(self.depth, len(list(Collection(self.sg, node))) + 1)
+            return "(" + "/".join(self.path(step, inverse) for step in Collection(self.sg, node)) + ")"
+        for key, suffix in ((SH.zeroOrMorePath, "*"), (SH.oneOrMorePath, "+"), (SH.zeroOrOnePath, "?")):
+            inner = self.sg.value(node, key)
+            if inner is not None:
+                if suffix != "?":
+                    raise UnsupportedShapes(f"{node.n3()}: repeated paths are not compiled (no bound on what a change reaches)")
+                return f"({self.path(inner, inverse)}){suffix}"
+        inverse_of = self.sg.value(node, SH.inversePath)
+        if inverse_of is not None:
+            return f"^({self.path(inverse_of, not inverse)})"
+        alternative = self.sg.value(node, SH.alternativePath)
+        if alternative is not None:
+            return "(" + "|".join(self.path(step, inverse) for step in Collection(self.sg, alternative)) + ")"
+        raise UnsupportedShapes(f"the path {node.n3()} is not a SHACL path the compiler knows")
+
+    def var(self) -> str:
+        return f"?_v{next(self.counter)}"
+
+    # -- shapes -------------------------------------------------------------------------------
+
+    def compile_all(self) -> list[_Check]:
+        checks = []
+        targeted = set()
+        for predicate in (SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.targetNode):
+            targeted.update(self.sg.subjects(predicate, None))
+        for shape in self.sg.subjects(RDF.type, SH.NodeShape):
+            if (shape, RDF.type, RDFS.Class) in self.sg or (shape, RDF.type, OWL.Class) in self.sg:
+                raise UnsupportedShapes(f"{shape.n3()} is an implicit class target; not compiled")
+        for shape in sorted(targeted, key=str):
+            if self.deactivated(shape):
+                continue
+            if (shape, SH.path, None) in self.sg:
+                raise UnsupportedShapes(f"{shape.n3()}: a property shape with its own targets is not compiled")
+            checks.extend(self.node_shape(shape))
+        return checks
+
+    def deactivated(self, shape) -> bool:
+        return self.sg.value(shape, SH.deactivated) == Literal(True)
+
+    def targets(self, shape: Node) -> str:
+        branches = []
+        for cls in sorted(self.sg.objects(shape, SH.targetClass), key=str):
+            branches.append(self.members(cls, "?this"))
+        for p in sorted(self.sg.objects(shape, SH.targetSubjectsOf), key=str):
+            branches.append(f"{{ ?this {self.alternatives(self.properties_under(p))} {self.var()} }}")
+        for p in sorted(self.sg.objects(shape, SH.targetObjectsOf), key=str):
+            branches.append(f"{{ {self.var()} {self.alternatives(self.properties_under(p))} ?this }}")
+        nodes = sorted(self.sg.objects(shape, SH.targetNode), key=str)
+        if nodes:
+            branches.append("{ VALUES ?this { " + " ".join(_term(n) for n in nodes) + " } }")
+        if not branches:
+            raise UnsupportedShapes(f"{shape.n3()} has no target the compiler knows")
+        union = " UNION ".join(f"{{ {b} }}" for b in branches)
+        return f"{{ SELECT DISTINCT ?this WHERE {{ {_FOCUS} {union} }} }}"
+
+    def info(self, shape: Node) -> tuple[tuple[str, ...], str]:
+        messages = tuple(sorted(str(m) for m in self.sg.objects(shape, SH.message)))
+        severity = str(self.sg.value(shape, SH.severity) or SH.Violation)
+        return messages, severity
+
+    def check_parameters(self, shape: Node, allowed: set) -> None:
+        for p in set(self.sg.predicates(shape, None)):
+            if p == RDF.type:
+                continue
+            if p not in allowed and p not in _INERT:
+                raise UnsupportedShapes(f"{shape.n3()} uses {p.n3()}, which the compiler does not translate")
+
+    def node_shape(self, shape: Node) -> list[_Check]:
+        self.check_parameters(shape, _VALUE_PARAMETERS | {SH.sparql})
+        focus = self.targets(shape)
+        messages, severity = self.info(shape)
+        checks = []
+        for parameter in sorted(_VALUE_PARAMETERS, key=str):
+            for argument in sorted(self.sg.objects(shape, parameter), key=str):
+                ok = self.value_ok(parameter, argument, "?this", shape)
+                query = f"SELECT DISTINCT ?this{_DATASET} WHERE {{ {focus} FILTER(!({ok})) }}"
+                checks.append(_Check(shape, _COMPONENT[parameter], None, query, "focus", messages, severity))
+        for constraint in sorted(self.sg.objects(shape, SH.sparql), key=str):
+            if not self.deactivated(constraint):
+                checks.append(self.sparql_check(shape, constraint, focus, messages, severity))
+        for prop in sorted(self.sg.objects(shape, SH.property), key=str):
+            if not self.deactivated(prop):
+                checks.extend(self.property_shape(prop, focus))
+        return checks
+
+    def property_shape(self, shape: Node, focus: str) -> list[_Check]:
+        self.check_parameters(shape, _VALUE_PARAMETERS | _PAIR_PARAMETERS | {SH.minCount, SH.maxCount})
+        path_node = self.sg.value(shape, SH.path)
+        if path_node is None:
+            raise UnsupportedShapes(f"{shape.n3()} is used as a property shape but has no sh:path")
+        path = self.path(path_node)
+        messages, severity = self.info(shape)
+
+        def check(component, query, value):
+            return _Check(shape, component, path_node, query, value, messages, severity)
+
+        checks = []
+        for n in self.sg.objects(shape, SH.minCount):
+            n = int(n)
+            if n == 1:
+                query = f"SELECT ?this{_DATASET} WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {path} ?_any }} }}"
+            elif n > 1:
+                query = (f"SELECT ?this{_DATASET} WHERE {{ {focus} OPTIONAL {{ ?this {path} ?_v }} }} "
+                         f"GROUP BY ?this HAVING (COUNT(DISTINCT ?_v) < {n})")
+            else:
+                continue
+            checks.append(check(SH.MinCountConstraintComponent, query, "none"))
+        for n in self.sg.objects(shape, SH.maxCount):
+            query = (f"SELECT ?this{_DATASET} WHERE {{ {focus} ?this {path} ?_v }} "
+                     f"GROUP BY ?this HAVING (COUNT(DISTINCT ?_v) > {int(n)})")
+            checks.append(check(SH.MaxCountConstraintComponent, query, "none"))
+        for parameter in sorted(_VALUE_PARAMETERS, key=str):
+            for argument in sorted(self.sg.objects(shape, parameter), key=str):
+                if parameter == SH.hasValue:
+                    query = f"SELECT ?this{_DATASET} WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {path} {_term(argument)} }} }}"
+                    checks.append(check(SH.HasValueConstraintComponent, query, "none"))
+                    continue
+                ok = self.value_ok(parameter, argument, "?value", shape)
+                query = f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} ?this {path} ?value FILTER(!({ok})) }}"
+                checks.append(check(_COMPONENT[parameter], query, "bound"))
+        for parameter in sorted(_PAIR_PARAMETERS, key=str):
+            for other in self.sg.objects(shape, parameter):
+                other_path = self.path(other)
+                if parameter in (SH.lessThan, SH.lessThanOrEquals):
+                    op = "<" if parameter == SH.lessThan else "<="
+                    # One result per (value, other value) pair that is not in order, incomparable included.
+                    query = (f"SELECT ?this ?value{_DATASET} WHERE {{ {{ SELECT DISTINCT ?this ?value ?_o WHERE {{ "
+                             f"{focus} ?this {path} ?value . ?this {other_path} ?_o "
+                             f"FILTER(!COALESCE(?value {op} ?_o, false)) }} }} }}")
+                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+                elif parameter == SH.disjoint:
+                    query = (f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} ?this {path} ?value . "
+                             f"?this {other_path} ?value }}")
+                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+                else:
+                    query = (f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} "
+                             f"{{ ?this {path} ?value FILTER NOT EXISTS {{ ?this {other_path} ?value }} }} UNION "
+                             f"{{ ?this {other_path} ?value FILTER NOT EXISTS {{ ?this {path} ?value }} }} }}")
+                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+        return checks
+
+    # -- value conformance as SPARQL expressions ----------------------------------------------
+
+    def value_ok(self, parameter, argument, v: str, shape) -> str:
+        """A boolean expression: ``v`` satisfies this one constraint parameter."""
+        if parameter == SH.datatype:
+            if argument == RDF.langString:
+                return f"(isLiteral({v}) && lang({v}) != \"\")"
+            test = f"(isLiteral({v}) && datatype({v}) = {_term(argument)} && lang({v}) = \"\""
+            lexical = _LEXICAL.get(argument)
+            if lexical:  # an ill-typed literal such as "1945-xx"^^xsd:date fails, as in pyshacl
+                test += f" && REGEX(STR({v}), {_string(lexical)})"
+            return test + ")"
+        if parameter == SH["class"]:
+            self.depth = max(self.depth, 2)
+            return f"EXISTS {{ {self.members(argument, v)} }}"
+        if parameter == SH.nodeKind:
+            return self.node_kind(argument, v)
+        if parameter == SH["in"]:
+            members = list(Collection(self.sg, argument))
+            return "(" + " || ".join(f"sameTerm({v}, {_term(m)})" for m in members) + ")" if members else "false"
+        if parameter == SH.hasValue:
+            return f"sameTerm({v}, {_term(argument)})"
+        if parameter == SH.pattern:
+            flags = self.sg.value(shape, SH.flags)
+            flag_text = f", {_string(str(flags))}" if flags is not None else ""
+            return f"(!{self.blank(v)} && REGEX(STR({v}), {_string(str(argument))}{flag_text}))"
+        if parameter in (SH.minLength, SH.maxLength):
+            op = ">=" if parameter == SH.minLength else "<="
+            return f"(!{self.blank(v)} && STRLEN(STR({v})) {op} {int(argument)})"
+        if parameter in (SH.minInclusive, SH.maxInclusive, SH.minExclusive, SH.maxExclusive):
+            op = {SH.minInclusive: ">=", SH.maxInclusive: "<=", SH.minExclusive: ">", SH.maxExclusive: "<"}[parameter]
+            return f"COALESCE({v} {op} {_term(argument)}, false)"
+        if parameter in (SH["or"], SH["and"], SH.xone):
+            parts = [self.conforms(member, v) for member in Collection(self.sg, argument)]
+            if not parts:
+                return "false" if parameter == SH["or"] else ("true" if parameter == SH["and"] else "false")
+            if parameter == SH["or"]:
+                return "(" + " || ".join(parts) + ")"
+            if parameter == SH["and"]:
+                return "(" + " && ".join(parts) + ")"
+            return "((" + " + ".join(f"IF({p}, 1, 0)" for p in parts) + ") = 1)"
+        if parameter == SH["not"]:
+            return f"!({self.conforms(argument, v)})"
+        if parameter == SH.node:
+            return self.conforms(argument, v)
+        raise UnsupportedShapes(f"{parameter.n3()} is not compiled")
+
+    def blank(self, v: str) -> str:
+        if self.skolem_prefix:
+            return f"(isBlank({v}) || (isIRI({v}) && STRSTARTS(STR({v}), {_string(self.skolem_prefix)})))"
+        return f"isBlank({v})"
+
+    def node_kind(self, kind, v: str) -> str:
+        blank = self.blank(v)
+        iri = f"(isIRI({v}) && !{blank})"
+        kinds = {SH.IRI: iri, SH.BlankNode: blank, SH.Literal: f"isLiteral({v})",
+                 SH.BlankNodeOrIRI: f"!isLiteral({v})", SH.BlankNodeOrLiteral: f"({blank} || isLiteral({v}))",
+                 SH.IRIOrLiteral: f"({iri} || isLiteral({v}))"}
+        if kind not in kinds:
+            raise UnsupportedShapes(f"unknown sh:nodeKind {kind.n3()}")
+        return kinds[kind]
+
+    def conforms(self, shape: Node, v: str) -> str:
+        """A boolean expression: ``v`` conforms to ``shape`` (used inside sh:or, sh:node …)."""
+        if self.deactivated(shape):
+            return "true"
+        allowed = _VALUE_PARAMETERS | _PAIR_PARAMETERS | {SH.minCount, SH.maxCount}
+        self.check_parameters(shape, allowed)
+        path_node = self.sg.value(shape, SH.path)
+        parts = []
+        if path_node is None:
+            if any((shape, p, None) in self.sg for p in _PAIR_PARAMETERS | {SH.minCount, SH.maxCount}):
+                raise UnsupportedShapes(f"{shape.n3()}: cardinality or pair constraints without sh:path")
+            for parameter in sorted(_VALUE_PARAMETERS, key=str):
+                for argument in self.sg.objects(shape, parameter):
+                    parts.append(self.value_ok(parameter, argument, v, shape))
+        else:
+            self.depth = max(self.depth, 3)
+            path = self.path(path_node)
+            for n in self.sg.objects(shape, SH.minCount):
+                n = int(n)
+                if n >= 1:
+                    xs = [self.var() for _ in range(n)]
+                    parts.append(f"EXISTS {{ {v} {path} {', '.join(xs)} {_all_different(xs)} }}")
+            for n in self.sg.objects(shape, SH.maxCount):
+                n = int(n)
+                xs = [self.var() for _ in range(n + 1)]
+                parts.append(f"NOT EXISTS {{ {v} {path} {', '.join(xs)} {_all_different(xs)} }}")
+            for parameter in sorted(_VALUE_PARAMETERS, key=str):
+                for argument in self.sg.objects(shape, parameter):
+                    if parameter == SH.hasValue:
+                        parts.append(f"EXISTS {{ {v} {path} {_term(argument)} }}")
+                        continue
+                    x = self.var()
+                    parts.append(f"NOT EXISTS {{ {v} {path} {x} FILTER(!({self.value_ok(parameter, argument, x, shape)})) }}")
+            for parameter in _PAIR_PARAMETERS:
+                if any(self.sg.objects(shape, parameter)):
+                    raise UnsupportedShapes(f"{shape.n3()}: {parameter.n3()} inside a logical constraint is not compiled")
+        for prop in self.sg.objects(shape, SH.property):
+            parts.append(self.conforms(prop, v))
+        if any(self.sg.objects(shape, SH.sparql)):
+            raise UnsupportedShapes(f"{shape.n3()}: sh:sparql inside a logical constraint is not compiled")
+        return "(" + " && ".join(parts) + ")" if parts else "true"
+
+    # -- SPARQL-based constraints -------------------------------------------------------------
+
+    def sparql_check(self, shape, constraint, focus: str, messages, severity) -> _Check:
+        select = self.sg.value(constraint, SH.select)
+        if select is None:
+            raise UnsupportedShapes(f"{shape.n3()}: only sh:select SPARQL constraints are compiled")
+        prefixes = {}
+        for declarations in self.sg.objects(constraint, SH.prefixes):
+            for decl in self.sg.objects(declarations, SH.declare):
+                prefixes[str(self.sg.value(decl, SH.prefix))] = str(self.sg.value(decl, SH.namespace))
+        header = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in sorted(prefixes.items()))
+        text = str(select)
+        try:
+            parsed = prepareQuery(header + text)
+        except Exception as error:  # rdflib raises pyparsing errors of several kinds
+            raise UnsupportedShapes(f"{shape.n3()}: cannot parse its sh:select: {error}") from error
+        self.check_sparql_predicates(shape, parsed.algebra)
+        self.depth = max(self.depth, 3)
+        projected = [str(v) for v in parsed.algebra.get("PV", [])]
+        if "this" not in projected:
+            raise UnsupportedShapes(f"{shape.n3()}: a sh:select must project $this to be compiled")
+        inner_prefixes = re.findall(r"(?is)^\s*PREFIX\s+[^\s:]*:\s*<[^>]*>", text)
+        body = re.sub(r"(?is)^(\s*PREFIX\s+[^\s:]*:\s*<[^>]*>)*", "", text)
+        brace = body.index("{")
+        body = body[:brace + 1] + f" {_FOCUS} " + body[brace + 1:]
+        header += "".join(p.strip() + "\n" for p in inner_prefixes)
+        extra = [name for name in projected if name not in ("this",)]
+        outer_vars = " ".join(f"?{name}" for name in ["this", *extra])
+        query = f"{header}SELECT {outer_vars}{_DATASET} WHERE {{ {focus} {{ {body} }} }}"
+        sparql_messages = tuple(sorted(str(m) for m in self.sg.objects(constraint, SH.message)))
+        return _Check(shape, SH.SPARQLConstraintComponent, None, query, "focus", messages, severity,
+                      sparql_messages=sparql_messages, extra_vars=tuple(n for n in extra if n not in ("value", "path")))
+
+    def check_sparql_predicates(self, shape, algebra) -> None:
+        """A hand-written query reads triples as written; refuse it when RDFS would add to them."""
+        for predicate, obj in _triple_predicates(algebra):
+            if isinstance(predicate, Variable):
+                raise UnsupportedShapes(f"{shape.n3()}: a sh:select with a variable predicate is not compiled")
+            if predicate == RDF.type:
+                if not isinstance(obj, URIRef) or self.sub_classes.get(obj) or \
+                        self.typing_properties(obj, self.domain_of) or self.typing_properties(obj, self.range_of):
+                    raise UnsupportedShapes(f"{shape.n3()}: its sh:select matches rdf:type {obj.n3()}, "
+                                            "which RDFS entails more of")
+            elif self.sub_properties.get(predicate):
+                raise UnsupportedShapes(f"{shape.n3()}: its sh:select matches {predicate.n3()}, which has sub-properties")
+            else:
+                self.walk_backward.add(str(predicate))
+                self.walk_forward.add(str(predicate))
+
+
+def _all_different(xs: list[str]) -> str:
+    pairs = [f"!sameTerm({a}, {b})" for a, b in itertools.combinations(xs, 2)]
+    return f"FILTER({' && '.join(pairs)})" if pairs else ""
+
+
+def _triple_predicates(node):
+    """(predicate, object) of every triple pattern in an rdflib query algebra; paths give their IRIs."""
+    from rdflib.paths import Path
+
+    def path_iris(path):
+        if isinstance(path, URIRef):
+            yield path
+        elif isinstance(path, Path):
+            for attr in ("args", "arg", "path"):
+                inner = getattr(path, attr, None)
+                if inner is None:
+                    continue
+                for item in inner if isinstance(inner, list) else [inner]:
+                    yield from path_iris(item)
+
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "triples":
+                for s, p, o in value:
+                    if isinstance(p, Path):
+                        for iri in path_iris(p):
+                            yield iri, None
+                    else:
+                        yield p, o
+            else:
+                yield from _triple_predicates(value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _triple_predicates(item)
+
+
+def _transitive(graph: Graph, predicate) -> dict:
+    """For each subject of ``predicate``, itself and every node it reaches by one or more steps."""
+    reach: dict = {}
+    for start in set(graph.subjects(predicate, None)):
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in graph.objects(todo.pop(), predicate):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        reach[start] = seen
+    return reach

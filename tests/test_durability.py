@@ -1,0 +1,141 @@
+"""Durability: journalled in-memory writes survive a crash; otherwise the server says they will not.
+``yokuryu load`` (all or nothing) and ``yokuryu backup``."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from conftest import ServerProcess, run_cli, select_values
+
+pytestmark = pytest.mark.slow
+
+EX = "http://example.org/"
+ASK_ALL = "SELECT ?s ?o WHERE { ?s <http://example.org/p> ?o } ORDER BY ?o"
+
+
+def write(server, update: str) -> requests.Response:
+    return requests.post(f"{server.url}/sparql", data=update.encode(), timeout=60,
+                         headers={"Content-Type": "application/sparql-update"})
+
+
+def values(server) -> list[str]:
+    response = requests.get(f"{server.url}/sparql", params={"query": ASK_ALL},
+                            headers={"Accept": "application/sparql-results+json"}, timeout=60)
+    assert response.status_code == 200, response.text
+    return select_values(response, "o")
+
+
+def crash(server: ServerProcess) -> None:
+    """SIGKILL: no shutdown code runs, so only what was on disk before the answer counts."""
+    server.process.kill()
+    server.process.wait()
+    server.process.stdout.close()
+
+
+def test_journalled_writes_survive_a_crash(tmp_path):
+    journal = tmp_path / "writes.journal"
+    args = ("--empty", "--allow-anonymous-updates", "--journal", journal)
+    first = ServerProcess(*args)
+    try:
+        assert "journalled" in "".join(first.output)
+        for value in ("one", "two", "three"):
+            answer = write(first, f'INSERT DATA {{ <{EX}s> <{EX}p> "{value}" }}')
+            assert answer.status_code == 200 and "lost" not in answer.text
+        assert write(first, f'DELETE DATA {{ <{EX}s> <{EX}p> "two" }}').status_code == 200
+        # A blank node keeps its identity across the restart, so it can still be deleted.
+        assert write(first, f'INSERT DATA {{ _:b <{EX}p> "blank" }}').status_code == 200
+    finally:
+        crash(first)
+    second = ServerProcess(*args)
+    try:
+        assert "(5 replayed)" in "".join(second.output)
+        assert values(second) == ["blank", "one", "three"]
+        assert write(second, f"DELETE WHERE {{ ?b <{EX}p> \"blank\" }}").status_code == 200
+    finally:
+        second.stop()
+    third = ServerProcess(*args)
+    try:
+        assert values(third) == ["one", "three"]
+    finally:
+        third.stop()
+
+
+def test_unfinished_record_is_cut_and_a_foreign_journal_refused(tmp_path):
+    journal = tmp_path / "writes.journal"
+    args = ("--empty", "--allow-anonymous-updates", "--journal", journal)
+    server = ServerProcess(*args)
+    try:
+        assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "kept" }}').status_code == 200
+    finally:
+        crash(server)
+    with open(journal, "ab") as handle:  # a write that crashed half-way: never acknowledged
+        handle.write(f'TX\nA <{EX}s> <{EX}p> "half" .\n'.encode())
+    server = ServerProcess(*args)
+    try:
+        assert values(server) == ["kept"]
+    finally:
+        server.stop()
+    assert not journal.read_text().rstrip().endswith('"half" .')
+
+    foreign = tmp_path / "other.journal"
+    foreign.write_text("# yokuryu journal 1 base=0123abc\n")
+    refused = run_cli("serve", "--empty", "--port", "0", "--journal", foreign, timeout=60)
+    assert refused.returncode == 2 and b"other starting data" in refused.stderr
+
+
+def test_without_a_journal_the_server_says_writes_are_lost(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    assert "WRITES ARE NOT KEPT" in "".join(server.output)
+    answer = write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "x" }}')
+    assert answer.status_code == 200
+    assert "in memory only: this change is lost when the server stops" in answer.text
+
+
+def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
+    store = tmp_path / "store"
+    good = tmp_path / "good.nt"
+    good.write_text(f'<{EX}s> <{EX}p> "good" .\n')
+    bad = tmp_path / "bad.ttl"
+    bad.write_text(f'<{EX}s> <{EX}p> "unterminated .\n')
+
+    refused = run_cli("load", "--store", store, good, bad)
+    assert refused.returncode == 1 and b"bad.ttl" in refused.stderr and b"nothing was loaded" in refused.stderr
+    loaded = run_cli("load", "--store", store, good)
+    assert loaded.returncode == 0, loaded.stderr
+
+    copy = tmp_path / "copy"
+    assert run_cli("backup", "--store", store, copy).returncode == 0
+    dump = tmp_path / "all.nq"
+    assert run_cli("backup", "--store", store, dump).returncode == 0
+    assert '"good"' in dump.read_text()
+    again = run_cli("backup", "--store", store, dump)
+    assert again.returncode == 2 and b"already exists" in again.stderr
+
+    server = ServerProcess("--empty", "--store", copy)
+    try:
+        assert values(server) == ["good"]
+    finally:
+        server.stop()
+
+
+def test_load_into_a_built_store_is_validated_like_a_write(tmp_path):
+    store = tmp_path / "store"
+    assert run_cli("build", "--store", store).returncode == 0
+    note = tmp_path / "notes.ttl"
+    note.write_text('<https://w3id.org/yokuryu/resource/soviet-japanese-neutrality-pact> '
+                    '<http://www.w3.org/2000/01/rdf-schema#comment> "a loaded note" .\n')
+    invalid = tmp_path / "unsigned.ttl"
+    invalid.write_text("<https://w3id.org/yokuryu/resource/unsigned> a <https://w3id.org/yokuryu/ontology#Treaty> .\n")
+
+    refused = run_cli("load", "--store", store, note, invalid)
+    assert refused.returncode == 1 and b"signed" in refused.stderr
+
+    def comments() -> bytes:
+        result = run_cli("query", "--store", store, "--format", "csv",
+                         "SELECT ?c WHERE { ?s rdfs:comment ?c FILTER(?c = 'a loaded note') }")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert b"a loaded note" not in comments()
+    assert run_cli("load", "--store", store, note).returncode == 0
+    assert b"a loaded note" in comments()
