@@ -194,10 +194,12 @@ def write_results(path: Path, rows: list[dict], writes: dict | None, args) -> No
     else:
         lines.append(f"The write test did not run to the end: {writes}")
     lines += ["", "### Against the targets", "", *_verdicts(rows, writes), "", END]
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    head, tail = (old.split(BEGIN)[0], old.split(END)[1]) if BEGIN in old and END in old else (
-        "# Build and write benchmark (issue #9)\n\nWritten by `bench/build.py`; the notes after the "
-        "generated part are kept when it runs again.\n\n", "\n")
+    # Only this benchmark's section is replaced; other benchmarks' sections and notes are kept.
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    if BEGIN in old and END in old:
+        head, tail = old.split(BEGIN)[0], old.split(END, 1)[1]
+    else:
+        head, tail = old.rstrip("\n") + "\n\n## Build and writes (`bench/build.py`, issue #9)\n\n", "\n"
     path.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
 
 
