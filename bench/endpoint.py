@@ -7,7 +7,9 @@
 The data is the synthetic internee registry of ``bench/registry.py`` (seeded, so every run
 serves the same triples). Three servers hold it in their default graph:
 
-- ``oxigraph``: ``oxigraph serve`` (the Rust server), loaded with ``oxigraph load``;
+- ``oxigraph``: ``oxigraph serve --location DIR`` (the Rust server, on disk), loaded with
+  ``oxigraph load``;
+- ``ox-memory``: ``oxigraph serve`` in memory, loaded with one Graph Store POST;
 - ``yk-memory``: ``yokuryu serve --empty`` in memory (queries in killable processes), ready
   from a journal holding the data as one write (``--journal``: the start-up time is measured);
 - ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``.
@@ -22,7 +24,7 @@ queries of the mix taking turns over 50 different internees:
 - ``all six``: those three and a GROUP BY over all stays, a regex over all labels, and an
   OPTIONAL + ORDER BY over all internees.
 
-It prints requests/s, p99 latency and the ratio to oxigraph for each, the memory of each
+It prints requests/s, p99 latency and the ratio to the oxigraph with the same kind of storage, the memory of each
 server's process tree (proportional set size, which counts pages shared between processes
 once, and summed RSS, which counts them in every process), and writes the table to
 ``bench/RESULTS.md`` (its own section; other sections are kept). Only 127.0.0.1 is contacted.
@@ -69,6 +71,7 @@ MIXES = {
     "point+join+path": [POINT, JOIN, PATH],
     "all six": [POINT, JOIN, PATH, GROUP, REGEX, OPTIONAL],
 }
+PEER = {"yk-memory": "ox-memory", "yk-disk": "oxigraph"}  # the oxigraph with the same kind of storage
 VARIANTS = 50  # internees (and camps) the queries take turns over
 
 
@@ -77,8 +80,8 @@ def main() -> int:
     parser.add_argument("--size", choices=("10k", "100k", "1M"), default="100k", help="registry size (default 100k)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per mix and server (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
-    parser.add_argument("--servers", default="oxigraph,yk-memory,yk-disk",
-                        help="comma-separated subset of oxigraph, yk-memory, yk-disk")
+    parser.add_argument("--servers", default="oxigraph,ox-memory,yk-memory,yk-disk",
+                        help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk")
     parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags, e.g. '--workers 2'")
     parser.add_argument("--no-write", dest="write", action="store_false", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
@@ -106,6 +109,8 @@ def main() -> int:
         try:
             if "oxigraph" in wanted:
                 servers["oxigraph"] = _start_oxigraph(tools["oxigraph"], tmp, nquads)
+            if "ox-memory" in wanted:
+                servers["ox-memory"] = _start_oxigraph_in_memory(tools["oxigraph"], nquads)
             extra = args.yokuryu_args.split()
             if "yk-memory" in wanted:
                 journal = tmp / "registry.journal"
@@ -173,6 +178,20 @@ def _start_oxigraph(oxigraph: str, tmp: Path, nquads: Path) -> Server:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/query"
     _wait_until_up(url, process)
+    return Server(process, url, time.monotonic() - started)
+
+
+def _start_oxigraph_in_memory(oxigraph: str, nquads: Path) -> Server:
+    port = _free_port()
+    started = time.monotonic()
+    process = subprocess.Popen([oxigraph, "serve", "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/query"
+    _wait_until_up(url, process)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/store", data=nquads.read_bytes(), method="POST",
+                                     headers={"Content-Type": "application/n-quads"})
+    with urllib.request.urlopen(request, timeout=900) as response:
+        assert response.status in (200, 201, 204), response.status
     return Server(process, url, time.monotonic() - started)
 
 
@@ -348,10 +367,10 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     lines = [head, "|---" * (len(labels) + 1) + "|"]
     for mix in MIXES:
         cells = []
-        base = by.get((mix, "oxigraph"))
         for label in labels:
             rate, p99 = by[(mix, label)]
-            ratio = f", {rate / base[0]:.2f}×" if base and label != "oxigraph" else ""
+            base = by.get((mix, PEER.get(label, ""))) or by.get((mix, "oxigraph"))
+            ratio = f", {rate / base[0]:.2f}×" if base and not label.startswith("ox") else ""
             cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -364,7 +383,8 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
             + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "") + "`. "
-            "Ratios are to `oxigraph serve` in the same run; memory after the run.")
+            "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
+            "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from yokuryu.ontology import (
     GENID,
     GRAPH,
     INFERRED_GRAPH,
+    LINKS_GRAPH,
     METADATA_GRAPH,
     ONTOLOGY_GRAPH,
     SHAPES_GRAPH,
@@ -329,6 +330,7 @@ def _graph_label(name: URIRef) -> str:
         ONTOLOGY_GRAPH: "ontology (TBox)",
         SHAPES_GRAPH: "SHACL shapes and rules",
         EXTERNAL_GRAPH: "external facts with their citations",
+        LINKS_GRAPH: "links to DBpedia and Wikidata, curated by the project",
         INFERRED_GRAPH: "inferred by OWL-RL reasoning and the violation rules",
         METADATA_GRAPH: "dataset description",
     }

@@ -26,12 +26,13 @@ Graphs the reasoner writes (all under ``…/graph/``):
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef, Variable
 from rdflib.namespace import OWL, RDF, RDFS, SH
 
 from yokuryu.graph.reasoning import (
@@ -51,6 +52,8 @@ REASONER_PREFIX = str(GRAPH) + "reasoner/"
 SUPPORT = REASONER_PREFIX + "support"
 RULE_OUTPUT_PREFIX = REASONER_PREFIX + "rule/"
 _DELTA = (REASONER_PREFIX + "delta-a", REASONER_PREFIX + "delta-b")
+_CLOSED_DELTA = (REASONER_PREFIX + "delta-closed-a", REASONER_PREFIX + "delta-closed-b")
+_OPEN_DELTA = (REASONER_PREFIX + "delta-open-a", REASONER_PREFIX + "delta-open-b")
 _NEXT = REASONER_PREFIX + "next"
 _OVERDELETED = REASONER_PREFIX + "overdeleted"
 _OVERDELETED_NEXT = REASONER_PREFIX + "overdeleted-next"
@@ -130,20 +133,39 @@ class Rule:
     values: str = ""
     extra: str = ""
     check: str = ""
+    # Closed rules (the hierarchies, domains and ranges, precomputed to their closure) add
+    # nothing when applied to what closed rules derived; they only need the open rules' output.
+    closed: bool = False
+    symmetric: bool = False  # the body's atoms are interchangeable: one semi-naive variant is enough
 
-    def where(self, delta: str | None, atom: int | None) -> str:
-        parts = [self.values] if self.values else []
-        for i, pattern in enumerate(self.body):
-            parts.append(f"GRAPH <{delta}> {{ {pattern} }}" if i == atom and delta else pattern + " .")
+    def where(self, delta: str | tuple[str, ...] | None, atom: int | None, bound: bool = False) -> str:
+        """The body; the most selective part first, since engines tend to join in written order:
+        the delta atom when there is one, then the other atoms, then the VALUES table (with all
+        the facts and nothing bound, the VALUES table first: it names the predicates)."""
+        graphs = (delta,) if isinstance(delta, str) else (delta or ())
+        parts = []
+        if atom is not None and graphs:
+            parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {self.body[atom]} }} }}" for g in graphs))
+        parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
+        if self.values:
+            if (atom is not None and graphs) or bound:
+                parts.append(self.values)
+            else:
+                parts.insert(0, self.values)
         if self.extra:
             parts.append(self.extra)
         return "\n  ".join(parts)
 
-    def variants(self, delta: str | None) -> list[str]:
+    def variants(self, delta: str | tuple[str, ...] | None) -> list[str]:
         """The WHERE bodies of the semi-naive variants (one with no delta: all the facts)."""
         if delta is None:
             return [self.where(None, None)]
-        return [self.where(delta, i) for i in range(len(self.body))]
+        return [self.where(delta, i) for i in range(1 if self.symmetric else len(self.body))]
+
+    def distinct(self, where: str) -> str:
+        """``where`` projected on the head's variables, duplicates removed before any test."""
+        head_vars = sorted(set(re.findall(r"\?\w+", self.head)))
+        return f"{{ SELECT DISTINCT {' '.join(head_vars)} WHERE {{\n  {where}\n  }} }}"
 
 
 # --- compilation ---------------------------------------------------------------------------------
@@ -342,11 +364,11 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
     same = [(f"<{p}>", f"<{q}>") for p, pairs in schema.property_closure.items() for q, inv in pairs if not inv]
     flipped = [(f"<{p}>", f"<{q}>") for p, pairs in schema.property_closure.items() for q, inv in pairs if inv]
     if same:
-        rules.append(Rule("prp-spo1/eqp", ("?s ?p ?o",), "?s ?q ?o", _values("?p ?q", same)))
+        rules.append(Rule("prp-spo1/eqp", ("?s ?p ?o",), "?s ?q ?o", _values("?p ?q", same), closed=True))
     if flipped:
         # An inverse with a literal object would have a literal subject: not RDF, dropped as noise.
         rules.append(Rule("prp-inv/symp", ("?s ?p ?o",), "?o ?q ?s", _values("?p ?q", flipped),
-                          "FILTER (!isLiteral(?o))"))
+                          "FILTER (!isLiteral(?o))", closed=True))
 
     # 2. types from domains and ranges of the property and of everything it entails (prp-dom,
     #    prp-rng, then cax-sco folded in). Computed on the original triple so that a range met
@@ -366,16 +388,18 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
     subject_rows = [(f"<{p}>", f"<{c}>") for p, c in subject_types if c in _stored([c])]
     object_rows = [(f"<{p}>", f"<{c}>") for p, c in object_types if c in _stored([c])]
     if subject_rows:
-        rules.append(Rule("prp-dom", ("?s ?p ?o",), f"?s <{_RDF_TYPE}> ?c", _values("?p ?c", subject_rows)))
+        rules.append(Rule("prp-dom", ("?s ?p ?o",), f"?s <{_RDF_TYPE}> ?c", _values("?p ?c", subject_rows),
+                          closed=True))
     if object_rows:
         rules.append(Rule("prp-rng", ("?s ?p ?o",), f"?o <{_RDF_TYPE}> ?c", _values("?p ?c", object_rows),
-                          "FILTER (!isLiteral(?o))"))
+                          "FILTER (!isLiteral(?o))", closed=True))
 
     # 3. superclasses (cax-sco, cax-eqc*).
     class_rows = [(f"<{c}>", f"<{d}>") for c, supers in schema.superclasses.items()
                   if not c.startswith("_:") for d in _stored(supers)]
     if class_rows:
-        rules.append(Rule("cax-sco", (f"?x <{_RDF_TYPE}> ?c",), f"?x <{_RDF_TYPE}> ?d", _values("?c ?d", class_rows)))
+        rules.append(Rule("cax-sco", (f"?x <{_RDF_TYPE}> ?c",), f"?x <{_RDF_TYPE}> ?d", _values("?c ?d", class_rows),
+                          closed=True))
 
     # 4. hasValue (cls-hv1, cls-hv2) with the restriction's class membership folded away.
     hv1_rows = []
@@ -400,32 +424,38 @@ def _compile_rules(schema: Schema) -> tuple[list[Rule], list[Rule]]:
         rules.append(Rule("cls-hv2", ("?x ?p ?v",), f"?x <{_RDF_TYPE}> ?d", _values("?p ?v ?d", hv2_rows)))
 
     # 5. transitivity (prp-trp) and property chains (prp-spo2): joins, evaluated semi-naively.
-    for p in sorted(schema.transitive):
-        rules.append(Rule(f"prp-trp {p}", (f"?x <{p}> ?y", f"?y <{p}> ?z"), f"?x <{p}> ?z"))
+    if schema.transitive:
+        rules.append(Rule("prp-trp", ("?x ?p ?y", "?y ?p ?z"), "?x ?p ?z",
+                          _values("?p", [(f"<{p}>",) for p in schema.transitive])))
     for p, chain in schema.chains:
         atoms = tuple(f"?u{i} <{q}> ?u{i + 1}" for i, q in enumerate(chain))
         rules.append(Rule(f"prp-spo2 {p}", atoms, f"?u0 <{p}> ?u{len(chain)}"))
 
-    # Consistency checks.
-    for p in sorted(schema.functional):
-        checks.append(Rule(f"prp-fp {p}", (f"?x <{p}> ?y1", f"?x <{p}> ?y2"),
-                           extra="FILTER (!sameTerm(?y1, ?y2))",
-                           check=f"<{p}> is functional (owl:FunctionalProperty) but a resource has two values"))
-    for p in sorted(schema.inverse_functional):
-        checks.append(Rule(f"prp-ifp {p}", (f"?x1 <{p}> ?y", f"?x2 <{p}> ?y"),
-                           extra="FILTER (!sameTerm(?x1, ?x2))",
-                           check=f"<{p}> is inverse-functional (owl:InverseFunctionalProperty) but two resources share a value"))
-    for a, b in sorted(schema.disjoint):
-        if a.startswith("_:") or b.startswith("_:"):
+    # Consistency checks, one query per kind (the two atoms are interchangeable, so one
+    # semi-naive variant suffices).
+    if schema.functional:
+        checks.append(Rule("prp-fp", ("?x ?p ?y1", "?x ?p ?y2"), values=_values("?p", [(f"<{p}>",) for p in schema.functional]),
+                           extra="FILTER (!sameTerm(?y1, ?y2))", symmetric=True,
+                           check="?p is functional (owl:FunctionalProperty) but a resource has two values"))
+    if schema.inverse_functional:
+        checks.append(Rule("prp-ifp", ("?x1 ?p ?y", "?x2 ?p ?y"),
+                           values=_values("?p", [(f"<{p}>",) for p in schema.inverse_functional]),
+                           extra="FILTER (!sameTerm(?x1, ?x2))", symmetric=True,
+                           check="?p is inverse-functional (owl:InverseFunctionalProperty) but two resources share a value"))
+    if schema.disjoint:
+        if any(c.startswith("_:") for pair in schema.disjoint for c in pair):
             raise UnsupportedAxiom("disjointness with an anonymous class expression")
-        checks.append(Rule(f"cax-dw {a} {b}", (f"?x <{_RDF_TYPE}> <{a}>", f"?x <{_RDF_TYPE}> <{b}>"),
-                           check=f"<{a}> and <{b}> are disjoint classes but a resource is a member of both"))
-    nothing = [c for c, supers in schema.superclasses.items() if str(OWL.Nothing) in supers]
-    checks.append(Rule("cls-nothing2", (f"?x <{_RDF_TYPE}> <{OWL.Nothing}>",),
+        pairs = {(f"<{a}>", f"<{b}>") for a, b in schema.disjoint} | {(f"<{b}>", f"<{a}>") for a, b in schema.disjoint}
+        checks.append(Rule("cax-dw", (f"?x <{_RDF_TYPE}> ?a", f"?x <{_RDF_TYPE}> ?b"), values=_values("?a ?b", pairs),
+                           symmetric=True, check="?a and ?b are disjoint classes but a resource is a member of both"))
+    nothing = [str(OWL.Nothing)] + [c for c, supers in schema.superclasses.items() if str(OWL.Nothing) in supers]
+    checks.append(Rule("cls-nothing2", (f"?x <{_RDF_TYPE}> ?c",), values=_values("?c", [(f"<{c}>",) for c in nothing]),
                        check="a resource would be a member of owl:Nothing (contradictory types)"))
-    if nothing:
-        checks.append(Rule("cls-nothing2/sub", (f"?x <{_RDF_TYPE}> ?c",), values=_values("?c", [(f"<{c}>",) for c in nothing]),
-                           check="a resource is a member of a class equivalent to owl:Nothing"))
+    if _RDF_TYPE in properties:
+        # rdf:type with a super-property, domain or range: types feed the property rules, so
+        # no rule's output is closed under the others.
+        rules = [Rule(r.name, r.body, r.head, r.values, r.extra, r.check, closed=False, symmetric=r.symmetric)
+                 for r in rules]
     return rules, checks
 
 
@@ -446,14 +476,15 @@ class CompiledShapeRule:
     template: str
     where: str
     targets: str                        # a group pattern binding ?this to the focus nodes
-    reads: frozenset[str]               # predicates (and rdf:type objects) the body mentions
+    edges: tuple[Edge, ...]             # the body's triple patterns, for finding reachable focus nodes
     target_classes: frozenset[str]
+    target_properties: frozenset[str]   # sh:targetSubjectsOf / sh:targetObjectsOf
 
     def insert(self, focus: list | None) -> str:
         limit = ("VALUES ?this { " + " ".join(sparql_term(f) for f in focus) + " }") if focus is not None \
             else self.targets
         return (f"{self.prologue}\nINSERT {{ GRAPH ?__output {{ {self.template} }} }}\nWHERE {{\n"
-                f"  {limit}\n  {{ {self.where} }}\n"
+                f"  {limit}\n  {self.where}\n"
                 f"  BIND (IRI(CONCAT(\"{RULE_OUTPUT_PREFIX}\", MD5(STR(?this)))) AS ?__output)\n}}")
 
 
@@ -493,8 +524,10 @@ def _compile_shape_rules(shapes: Graph, superclasses: dict[str, set[str]]) -> li
         targets = "{ SELECT DISTINCT ?this WHERE { " + " UNION ".join(groups) + " } }"
         compiled.append(CompiledShapeRule(
             iri=str(rule.iri), prologue=prologue, template=template[1:-1], where=where[1:-1],
-            targets=targets, reads=frozenset(_mentioned_iris(where, rule.prefixes, prologue_in_text)),
-            target_classes=frozenset(target_classes)))
+            targets=targets, edges=tuple(_edges_of(rule.construct, rule.prefixes)),
+            target_classes=frozenset(target_classes),
+            target_properties=frozenset(str(p) for p in (*shapes.objects(shape, SH.targetSubjectsOf),
+                                                          *shapes.objects(shape, SH.targetObjectsOf)))))
     return compiled
 
 
@@ -508,24 +541,130 @@ def _braced(text: str, toks, opening) -> str:
     raise RuleError("unbalanced braces in a rule's query")
 
 
-def _mentioned_iris(text: str, prefixes: dict[str, str], prologue: str) -> set[str]:
-    """Every IRI the query text names (prefixed names expanded); ``a`` counts as rdf:type."""
-    declared = dict(prefixes)
-    toks = tokens(prologue)
-    for i, token in enumerate(toks):
-        if token.keyword == "PREFIX" and i + 2 < len(toks):
-            declared[toks[i + 1].text.rstrip(":")] = toks[i + 2].text[1:-1]
-    found = set()
-    for token in tokens(text):
-        if token.kind == "iri":
-            found.add(token.text[1:-1])
-        elif token.kind == "pname" and not token.text.startswith("_:"):
-            prefix, _, local = token.text.partition(":")
-            if prefix in declared:
-                found.add(declared[prefix] + local)
-        elif token.kind == "word" and token.text == "a":
-            found.add(_RDF_TYPE)
+@dataclass(frozen=True)
+class Edge:
+    """One triple pattern of a rule body, as an edge between its subject and object.
+
+    ``scope`` says where it sits: a pattern is certain to hold for a solution only if its scope
+    is a prefix of the scope of the pattern being looked at (OPTIONAL, UNION branches and
+    EXISTS open nested scopes). ``closure`` marks ``p*``/``p+``; ``opaque`` a path the analysis
+    does not follow (a change to one of its predicates re-runs the rule for every focus node).
+    """
+
+    subject: object
+    predicates: frozenset[str]
+    obj: object
+    text: str
+    scope: tuple[int, ...]
+    closure: bool = False
+    opaque: bool = False
+
+
+def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
+    """The triple patterns of a rule's query, with their scopes, paths split into single steps."""
+    from rdflib.plugins.sparql import prepareQuery
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    parsed = prepareQuery(query, initNs=prefixes)
+    counter = [0]
+    edges: list[Edge] = []
+
+    def child(scope):
+        counter[0] += 1
+        return scope + (counter[0],)
+
+    def visit(node, scope):
+        if isinstance(node, CompValue):
+            name = node.name
+            if name in ("BGP", "TriplesBlock"):
+                for triple in node.triples:
+                    items = list(triple)
+                    for i in range(0, len(items) - 2, 3):
+                        edges.extend(_path_edges(items[i], items[i + 1], items[i + 2], scope, counter))
+                return
+            if name == "LeftJoin":
+                visit(node.p1, scope)
+                inner = child(scope)
+                visit(node.p2, inner)
+                visit(node.get("expr"), inner)
+                return
+            if name == "Union":
+                visit(node.p1, child(scope))
+                visit(node.p2, child(scope))
+                return
+            if name in ("Builtin_EXISTS", "Builtin_NOTEXISTS", "OptionalGraphPattern", "MinusGraphPattern", "Minus"):
+                for value in node.values():
+                    visit(value, child(scope))
+                return
+            if name == "GroupOrUnionGraphPattern" and len(node.graph) > 1:
+                for branch in node.graph:
+                    visit(branch, child(scope))
+                return
+            for key in list(node.keys()):
+                visit(dict.__getitem__(node, key), scope)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value, scope)
+
+    visit(parsed.algebra, ())
+    return edges
+
+
+def _path_edges(subject, path, obj, scope, counter) -> list[Edge]:
+    from rdflib.paths import AlternativePath, InvPath, MulPath, SequencePath
+
+    def single(p):
+        """Predicates and text of a one-step path (an IRI or an alternative of IRIs), else None."""
+        if isinstance(p, URIRef):
+            return frozenset({str(p)}), f"<{p}>"
+        if isinstance(p, AlternativePath) and all(isinstance(a, URIRef) for a in p.args):
+            return frozenset(str(a) for a in p.args), "(" + "|".join(f"<{a}>" for a in p.args) + ")"
+        return None
+
+    step = single(path)
+    if step is not None:
+        return [Edge(subject, step[0], obj, step[1], scope)]
+    if isinstance(path, InvPath):
+        return _path_edges(obj, path.arg, subject, scope, counter)
+    if isinstance(path, SequencePath):
+        edges, current = [], subject
+        for i, part in enumerate(path.args):
+            if i == len(path.args) - 1:
+                nxt = obj
+            else:
+                counter[0] += 1
+                nxt = Variable(f"__step{counter[0]}")
+            edges.extend(_path_edges(current, part, nxt, scope, counter))
+            current = nxt
+        return edges
+    if isinstance(path, MulPath):
+        inner = single(path.path)
+        if inner is not None:
+            if path.mod == "?":
+                return [Edge(subject, inner[0], obj, inner[1] + "?", scope)]
+            return [Edge(subject, inner[0], obj, inner[1] + path.mod, scope, closure=True)]
+    iris = frozenset(str(t) for t in _iris_in(path))
+    return [Edge(subject, iris, obj, "", scope, opaque=True)]
+
+
+def _iris_in(path) -> list:
+    if isinstance(path, URIRef):
+        return [path]
+    found = []
+    for value in vars(path).values():
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                found.extend(_iris_in(v))
+        elif isinstance(value, URIRef) or hasattr(value, "__dict__"):
+            found.extend(_iris_in(value))
     return found
+
+
+def _n(term) -> str:
+    """A pattern term (rdflib Variable, IRI or literal) as SPARQL text."""
+    if isinstance(term, Variable):
+        return f"?{term}"
+    return _term_text(term)
 
 
 # --- the reasoner -------------------------------------------------------------------------------
@@ -562,16 +701,13 @@ class CompiledReasoner:
         facts = facts + [INFERRED, SUPPORT]
         stats.seconds["prepare"] = time.monotonic() - started
         started = time.monotonic()
-        for check in self.checks:
-            self._run_check(engine, check, facts, None)
-        new = self._forward(engine, facts, None, stats)
+        self._forward(engine, facts, None, stats)
         stats.seconds["owl-rl"] = time.monotonic() - started
         started = time.monotonic()
-        self._shape_rules(engine, facts, None)
+        stats.rule_output = len(self._shape_rules(engine, facts, None)[0])
         stats.seconds["rules"] = time.monotonic() - started
         stats.inferred = self._count(engine, INFERRED)
         stats.support = self._count(engine, SUPPORT)
-        del new
         return stats
 
     def add(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
@@ -579,7 +715,6 @@ class CompiledReasoner:
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
         before = self._snapshot_targets(engine, quads)
-        facts = self._fact_graphs(engine)
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine)
@@ -590,9 +725,6 @@ class CompiledReasoner:
         engine.update(self._dataset_update(
             f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} GRAPH <{SUPPORT}> {{ ?s ?p ?o }} }}",
             f"GRAPH <{seed}> {{ ?s ?p ?o }}", [], [seed]))
-        # Only what is new as a fact at all seeds the rounds.
-        before_inferred = self._graph_set(engine, INFERRED) if False else None
-        del before_inferred
         stats = ReasoningStats()
         for check in self.checks:
             self._run_check(engine, check, facts, seed)
@@ -636,7 +768,7 @@ class CompiledReasoner:
                         f"{where}\n  FILTER EXISTS {{ {{ GRAPH <{INFERRED}> {{ {rule.head} }} }} UNION "
                         f"{{ GRAPH <{SUPPORT}> {{ {rule.head} }} }} }}\n"
                         f"  FILTER NOT EXISTS {{ GRAPH <{_OVERDELETED}> {{ {rule.head} }} }}",
-                        facts, [current, _OVERDELETED]))
+                        facts, [current, _OVERDELETED, INFERRED, SUPPORT]))
             engine.update(f"DROP SILENT GRAPH <{current}>")
             if not self._count(engine, _NEXT):
                 break
@@ -658,7 +790,7 @@ class CompiledReasoner:
         for rule in self.rules:
             engine.update(self._dataset_update(
                 self._insert_head(rule.head, _NEXT),
-                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None)}\n"
+                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None, bound=True)}\n"
                 f"  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
                 facts, [_OVERDELETED]))
         rederived_seed = _DELTA[0]
@@ -675,31 +807,70 @@ class CompiledReasoner:
 
     def _forward(self, engine: SparqlEngine, facts: list[str], seed: str | None, stats: ReasoningStats,
                  collect: bool = False, seed_counts: bool = False) -> set[ox.Triple]:
-        """Run the rules to a fixpoint from ``seed`` (a delta graph; None: all facts)."""
+        """Run the rules to a fixpoint from ``seed`` (a delta graph; None: all facts).
+
+        Each round's new triples go to the derived graphs and, for the next round, to one of two
+        delta graphs: what closed rules derived (read only by the open rules: transitivity,
+        chains, hasValue) and what open rules derived (read by all). A full run's first round
+        writes no delta at all for the closed rules: everything derived so far is their delta.
+        """
         collected: set[ox.Triple] = set()
         if seed_counts and seed is not None and collect:
             collected |= self._triples(engine, f"GRAPH <{seed}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
-        current = seed
-        engine.update(f"DROP SILENT GRAPH <{_NEXT}>")
-        for _ in range(ROUND_LIMIT):
+        closed_in: tuple[str, ...] | None = (seed,) if seed else None
+        open_in: tuple[str, ...] | None = (seed,) if seed else None
+        parity = 0
+        for round_number in range(1, ROUND_LIMIT + 1):
             stats.rounds += 1
-            named = [current] if current else []
+            parity = 1 - parity
+            closed_out, open_out = _CLOSED_DELTA[parity], _OPEN_DELTA[parity]
+            for graph in (closed_out, open_out):
+                engine.update(f"DROP SILENT GRAPH <{graph}>")
+            first_full = seed is None and round_number == 1
             for rule in self.rules:
-                for where in rule.variants(current):
+                if first_full:
+                    reads = None
+                elif rule.closed:
+                    reads = open_in
+                else:
+                    reads = tuple(dict.fromkeys((*(closed_in or ()), *(open_in or ()))))
+                if reads is not None and not reads:
+                    continue
+                also = [] if first_full and rule.closed else [closed_out if rule.closed else open_out]
+                for where in rule.variants(reads):
                     engine.update(self._dataset_update(
-                        self._insert_head(rule.head, _NEXT),
-                        f"{where}\n  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
-                        facts, named))
-            if current:
-                engine.update(f"DROP SILENT GRAPH <{current}>")
-            if not self._count(engine, _NEXT):
-                return collected
-            current = _DELTA[1] if current == _DELTA[0] else _DELTA[0]
-            engine.update(f"MOVE SILENT <{_NEXT}> TO <{current}>")
-            for check in self.checks:
-                self._run_check(engine, check, facts, current)
+                        self._insert_head(rule.head, also),
+                        f"{rule.distinct(where)}\n  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
+                        facts, list(reads or ())))
+            for graph in (*(closed_in or ()), *(open_in or ())):
+                if graph in _CLOSED_DELTA or graph in _OPEN_DELTA or graph == seed:
+                    engine.update(f"DROP SILENT GRAPH <{graph}>")
+            if first_full:
+                closed_in = (INFERRED, SUPPORT)
+                produced = self._count(engine, INFERRED) + self._count(engine, SUPPORT)
+                for check in self.checks:
+                    self._run_check(engine, check, facts, None)
+            else:
+                closed_in = (closed_out,)
+                produced = self._count(engine, closed_out)
+                for check in self.checks:
+                    self._run_check(engine, check, facts, closed_out)
+            open_in = (open_out,)
+            open_count = self._count(engine, open_out)
+            if open_count:
+                for check in self.checks:
+                    self._run_check(engine, check, facts, open_out)
             if collect:
-                collected |= self._triples(engine, f"GRAPH <{current}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+                for graph in (*closed_in, *open_in):
+                    if graph not in (INFERRED, SUPPORT):
+                        collected |= self._triples(
+                            engine, f"GRAPH <{graph}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+            if not produced and not open_count:
+                for graph in (closed_out, open_out):
+                    engine.update(f"DROP SILENT GRAPH <{graph}>")
+                return collected
+            if not produced:
+                closed_in = ()
         raise RuleError(f"the OWL-RL rules did not reach a fixpoint in {ROUND_LIMIT} rounds")
 
     def _run_check(self, engine: SparqlEngine, check: Rule, facts: list[str], delta: str | None) -> None:
@@ -707,56 +878,74 @@ class CompiledReasoner:
             query = self._dataset_query("SELECT * ", where + "\n} LIMIT 1", facts, [delta] if delta else [])
             rows = engine.select(query)
             if rows:
-                shown = ", ".join(f"?{k} = {sparql_term(v)}" for k, v in sorted(rows[0].items()))
-                values = [v for v in rows[0].values() if not isinstance(v, ox.Literal)]
-                literal_clash = any(isinstance(v, ox.Literal) for v in rows[0].values())
-                if check.name.startswith(("prp-fp", "prp-ifp")) and not literal_clash and values:
+                row = rows[0]
+                message = re.sub(r"\?(\w+)", lambda m: sparql_term(row[m.group(1)]) if m.group(1) in row else m.group(0),
+                                 check.check)
+                shown = ", ".join(f"?{k} = {sparql_term(v)}" for k, v in sorted(row.items()) if f"?{k}" not in check.check)
+                literal_clash = any(isinstance(v, ox.Literal) for v in row.values())
+                if check.name in ("prp-fp", "prp-ifp") and not literal_clash:
                     raise UnsupportedData(
-                        f"{check.check} ({shown}); OWL 2 RL would make them owl:sameAs, which the compiled "
+                        f"{message} ({shown}); OWL 2 RL would make them owl:sameAs, which the compiled "
                         "reasoner does not do: use the reference engine (owlrl)")
                 raise InconsistentData(f"the data is inconsistent with the ontology under OWL 2 RL:\n  "
-                                       f"{check.check}: {shown}")
+                                       f"{message}: {shown}")
 
-    def _shape_rules(self, engine: SparqlEngine, facts: list[str], focus: list | None) -> None:
-        """Run the SHACL-AF rules for ``focus`` (None: every focus node), replacing their old output."""
-        if not self.shape_rules:
-            return
+    def _shape_rules(self, engine: SparqlEngine, facts: list[str], focus: list | None
+                     ) -> tuple[set[ox.Triple], set[ox.Triple]]:
+        """Run the SHACL-AF rules for ``focus`` (None: every focus node), replacing their old output.
+
+        Returns the triples this added to and removed from the inferred graph.
+        """
+        if not self.shape_rules or (focus is not None and not focus):
+            return set(), set()
         if focus is None:
             old_graphs = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)]
         else:
             old_graphs = sorted({RULE_OUTPUT_PREFIX + hashlib.md5(_str(f).encode()).hexdigest() for f in focus})
-        if focus is not None and not focus:
-            return
         # Retract the old output of these focus nodes (what no other focus node also derived).
         old = set()
         for g in old_graphs:
             old |= self._triples(engine, f"GRAPH <{g}> {{ ?s ?p ?o }}")
             engine.update(f"DROP SILENT GRAPH <{g}>")
-        others = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)]
-        still = set()
-        if old and others:
-            still = self._triples(engine, "VALUES (?s ?p ?o) { " + _rows(old) + " } "
-                                  + "{ " + " UNION ".join(f"{{ GRAPH <{g}> {{ ?s ?p ?o }} }}" for g in others) + " }")
-        retract = old - still
+        had = self._present(engine, old, INFERRED)
+        retract = old - self._in_rule_output(engine, old)
         if retract:
             engine.update(f"DELETE DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(retract)} }} }}")
         # Derive: one INSERT per rule over all the focus nodes, each node's output in its own graph.
-        owl_facts = [g for g in facts]
         for rule in self.shape_rules:
-            engine.update(self._dataset_update_text(rule.insert(focus), owl_facts, []))
+            engine.update(self._dataset_update_text(rule.insert(focus), facts, []))
         new_graphs = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)
                       and (focus is None or g in old_graphs)]
-        # The RDFS consequences of what the rules derived, then keep only what is not a fact.
+        # The RDFS consequences of what the rules derived, then keep only what is not otherwise a
+        # fact (another focus node's output does not count: each graph keeps all of its own).
+        data = [g for g in facts if g != INFERRED]
+        kept: set[ox.Triple] = set()
         for g in new_graphs:
             derived = self._triples(engine, f"GRAPH <{g}> {{ ?s ?p ?o }}")
-            closed = derived | self._rdfs_entailments(derived)
-            closed = {t for t in closed if _keep(t)}
-            existing = self._existing(engine, closed, facts)
-            keep = closed - existing
+            closed = {t for t in derived | self._rdfs_entailments(derived) if _keep(t)}
+            owl_derived = self._present(engine, closed, INFERRED) - self._in_rule_output(engine, closed, besides=g)
+            keep = closed - self._existing(engine, closed, data) - owl_derived
             engine.update(f"DROP SILENT GRAPH <{g}>")
             if keep:
-                engine.update(f"INSERT DATA {{ GRAPH <{g}> {{ {_triples_text(keep)} }} "
-                              f"GRAPH <{INFERRED}> {{ {_triples_text(keep)} }} }}")
+                kept |= keep
+                engine.update(f"INSERT DATA {{ GRAPH <{g}> {{ {_triples_text(keep)} }} }}")
+        fresh = kept - had - self._present(engine, kept - old, INFERRED)
+        if kept:
+            engine.update(f"INSERT DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(kept)} }} }}")
+        return fresh, (had & retract) - kept
+
+    def _present(self, engine, triples: set[ox.Triple], graph: str) -> set[ox.Triple]:
+        if not triples:
+            return set()
+        return self._triples(engine, "VALUES (?s ?p ?o) { " + _rows(triples) + f" }} GRAPH <{graph}> {{ ?s ?p ?o }}")
+
+    def _in_rule_output(self, engine, triples: set[ox.Triple], besides: str | None = None) -> set[ox.Triple]:
+        """Which of ``triples`` some focus node's rule output (other than graph ``besides``) holds."""
+        if not triples:
+            return set()
+        return self._triples(
+            engine, "VALUES (?s ?p ?o) { " + _rows(triples) + " } GRAPH ?g { ?s ?p ?o } "
+            f'FILTER (STRSTARTS(STR(?g), "{RULE_OUTPUT_PREFIX}") && ?g != <{besides or RULE_OUTPUT_PREFIX}>)')
 
     def _update_shape_rules(self, engine, facts, quads, delta: Delta, before: set) -> None:
         """Re-run the SHACL-AF rules for the focus nodes a change can reach (all of them if unsure)."""
@@ -766,53 +955,49 @@ class CompiledReasoner:
         changed += list(delta.added) + list(delta.removed)
         focus = self._reachable_focus(engine, changed, facts)
         if focus is None:
-            self._shape_rules(engine, facts + [], None)
+            added, removed = self._shape_rules(engine, facts, None)
         else:
-            self._shape_rules(engine, facts, sorted(focus | before, key=_str))
+            added, removed = self._shape_rules(engine, facts, sorted(focus | before, key=_str))
+        # Fold the rules' changes into the OWL-RL ones: the net change of the inferred graph.
+        owl_added, owl_removed = delta.added, delta.removed
+        delta.added = (owl_added - removed) | (added - owl_removed)
+        delta.removed = (owl_removed - added) | (removed - owl_added)
 
     def _reachable_focus(self, engine, changed: list[ox.Triple], facts) -> set | None:
-        """Focus nodes whose rule output may change: the subjects and objects of changed triples
-        that the rules read, and the focus nodes one step from them; None if a changed triple is
-        one the rules read far from their focus node (then every focus node is re-run)."""
-        relevant = [t for t in changed if self._read_by_rules(t)]
-        if not relevant:
-            return set()
-        nodes = set()
-        for t in relevant:
-            nodes.add(t.subject)
-            if not isinstance(t.object, ox.Literal):
-                nodes.add(t.object)
-        if len(nodes) > 2000:
-            return None
-        # A focus node is within two steps of every triple its rule reads, for the rules here:
-        # the act, its agents, kinds and claims; an instrument or provision reaches every act.
-        return self._focus_near(engine, nodes, facts)
+        """Focus nodes whose rule output a change can alter; None when every one must be re-run.
 
-    def _read_by_rules(self, t: ox.Triple) -> bool:
-        p = t.predicate.value
+        For each changed triple and each body pattern it can match, the focus nodes are those
+        joined to the pattern's subject and object through patterns that hold whenever it does
+        (a shortest chain of them): a superset of the focus nodes the change can reach, found
+        by one selective query per pattern instead of re-running the rule everywhere.
+        """
+        found: set = set()
         for rule in self.shape_rules:
-            if p == _RDF_TYPE:
-                if t.object.value in rule.reads or any(
-                        t.object.value == c or c in self.schema.superclasses.get(t.object.value, ())
-                        for c in rule.target_classes):
-                    return True
-            elif p in rule.reads:
-                return True
-        return False
-
-    def _focus_near(self, engine, nodes: set, facts) -> set:
-        """Focus nodes among ``nodes`` and within two steps of them (either direction)."""
-        values = " ".join(sparql_term(n) for n in nodes)
-        found = set()
-        for rule in self.shape_rules:
-            query = self._dataset_query(
-                "SELECT DISTINCT ?this ",
-                f"VALUES ?n {{ {values} }}\n"
-                "  { BIND (?n AS ?this) } UNION { ?this ?p1 ?n } UNION { ?n ?p1 ?this }\n"
-                "  UNION { ?this ?p1 ?m . ?m ?p2 ?n } UNION { ?n ?p2 ?m . ?m ?p1 ?this }\n"
-                "  UNION { ?this ?p1 ?m . ?n ?p2 ?m } UNION { ?m ?p1 ?this . ?m ?p2 ?n }\n"
-                f"  {rule.targets}\n}}", facts, [])
-            found |= {row["this"] for row in engine.select(query) if "this" in row}
+            matches: dict[int, list[ox.Triple]] = {}
+            for t in changed:
+                p = t.predicate.value
+                if p == _RDF_TYPE and isinstance(t.object, ox.NamedNode) and t.object.value in rule.target_classes:
+                    found.add(t.subject)
+                if p in rule.target_properties:
+                    found.add(t.subject)
+                    if not isinstance(t.object, ox.Literal):
+                        found.add(t.object)
+                for i, edge in enumerate(rule.edges):
+                    if p not in edge.predicates:
+                        continue
+                    if edge.opaque:
+                        return None
+                    if not edge.closure and (not _fits(edge.subject, t.subject) or not _fits(edge.obj, t.object)):
+                        continue
+                    matches.setdefault(i, []).append(t)
+            for i, triples in matches.items():
+                if len(triples) > 5000:
+                    return None
+                query = _reach_query(rule, i, triples)
+                if query is None:
+                    return None
+                rows = engine.select(self._dataset_query("SELECT DISTINCT ?this ", query + "\n}", facts, []))
+                found |= {row["this"] for row in rows if "this" in row}
         return found
 
     def _snapshot_targets(self, engine, quads) -> set:
@@ -899,8 +1084,10 @@ class CompiledReasoner:
                     f"{sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} changes the "
                     "schema; compile the reasoner again and materialize")
 
-    def _insert_head(self, head: str, next_graph: str) -> str:
-        return f"INSERT {{ GRAPH ?__destination {{ {head} }} GRAPH <{next_graph}> {{ {head} }} }}"
+    def _insert_head(self, head: str, also: list[str] | str) -> str:
+        also = [also] if isinstance(also, str) else also
+        extra = "".join(f" GRAPH <{g}> {{ {head} }}" for g in also)
+        return f"INSERT {{ GRAPH ?__destination {{ {head} }}{extra} }}"
 
     def _destination(self, head: str) -> str:
         subject = head.split()[0]
@@ -938,6 +1125,60 @@ class CompiledReasoner:
 
 def _str(term) -> str:
     return term.value if hasattr(term, "value") else str(term)
+
+
+def _fits(pattern_term, term) -> bool:
+    """Whether a changed triple's term can match a pattern's term (a variable, or the same constant)."""
+    if isinstance(pattern_term, Variable):
+        return True
+    try:
+        return _term_text(pattern_term) == sparql_term(term)
+    except UnsupportedAxiom:
+        return False
+
+
+def _reach_query(rule: CompiledShapeRule, index: int, triples: list[ox.Triple]) -> str | None:
+    """The WHERE body selecting the focus nodes joined to pattern ``index`` when it matches ``triples``."""
+    edge = rule.edges[index]
+    this = Variable("this")
+    start: list[str] = []
+    if edge.closure:
+        start.append("VALUES (?__s ?__o) { " + " ".join(f"({sparql_term(t.subject)} {sparql_term(t.object)})"
+                                                       for t in triples) + " }")
+        start.append(f"{_n(edge.subject)} {edge.text} ?__s . ?__o {edge.text} {_n(edge.obj)} .")
+    else:
+        names = [(v, attr) for v, attr in ((edge.subject, "subject"), (edge.obj, "object")) if isinstance(v, Variable)]
+        if not names:
+            return None  # a pattern with no variable: it matters to every focus node
+        if len(names) == 2 and names[0][0] == names[1][0]:
+            names = names[:1]
+        rows = {tuple(sparql_term(getattr(t, attr)) for _, attr in names) for t in triples}
+        start.append("VALUES (" + " ".join(f"?{v}" for v, _ in names) + ") { "
+                     + " ".join("(" + " ".join(row) + ")" for row in sorted(rows)) + " }")
+    # Shortest chain of certain patterns from the pattern's variables to ?this.
+    bound = {v for v in (edge.subject, edge.obj) if isinstance(v, Variable)}
+    if edge.closure:
+        bound = {v for v in (edge.subject, edge.obj) if isinstance(v, Variable)}
+    usable = [e for j, e in enumerate(rule.edges) if j != index and not e.opaque
+              and e.scope == edge.scope[:len(e.scope)]]
+    previous: dict = {v: None for v in bound}
+    frontier = list(bound)
+    while frontier and this not in previous:
+        nxt = []
+        for v in frontier:
+            for e in usable:
+                for a, b in ((e.subject, e.obj), (e.obj, e.subject)):
+                    if a == v and isinstance(b, Variable) and b not in previous:
+                        previous[b] = (v, e)
+                        nxt.append(b)
+        frontier = nxt
+    if this not in previous:
+        return None
+    chain, v = [], this
+    while previous[v] is not None:
+        v, e = previous[v]
+        chain.append(f"{_n(e.subject)} {e.text} {_n(e.obj)} .")
+    return "\n  ".join(start + chain + [rule.targets])
 
 
 def _keep(t: ox.Triple) -> bool:

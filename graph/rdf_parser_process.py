@@ -1,6 +1,6 @@
 """The child process of ``untrusted_rdf``: parse one RDF body under limits, write it as N-Quads.
 
-Run as a script (``python -I rdf_parser_process.py``) so that it imports only pyoxigraph. Reads
+Run as a script (``python -I -S rdf_parser_process.py SITE_DIR``) so that it imports only pyoxigraph. Reads
 one line of JSON settings and then the body from stdin. Exit status: 0 with N-Quads on stdout;
 2 the body is not valid (message on stderr); 3 over the quad limit; 4 over the expansion limit.
 The memory and CPU limits make the kernel stop it rather than let it take the machine.
@@ -9,7 +9,10 @@ import json
 import resource
 import sys
 
-import pyoxigraph as ox
+if len(sys.argv) > 1:  # started with -S: the directory pyoxigraph is installed in
+    sys.path.insert(0, sys.argv[1])
+
+import pyoxigraph as ox  # noqa: E402
 
 BATCH = 1000
 

@@ -39,6 +39,7 @@ from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRA
 NOT_DATA = (str(SHAPES_GRAPH), str(INFERRED_GRAPH), str(METADATA_GRAPH))
 
 _DATASET = "#DATASET#"
+_ANCHOR_LIMIT = 2000  # above this many focus nodes, a shape's checks run as joins, not per node
 _FOCUS = "#FOCUS#"
 
 # Shape parameters that carry no constraint (or that validation leaves to others: sh:rule).
@@ -140,13 +141,27 @@ class _Check:
     severity: str
     sparql_messages: tuple[str, ...] = ()
     extra_vars: tuple[str, ...] = ()
+    root: Node | None = None     # the node shape whose targets give the focus nodes
+    flag: str | None = None      # boolean SPARQL expression over ?this: "this check has a result here"
+    branch: str | None = None    # or: a pattern binding ?this ?value (?_o) to its results, joined with the targets
 
 
 class CompiledShapes:
     """A shapes graph compiled against an ontology; validate any dataset an engine holds."""
 
-    def __init__(self, checks: list[_Check], shapes: Graph, walk: tuple[set[str], set[str]], depth: int):
+    def __init__(self, checks: list[_Check], shapes: Graph, walk: tuple[set[str], set[str]], depth: int,
+                 targets: dict | None = None):
         self.checks = checks
+        self.targets = targets or {}  # node shape → its target pattern binding ?this
+        self.targets_query = {root: f"{{ SELECT DISTINCT ?this WHERE {{ {_FOCUS} {pattern} }} }}"
+                              for root, pattern in self.targets.items()}
+        self.flag_groups: dict = {}
+        self.value_groups: dict = {}
+        for i, check in enumerate(checks):
+            if check.flag is not None:
+                self.flag_groups.setdefault(check.root, []).append(i)
+            elif check.branch is not None:
+                self.value_groups.setdefault(check.root, []).append(i)
         self.shapes = shapes
         self.walk_backward, self.walk_forward = walk
         self.depth = depth
@@ -157,7 +172,8 @@ class CompiledShapes:
         """Compile every shape with a target; ``skolem_prefix`` marks IRIs that stand for blank nodes."""
         compiler = _Compiler(shapes_graph, ontology_graph, skolem_prefix)
         checks = compiler.compile_all()
-        return cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth)
+        return cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth,
+                   compiler.target_patterns)
 
     # -- validation ---------------------------------------------------------------------------
 
@@ -178,14 +194,89 @@ class CompiledShapes:
             if not focus:
                 return CompiledReport([], self.shapes)
         results: list[Result] = []
-        for check in self.checks:
-            for chunk in _chunks(focus, 500) if focus is not None else [None]:
-                values = "" if chunk is None else "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
-                query = check.query.replace(_DATASET, dataset).replace(_FOCUS, values)
+        if focus is not None:
+            targeted = self._targeted(engine, dataset, focus)
+        else:
+            targeted = self._all_targets(engine, dataset)
+        # Pass 1: per node shape, one query finds its focus nodes once and flags each check that
+        # has a result there. Pass 2 asks only those checks, only for the flagged nodes.
+        flagged: dict[int, list] = {}
+        for root, indexes in self.flag_groups.items():
+            nodes = None if targeted is None else targeted.get(root, [])
+            if nodes is not None and not nodes:
+                continue
+            names = " ".join(f"?_f{i}" for i in indexes)
+            binds = " ".join(f"BIND(COALESCE({self.checks[i].flag}, false) AS ?_f{i})" for i in indexes)
+            any_flag = " || ".join(f"?_f{i}" for i in indexes)
+            template = self.targets_query[root]
+            for chunk in _chunks(nodes, 1000) if nodes is not None else [None]:
+                query = (f"SELECT ?this {names}{dataset} WHERE {{ {template.replace(_FOCUS, _values(chunk))} "
+                         f"{binds} FILTER({any_flag}) }}")
+                for row in engine.select(query):
+                    for i in indexes:
+                        flag = row.get(f"_f{i}")
+                        if flag is not None and flag.value == "true":
+                            flagged.setdefault(i, []).append(row["this"])
+        # Value checks: per node shape, one query joins its focus nodes with a union of every
+        # check's violating (focus, value) pairs; each branch is anchored on ?this for a write.
+        for root, indexes in self.value_groups.items():
+            nodes = None if targeted is None else targeted.get(root, [])
+            if nodes is not None and not nodes:
+                continue
+            for chunk in _chunks(nodes, 1000) if nodes is not None else [None]:
+                values = _values(chunk)
+                union = " UNION ".join(f"{{ {values} {self.checks[i].branch} BIND({i} AS ?_check) }}" for i in indexes)
+                query = (f"SELECT DISTINCT ?_check ?this ?value ?_o{dataset} WHERE {{ "
+                         f"{self.targets_query[root].replace(_FOCUS, values)} {{ {union} }} }}")
+                by_check: dict[int, list] = {}
+                for row in engine.select(query):
+                    by_check.setdefault(int(row["_check"].value), []).append(row)
+                for i, rows in sorted(by_check.items()):
+                    results.extend(self._results(self.checks[i], rows))
+        for i, check in enumerate(self.checks):
+            if check.branch is not None:
+                continue
+            if check.flag is not None:
+                nodes = flagged.get(i)
+                if not nodes:
+                    continue
+                if any(isinstance(node, ox.BlankNode) for node in nodes):
+                    nodes = None if focus is None else [n for n in nodes if not isinstance(n, ox.BlankNode)]
+            else:
+                nodes = focus if targeted is None else targeted.get(check.root, [])
+                if nodes is not None and not nodes:
+                    continue
+            for chunk in _chunks(nodes, 1000) if nodes is not None else [None]:
+                query = check.query.replace(_DATASET, dataset).replace(_FOCUS, _values(chunk))
                 results.extend(self._results(check, engine.select(query)))
         results = self._with_graphs(engine, graphs, results)
         results.sort(key=lambda r: (str(r.focus), str(r.component), str(r.path), str(r.value), str(r.source_shape)))
         return CompiledReport(results, self.shapes)
+
+    def _all_targets(self, engine: SparqlEngine, dataset: str) -> dict:
+        """Each node shape's focus nodes when few (queries are then anchored on them), else None:
+        a shape with many focus nodes is checked by joins over the whole data instead."""
+        found: dict = {}
+        for root, template in self.targets_query.items():
+            nodes = [row["this"] for row in engine.select(f"SELECT ?this{dataset} WHERE {template.replace(_FOCUS, '')}")]
+            if len(nodes) > _ANCHOR_LIMIT or any(isinstance(node, ox.BlankNode) for node in nodes):
+                found[root] = None
+            else:
+                found[root] = nodes
+        return found
+
+    def _targeted(self, engine: SparqlEngine, dataset: str, focus: list) -> dict | None:
+        """For each node shape, which of ``focus`` it targets (one query for every shape)."""
+        if not self.targets or any(check.root not in self.targets for check in self.checks):
+            return None
+        shapes = list(self.targets)
+        union = " UNION ".join(f"{{ {{ {self.targets[shape]} }} BIND({i} AS ?shape) }}" for i, shape in enumerate(shapes))
+        found: dict = {}
+        for chunk in _chunks(focus, 500):
+            values = "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
+            for row in engine.select(f"SELECT DISTINCT ?shape ?this{dataset} WHERE {{ {values} {union} }}"):
+                found.setdefault(shapes[int(row["shape"].value)], []).append(row["this"])
+        return found
 
     def affected_focus_nodes(self, engine: SparqlEngine, added: Iterable = (), removed: Iterable = (),
                              data_graphs: Sequence[str] | None = None) -> set | None:
@@ -275,16 +366,19 @@ class CompiledShapes:
         # A blank node cannot be named in a query: its graphs stay unknown (stored data is skolemised).
         nodes = sorted({r.focus for r in results if isinstance(r.focus, ox.NamedNode)}, key=str)
         where: dict = {}
-        data = [g for g in graphs if g != str(ONTOLOGY_GRAPH)] or graphs
-        graph_values = " ".join(f"<{g}>" for g in data)
-        for chunk in _chunks(nodes, 500):
+        data = set(g for g in graphs if g != str(ONTOLOGY_GRAPH)) or set(graphs)
+        for chunk in _chunks(nodes, 1000):
             values = " ".join(map(sparql_term, chunk))
-            rows = engine.select(f"SELECT DISTINCT ?this ?g WHERE {{ VALUES ?this {{ {values} }} "
-                                 f"VALUES ?g {{ {graph_values} }} GRAPH ?g {{ ?this ?p ?o }} }}")
+            rows = engine.select(f"SELECT DISTINCT ?this ?g WHERE {{ VALUES ?this {{ {values} }} GRAPH ?g {{ ?this ?p ?o }} }}")
             for row in rows:
-                where.setdefault(row["this"], []).append(row["g"].value)
+                if row["g"].value in data:
+                    where.setdefault(row["this"], []).append(row["g"].value)
         return [Result(r.focus, r.path, r.value, r.component, r.severity, r.messages, r.source_shape,
                        tuple(sorted(where.get(r.focus, ())))) for r in results]
+
+
+def _values(chunk) -> str:
+    return "" if chunk is None else "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
 
 
 def _substitute(message: str, bound: dict) -> str:
@@ -342,7 +436,9 @@ class _Compiler:
         self.counter = itertools.count()
         self.walk_backward: set[str] = set()   # f p v: from v, find ?f with ?f p v
         self.walk_forward: set[str] = set()    # v p f (inverse paths): from v, find ?f with v p ?f
-        self.depth = 1
+        self.depth = 0
+        self.target_patterns: dict = {}
+        self.inspected = 0  # the farthest level whose nodes' own triples the current check reads
         supers_p = _transitive(ontology, RDFS.subPropertyOf)
         supers_c = _transitive(ontology, RDFS.subClassOf)
         self.sub_properties: dict[Node, set] = {}
@@ -388,11 +484,11 @@ class _Compiler:
         branches = [f"{{ VALUES {t} {{ {types} }} {var} <{RDF.type}> {t} }}"]
         by_domain = self.typing_properties(cls, self.domain_of)
         by_range = self.typing_properties(cls, self.range_of)
-        if by_domain:
-            branches.append(f"{{ {var} {self.alternatives(by_domain)} {o} }}")
-        if by_range:
-            s = self.var()
-            branches.append(f"{{ {s} {self.alternatives(by_range)} {var} FILTER(!isLiteral({var})) }}")
+        # Plain triple patterns, not a path alternative: engines index those best.
+        for p in by_domain:
+            branches.append(f"{{ {var} {_term(p)} {o} }}")
+        for p in by_range:
+            branches.append(f"{{ {self.var()} {_term(p)} {var} FILTER(!isLiteral({var})) }}")
         return " UNION ".join(branches)
 
     @staticmethod
@@ -401,33 +497,62 @@ class _Compiler:
             return _term(props[0])
         return "(" + "|".join(_term(p) for p in props) + ")"
 
-    def path(self, node: Node, inverse: bool = False) -> str:
+    def path(self, node: Node, steps: list | None = None, inverse: bool = False) -> str:
         """A SPARQL property path for a SHACL path, each predicate widened to its sub-properties.
 
-        Each predicate is remembered with the direction a change must be walked back along to
-        find the focus nodes it can affect (see ``affected_focus_nodes``).
+        ``steps`` collects each predicate with the direction in which a change must be walked
+        back to find the focus nodes it can affect (see ``affected_focus_nodes``).
         """
+        steps = [] if steps is None else steps
         if isinstance(node, URIRef):
             if node == RDF.type:
                 raise UnsupportedShapes("sh:path rdf:type is not compiled (types are entailed)")
-            (self.walk_forward if inverse else self.walk_backward).update(str(p) for p in self.properties_under(node))
+            steps.extend((str(p), inverse) for p in self.properties_under(node))
             return self.alternatives(self.properties_under(node))
         if (node, RDF.first, None) in self.sg:
-            self.depth = max(self.depth, len(list(Collection(self.sg, node))) + 1)
-            return "(" + "/".join(self.path(step, inverse) for step in Collection(self.sg, node)) + ")"
+            sequence = list(Collection(self.sg, node))
+            if len(sequence) > 1:
+                # The value nodes lie several steps away: a change in between reaches them.
+                self.register(steps)
+            return "(" + "/".join(self.path(step, steps, inverse) for step in sequence) + ")"
         for key, suffix in ((SH.zeroOrMorePath, "*"), (SH.oneOrMorePath, "+"), (SH.zeroOrOnePath, "?")):
             inner = self.sg.value(node, key)
             if inner is not None:
                 if suffix != "?":
                     raise UnsupportedShapes(f"{node.n3()}: repeated paths are not compiled (no bound on what a change reaches)")
-                return f"({self.path(inner, inverse)}){suffix}"
+                return f"({self.path(inner, steps, inverse)}){suffix}"
         inverse_of = self.sg.value(node, SH.inversePath)
         if inverse_of is not None:
-            return f"^({self.path(inverse_of, not inverse)})"
+            return f"^({self.path(inverse_of, steps, not inverse)})"
         alternative = self.sg.value(node, SH.alternativePath)
         if alternative is not None:
-            return "(" + "|".join(self.path(step, inverse) for step in Collection(self.sg, alternative)) + ")"
+            return "(" + "|".join(self.path(step, steps, inverse) for step in Collection(self.sg, alternative)) + ")"
         raise UnsupportedShapes(f"the path {node.n3()} is not a SHACL path the compiler knows")
+
+    def path_length(self, node: Node) -> int:
+        """How many steps from a focus node its farthest value node can be."""
+        if isinstance(node, URIRef):
+            return 1
+        if (node, RDF.first, None) in self.sg:
+            return sum(self.path_length(step) for step in Collection(self.sg, node))
+        for key in (SH.zeroOrOnePath, SH.inversePath):
+            inner = self.sg.value(node, key)
+            if inner is not None:
+                return self.path_length(inner)
+        alternative = self.sg.value(node, SH.alternativePath)
+        if alternative is not None:
+            return max(self.path_length(step) for step in Collection(self.sg, alternative))
+        return 1
+
+    def register(self, steps) -> None:
+        """Walk these path steps when looking for the focus nodes a change affects."""
+        for predicate, inverse in steps:
+            (self.walk_forward if inverse else self.walk_backward).add(predicate)
+
+    def need(self, level: int) -> None:
+        """A check reads the triples of nodes ``level`` steps from its focus node."""
+        self.depth = max(self.depth, level)
+        self.inspected = max(self.inspected, level)
 
     def var(self) -> str:
         return f"?_v{next(self.counter)}"
@@ -447,7 +572,9 @@ class _Compiler:
                 continue
             if (shape, SH.path, None) in self.sg:
                 raise UnsupportedShapes(f"{shape.n3()}: a property shape with its own targets is not compiled")
-            checks.extend(self.node_shape(shape))
+            for check in self.node_shape(shape):
+                check.root = shape
+                checks.append(check)
         return checks
 
     def deactivated(self, shape) -> bool:
@@ -467,6 +594,7 @@ class _Compiler:
         if not branches:
             raise UnsupportedShapes(f"{shape.n3()} has no target the compiler knows")
         union = " UNION ".join(f"{{ {b} }}" for b in branches)
+        self.target_patterns[shape] = union
         return f"{{ SELECT DISTINCT ?this WHERE {{ {_FOCUS} {union} }} }}"
 
     def info(self, shape: Node) -> tuple[tuple[str, ...], str]:
@@ -488,9 +616,10 @@ class _Compiler:
         checks = []
         for parameter in sorted(_VALUE_PARAMETERS, key=str):
             for argument in sorted(self.sg.objects(shape, parameter), key=str):
-                ok = self.value_ok(parameter, argument, "?this", shape)
+                ok = self.value_ok(parameter, argument, "?this", shape, 0)
                 query = f"SELECT DISTINCT ?this{_DATASET} WHERE {{ {focus} FILTER(!({ok})) }}"
-                checks.append(_Check(shape, _COMPONENT[parameter], None, query, "focus", messages, severity))
+                checks.append(_Check(shape, _COMPONENT[parameter], None, query, "focus", messages, severity,
+                                     flag=f"!({ok})"))
         for constraint in sorted(self.sg.objects(shape, SH.sparql), key=str):
             if not self.deactivated(constraint):
                 checks.append(self.sparql_check(shape, constraint, focus, messages, severity))
@@ -504,11 +633,14 @@ class _Compiler:
         path_node = self.sg.value(shape, SH.path)
         if path_node is None:
             raise UnsupportedShapes(f"{shape.n3()} is used as a property shape but has no sh:path")
-        path = self.path(path_node)
+        steps: list = []
+        path = self.path(path_node, steps)
+        level = self.path_length(path_node)
+        outer, self.inspected = self.inspected, 0
         messages, severity = self.info(shape)
 
-        def check(component, query, value):
-            return _Check(shape, component, path_node, query, value, messages, severity)
+        def check(component, query, value, flag, branch=None):
+            return _Check(shape, component, path_node, query, value, messages, severity, flag=flag, branch=branch)
 
         checks = []
         for n in self.sg.objects(shape, SH.minCount):
@@ -520,45 +652,57 @@ class _Compiler:
                          f"GROUP BY ?this HAVING (COUNT(DISTINCT ?_v) < {n})")
             else:
                 continue
-            checks.append(check(SH.MinCountConstraintComponent, query, "none"))
+            xs = [self.var() for _ in range(n)]
+            flag = f"NOT EXISTS {{ ?this {path} {', '.join(xs)} {_all_different(xs)} }}" if n <= 4 else None
+            checks.append(check(SH.MinCountConstraintComponent, query, "none", flag))
         for n in self.sg.objects(shape, SH.maxCount):
             query = (f"SELECT ?this{_DATASET} WHERE {{ {focus} ?this {path} ?_v }} "
                      f"GROUP BY ?this HAVING (COUNT(DISTINCT ?_v) > {int(n)})")
-            checks.append(check(SH.MaxCountConstraintComponent, query, "none"))
+            xs = [self.var() for _ in range(int(n) + 1)]
+            flag = f"EXISTS {{ ?this {path} {', '.join(xs)} {_all_different(xs)} }}" if int(n) <= 3 else None
+            checks.append(check(SH.MaxCountConstraintComponent, query, "none", flag))
         for parameter in sorted(_VALUE_PARAMETERS, key=str):
             for argument in sorted(self.sg.objects(shape, parameter), key=str):
                 if parameter == SH.hasValue:
                     query = f"SELECT ?this{_DATASET} WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {path} {_term(argument)} }} }}"
-                    checks.append(check(SH.HasValueConstraintComponent, query, "none"))
+                    checks.append(check(SH.HasValueConstraintComponent, query, "none",
+                                        f"NOT EXISTS {{ ?this {path} {_term(argument)} }}"))
                     continue
-                ok = self.value_ok(parameter, argument, "?value", shape)
+                ok = self.value_ok(parameter, argument, "?value", shape, level)
                 query = f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} ?this {path} ?value FILTER(!({ok})) }}"
-                checks.append(check(_COMPONENT[parameter], query, "bound"))
+                checks.append(check(_COMPONENT[parameter], query, "bound", None,
+                                    f"?this {path} ?value FILTER(!({ok}))"))
         for parameter in sorted(_PAIR_PARAMETERS, key=str):
             for other in self.sg.objects(shape, parameter):
-                other_path = self.path(other)
+                other_path = self.path(other)  # the focus node's own values: nothing to walk
                 if parameter in (SH.lessThan, SH.lessThanOrEquals):
                     op = "<" if parameter == SH.lessThan else "<="
                     # One result per (value, other value) pair that is not in order, incomparable included.
                     query = (f"SELECT ?this ?value{_DATASET} WHERE {{ {{ SELECT DISTINCT ?this ?value ?_o WHERE {{ "
                              f"{focus} ?this {path} ?value . ?this {other_path} ?_o "
                              f"FILTER(!COALESCE(?value {op} ?_o, false)) }} }} }}")
-                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+                    checks.append(check(_COMPONENT[parameter], query, "bound", None,
+                                        f"?this {path} ?value . ?this {other_path} ?_o "
+                                        f"FILTER(!COALESCE(?value {op} ?_o, false))"))
                 elif parameter == SH.disjoint:
                     query = (f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} ?this {path} ?value . "
                              f"?this {other_path} ?value }}")
-                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+                    checks.append(check(_COMPONENT[parameter], query, "bound", None,
+                                        f"?this {path} ?value . ?this {other_path} ?value"))
                 else:
                     query = (f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} "
                              f"{{ ?this {path} ?value FILTER NOT EXISTS {{ ?this {other_path} ?value }} }} UNION "
                              f"{{ ?this {other_path} ?value FILTER NOT EXISTS {{ ?this {path} ?value }} }} }}")
-                    checks.append(check(_COMPONENT[parameter], query, "bound"))
+                    checks.append(check(_COMPONENT[parameter], query, "bound", None))
+        if self.inspected >= 1:
+            self.register(steps)  # the value nodes' own triples are read: walk back from them
+        self.inspected = max(outer, self.inspected)
         return checks
 
     # -- value conformance as SPARQL expressions ----------------------------------------------
 
-    def value_ok(self, parameter, argument, v: str, shape) -> str:
-        """A boolean expression: ``v`` satisfies this one constraint parameter."""
+    def value_ok(self, parameter, argument, v: str, shape, level: int) -> str:
+        """A boolean expression: ``v`` (``level`` steps from the focus node) satisfies this parameter."""
         if parameter == SH.datatype:
             if argument == RDF.langString:
                 return f"(isLiteral({v}) && lang({v}) != \"\")"
@@ -568,7 +712,7 @@ class _Compiler:
                 test += f" && REGEX(STR({v}), {_string(lexical)})"
             return test + ")"
         if parameter == SH["class"]:
-            self.depth = max(self.depth, 2)
+            self.need(level)
             return f"EXISTS {{ {self.members(argument, v)} }}"
         if parameter == SH.nodeKind:
             return self.node_kind(argument, v)
@@ -588,7 +732,7 @@ class _Compiler:
             op = {SH.minInclusive: ">=", SH.maxInclusive: "<=", SH.minExclusive: ">", SH.maxExclusive: "<"}[parameter]
             return f"COALESCE({v} {op} {_term(argument)}, false)"
         if parameter in (SH["or"], SH["and"], SH.xone):
-            parts = [self.conforms(member, v) for member in Collection(self.sg, argument)]
+            parts = [self.conforms(member, v, level) for member in Collection(self.sg, argument)]
             if not parts:
                 return "false" if parameter == SH["or"] else ("true" if parameter == SH["and"] else "false")
             if parameter == SH["or"]:
@@ -597,9 +741,9 @@ class _Compiler:
                 return "(" + " && ".join(parts) + ")"
             return "((" + " + ".join(f"IF({p}, 1, 0)" for p in parts) + ") = 1)"
         if parameter == SH["not"]:
-            return f"!({self.conforms(argument, v)})"
+            return f"!({self.conforms(argument, v, level)})"
         if parameter == SH.node:
-            return self.conforms(argument, v)
+            return self.conforms(argument, v, level)
         raise UnsupportedShapes(f"{parameter.n3()} is not compiled")
 
     def blank(self, v: str) -> str:
@@ -617,7 +761,7 @@ class _Compiler:
             raise UnsupportedShapes(f"unknown sh:nodeKind {kind.n3()}")
         return kinds[kind]
 
-    def conforms(self, shape: Node, v: str) -> str:
+    def conforms(self, shape: Node, v: str, level: int) -> str:
         """A boolean expression: ``v`` conforms to ``shape`` (used inside sh:or, sh:node …)."""
         if self.deactivated(shape):
             return "true"
@@ -630,10 +774,13 @@ class _Compiler:
                 raise UnsupportedShapes(f"{shape.n3()}: cardinality or pair constraints without sh:path")
             for parameter in sorted(_VALUE_PARAMETERS, key=str):
                 for argument in self.sg.objects(shape, parameter):
-                    parts.append(self.value_ok(parameter, argument, v, shape))
+                    parts.append(self.value_ok(parameter, argument, v, shape, level))
         else:
-            self.depth = max(self.depth, 3)
-            path = self.path(path_node)
+            self.need(level)  # v's own triples give its values
+            steps: list = []
+            path = self.path(path_node, steps)
+            inner_level = level + self.path_length(path_node)
+            outer, self.inspected = self.inspected, 0
             for n in self.sg.objects(shape, SH.minCount):
                 n = int(n)
                 if n >= 1:
@@ -649,12 +796,15 @@ class _Compiler:
                         parts.append(f"EXISTS {{ {v} {path} {_term(argument)} }}")
                         continue
                     x = self.var()
-                    parts.append(f"NOT EXISTS {{ {v} {path} {x} FILTER(!({self.value_ok(parameter, argument, x, shape)})) }}")
+                    parts.append(f"NOT EXISTS {{ {v} {path} {x} FILTER(!({self.value_ok(parameter, argument, x, shape, inner_level)})) }}")
             for parameter in _PAIR_PARAMETERS:
                 if any(self.sg.objects(shape, parameter)):
                     raise UnsupportedShapes(f"{shape.n3()}: {parameter.n3()} inside a logical constraint is not compiled")
+            if self.inspected > level:
+                self.register(steps)
+            self.inspected = max(outer, self.inspected)
         for prop in self.sg.objects(shape, SH.property):
-            parts.append(self.conforms(prop, v))
+            parts.append(self.conforms(prop, v, level))
         if any(self.sg.objects(shape, SH.sparql)):
             raise UnsupportedShapes(f"{shape.n3()}: sh:sparql inside a logical constraint is not compiled")
         return "(" + " && ".join(parts) + ")" if parts else "true"
@@ -676,7 +826,8 @@ class _Compiler:
         except Exception as error:  # rdflib raises pyparsing errors of several kinds
             raise UnsupportedShapes(f"{shape.n3()}: cannot parse its sh:select: {error}") from error
         self.check_sparql_predicates(shape, parsed.algebra)
-        self.depth = max(self.depth, 3)
+        patterns = list(_triple_predicates(parsed.algebra))
+        self.need(max(1, len(patterns) - 1))  # a hand-written query may join that far from $this
         projected = [str(v) for v in parsed.algebra.get("PV", [])]
         if "this" not in projected:
             raise UnsupportedShapes(f"{shape.n3()}: a sh:select must project $this to be compiled")

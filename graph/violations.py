@@ -22,6 +22,8 @@ _CLASS_NAMES = {
     "https://w3id.org/yokuryu/ontology#FrustratedRequirementViolation": "frustrated requirement",
 }
 
+CITATION_NEEDED_NOTE = "A premise rests on a statement the source flags [citation needed]."
+
 # The premises in the order a historian checks them.
 PREMISE_ORDER = ("instrument", "provision", "binding action", "act", "claim of the source")
 
@@ -93,9 +95,35 @@ class Violation:
         """True if a premise rests on a statement the source flags "[citation needed]"."""
         return any(p.citation_needed for p in self.premises)
 
+    @property
+    def caveats(self) -> list[str]:
+        """What a reader must know before relying on the violation: the limits of what the rules
+        show, worded once here for the CLI, the JSON and the pages alike."""
+        notes = []
+        for premise in self.premises:
+            if premise.role != "claim of the source":
+                continue
+            period = (f"on {self.overlap_start}" if self.overlap_start == self.overlap_end
+                      else f"from {self.overlap_start} to {self.overlap_end}")
+            scope = f"the rules support a violation only {period}, the dates of the act ({self.act_label})"
+            if "from the beginning" in premise.label.lower():
+                notes.append(f"The source's claim ({premise.label}) goes further than the rules: it says "
+                             f"\"from the beginning\", but {scope}, not from the instrument's beginning "
+                             f"({self.in_force_from}).")
+            else:
+                notes.append(f"The source's claim ({premise.label}) agrees that there was a violation; {scope}.")
+        if self.provision_text and "military forces" in self.provision_text.lower():
+            # The provision's own words limit whom it protects; estimates may count others.
+            notes.append(f"{self.provision_label} concerns the Japanese military forces; civilians, whom some "
+                         "estimates of the internees and the dead also count, are outside it.")
+        if self.cites_flagged_source:
+            notes.append(CITATION_NEEDED_NOTE)
+        return notes
+
     def as_dict(self) -> dict:
         data = asdict(self)
         data["citationNeeded"] = self.cites_flagged_source
+        data["caveats"] = self.caveats
         return data
 
 
@@ -190,8 +218,8 @@ def render_text(violations: list[Violation]) -> str:
                     lines.append(f"       - sentence {e.sentence_number} of the source: \"{e.label}\"")
                 else:
                     lines.append(f"       - {e.label}" + (f" [{e.confidence}]" if e.confidence else ""))
-        if v.cites_flagged_source:
-            lines.append("   note        a premise rests on a statement the source flags [citation needed]")
+        for caveat in v.caveats:
+            lines.append(f"   note        {caveat}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

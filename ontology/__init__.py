@@ -26,6 +26,8 @@ SHAPES_GRAPH = GRAPH.shapes
 EXTERNAL_GRAPH = GRAPH.external
 INFERRED_GRAPH = GRAPH.inferred
 METADATA_GRAPH = GRAPH.metadata
+# Links out (skos:exactMatch/closeMatch) curated by the project: neither the source's nor history's.
+LINKS_GRAPH = GRAPH.links
 
 DATA_LICENSE = "https://creativecommons.org/licenses/by-sa/4.0/"
 CODE_LICENSE = "https://www.apache.org/licenses/LICENSE-2.0"

@@ -117,7 +117,11 @@ def _target(direct: bool, *, required: bool):
     if direct:
         if _names_graph():
             raise ProtocolError("400 Bad Request: this URL names its graph directly; drop ?graph / ?default")
-        return request.base_url
+        try:
+            return ox.NamedNode(request.base_url).value
+        except ValueError as error:  # e.g. /store/%C2%80: a control character is no part of an IRI
+            raise ProtocolError(f"400 Bad Request: {request.base_url!r} is not an IRI, so it names no graph "
+                                f"({error})") from error
     graphs, default = request.args.getlist("graph"), "default" in request.args
     if graphs and default or len(graphs) > 1:
         raise ProtocolError("400 Bad Request: name one graph: either ?graph=IRI or ?default")
@@ -141,6 +145,11 @@ def _triples_from_body(target) -> list[ox.Triple]:
         for part in request.files.values():
             syntax = _syntax_of(part.mimetype, part.mimetype_params.get("charset"))
             triples += _parse(part.read(), syntax, target, part.filename)
+        limit = get_config().max_write_quads
+        if len(triples) > limit:  # each part was within the limit; together they are one write
+            raise ProtocolError(f"413 Content Too Large: the parts hold {len(triples)} triples together, more than the "
+                                f"{limit} one write may send; send them in several writes, or raise the limit with "
+                                "--max-write-quads or YOKURYU_MAX_WRITE_QUADS. Nothing was applied.", 413)
         return triples
     return _parse(request.get_data(cache=False), _syntax_of(request.mimetype, request.mimetype_params.get("charset")),
                   target, None)

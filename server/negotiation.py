@@ -7,8 +7,11 @@ thing on every URL.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import request
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from yokuryu.graph.formats import RDF_SYNTAXES, RESULTS_SYNTAXES, RdfSyntax, ResultsSyntax
 from yokuryu.server.errors import ProtocolError
@@ -150,16 +153,22 @@ def _choose(offers: list[tuple[str, object]], default, what: str):
     """Pick the best offer for the request's Accept header (q-values honoured, werkzeug's parser).
 
     No Accept header, or ``*/*``, gets ``default``; nothing acceptable is a 406 that lists
-    what would have worked.
+    what would have worked. Clients send the same few Accept headers over and over, so the
+    choice is remembered per header (it depends on nothing else).
     """
-    accept = _without_parameters(request.accept_mimetypes)
+    return _choose_for(request.headers.get("Accept"), tuple(offers), default, what)
+
+
+@lru_cache(maxsize=512)
+def _choose_for(header: str | None, offers: tuple[tuple[str, object], ...], default, what: str):
+    accept = _without_parameters(parse_accept_header(header, MIMEAccept))
     if not accept or accept.provided is False:
         return default
     media_types = [m for m, _ in offers]
     best = accept.best_match(media_types, default=None)
     if best is None:
         raise ProtocolError(
-            f"406 Not Acceptable: none of the media types in Accept: {request.headers.get('Accept')!r} "
+            f"406 Not Acceptable: none of the media types in Accept: {header!r} "
             f"can represent {what}; available: {', '.join(dict.fromkeys(media_types))}", 406)
     if accept.quality(best) == accept.quality("*/*") and best not in accept.values() and default is not None:
         return default  # only a wildcard matched: give the natural default

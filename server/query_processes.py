@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import io
 import logging
 import os
@@ -238,7 +239,10 @@ class _Zygote:
         """Fork the zygote from this process: it shares the store's memory, copy-on-write."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         server = os.getpid()
+        gc.freeze()  # the zygote keeps the server's objects out of its collector's sight (see zygote_main)
         pid = os.fork()
+        if pid != 0:
+            gc.unfreeze()  # the server itself collects as usual
         if pid == 0:  # the zygote
             try:
                 ours.close()
@@ -314,6 +318,9 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket) -> None:
             return
         if request[0] == "fork":
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            # Out of the garbage collector's sight: its passes write to every object they visit,
+            # which would make each worker copy the whole Python heap it shares with the zygote.
+            gc.freeze()
             pid = os.fork()
             if pid == 0:  # a worker
                 try:

@@ -3,7 +3,8 @@
 An IRI such as ``javascript:alert(document.cookie)`` or ``data:text/html,…`` is a valid IRI and
 may be stored, shown and queried like any other; rendered as ``href`` it would run in the
 page when clicked. Pages therefore link only relative references and the schemes below; any
-other IRI is shown as text. (The strict Content-Security-Policy blocks ``javascript:`` URLs as
+other IRI is shown as text. Views compute hrefs with :func:`href_for`, and templates filter
+every href that holds data with ``link_target`` as well. (The strict Content-Security-Policy blocks ``javascript:`` URLs as
 well: two defences, either one enough.) ``server/static/query-ui.js`` applies the same rule to
 query results.
 """
@@ -35,6 +36,13 @@ def link_target(value) -> str | None:
         # (safe) scheme, even when protocol-relative ("//host/…").
         return str(value)
     return str(value) if scheme.group(1).lower() in LINKABLE_SCHEMES else None
+
+
+def href_for(iri: str, base: str) -> str | None:
+    """Where a page links ``iri``: this server's page about it, the IRI itself if it may be
+    followed, else None (the template shows the IRI as text)."""
+    from yokuryu.server.pages.labels import local_page
+    return local_page(iri, base) or link_target(iri)
 
 
 def register(app: Flask) -> None:

@@ -87,9 +87,9 @@ def wait_for_status(page, pattern: str) -> None:
 
 
 def test_example_query_table_resource_page_and_link(server, page):
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     assert page.title().endswith("Yokuryū")
-    screenshot(page, "home", full_page=False)
+    screenshot(page, "query", full_page=False)
     examples = page.locator("button.example")
     if examples.count():  # the competency questions installed in graph/queries, one click each
         examples.first.click()
@@ -121,7 +121,7 @@ def test_example_query_table_resource_page_and_link(server, page):
 
 
 def test_download_results_as_csv(server, page, tmp_path):
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     page.fill("#query", "SELECT ?state ?label WHERE { ?state a yk:State ; rdfs:label ?label FILTER(LANG(?label) = 'en') } ORDER BY ?label")
     run_and_wait(page)
     shown = page.locator("table.results tbody tr").count()
@@ -140,7 +140,7 @@ def test_download_results_as_csv(server, page, tmp_path):
 
 def test_shared_link_reproduces_the_query(server, page):
     query = "SELECT ?s WHERE { ?s a yk:Declaration }"
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     page.fill("#query", query)
     page.locator("#query").press("Control+Enter")  # the keyboard runs it too
     wait_for_status(page, r"result")
@@ -154,7 +154,7 @@ def test_shared_link_reproduces_the_query(server, page):
 
 
 def test_errors_are_shown_in_place_and_the_editor_highlights(server, page):
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     assert page.locator("#query-highlight .tok-kw").count() > 0
     assert page.locator("#query-highlight .tok-var").count() > 0
     page.fill("#query", "SELECT ?x WHERE { ?x ")
@@ -187,7 +187,7 @@ def test_a_browser_sent_to_the_endpoint_lands_on_the_query_page(server, page):
 
 
 def test_construct_results_are_a_table_of_triples_and_download_as_turtle(server, page, tmp_path):
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     page.fill("#query", "CONSTRUCT { res:japan rdfs:label ?label } WHERE { res:japan rdfs:label ?label }")
     run_and_wait(page)
     headers = page.locator("table.results thead th").all_inner_texts()

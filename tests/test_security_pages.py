@@ -83,6 +83,56 @@ def test_javascript_iris_are_never_links(hostile_client, path):
         assert "javascript:alert(1)" in html and "vbscript:msgbox(4)" in html
 
 
+@pytest.fixture(scope="module")
+def hostile_knowledge_graph():
+    """The bundled knowledge graph plus hostile IRIs as camps, people, works, citations and sentences
+    (put straight into the store: whatever got in, pages must not turn it into script)."""
+    from yokuryu.graph import build, open_store
+    from yokuryu.server import create_app
+    from yokuryu.server.config import ServerConfig
+
+    result = build()
+    store = open_store(None)
+    store.load_build(result)
+    yk, graph = BASE + "ontology#", BASE + "graph/user/hostile"
+    statements = []
+    for n, iri in enumerate(HOSTILE):
+        for cls in ("LabourCamp", "Person", "Work", "InternationalInstrument"):
+            statements.append(f"<{iri}> a <{yk}{cls}>")
+        statements += [f'<{iri}> <{RDFS_LABEL}> "hostile {n}"',
+                       f"<{BASE}resource/potsdam-declaration> <{yk}citation> <{iri}>",
+                       f"<{BASE}resource/potsdam-declaration> <{yk}statedIn> <{iri}>",
+                       f"<{BASE}resource/potsdam-declaration> <{iri}> <{iri}>"]
+    store.oxigraph.update(f"INSERT DATA {{ GRAPH <{graph}> {{ " + " .\n".join(statements) + " . } }")
+    app = create_app(ServerConfig(), store)
+    return app.test_client()
+
+
+def test_no_page_of_the_knowledge_graph_links_a_hostile_iri(hostile_knowledge_graph):
+    """Crawl the pages (from the overview, the class lists, the timeline and a resource the hostile
+    IRIs are attached to) and check every URL-valued attribute."""
+    client = hostile_knowledge_graph
+    queue = ["/", "/class", "/class/LabourCamp", "/class/Person", "/class/Work", "/timeline", "/ontology",
+             "/resource/potsdam-declaration.html", "/search?q=hostile", "/query"]
+    seen, shown_as_text = set(), 0
+    while queue and len(seen) < 40:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        response = client.get(path, headers={"Accept": "text/html"})
+        if response.mimetype != "text/html":
+            continue
+        links = parsed(response.text)
+        bad = [url for url in links.urls if scheme_of(url) not in ("", "http", "https", "mailto")]
+        assert bad == [], f"{path} links {bad}"
+        shown_as_text += response.text.count("javascript:alert(1)")
+        queue += [u.split("#")[0] for u in links.urls if u.startswith("/") and not u.startswith("//")
+                  and "/static/" not in u and "." not in u.rsplit("/", 1)[-1].replace(".html", "")]
+    assert {"/class/LabourCamp", "/timeline", "/resource/potsdam-declaration.html"} <= seen
+    assert shown_as_text > 0  # the hostile IRIs are on the pages, as text
+
+
 def test_safe_link_rule():
     from yokuryu.server.safe_links import link_target
     for safe in ("https://example.org/a", "http://x", "mailto:a@b.example", "/resource/x.html", "#s3", "x.html",
@@ -93,7 +143,7 @@ def test_safe_link_rule():
         assert link_target(unsafe) is None, unsafe
 
 
-HTML_PATHS = ["/", "/search?q=potsdam", "/resource/potsdam-declaration.html", "/ontology",
+HTML_PATHS = ["/", "/query", "/class/Treaty", "/timeline", "/search?q=potsdam", "/resource/potsdam-declaration.html", "/ontology",
               "/resource/no-such-thing.html", "/source/japanese-pows-in-the-soviet-union.html"]
 
 
@@ -128,7 +178,7 @@ def test_every_other_answer_is_not_sniffed_or_framed(client):
 @pytest.mark.browser
 def test_query_ui_works_under_the_policy_and_links_no_javascript(server, browser_page):
     page, violations = browser_page
-    page.goto(server.url + "/")
+    page.goto(server.url + "/query")
     page.click("#run")
     wait_for_status(page, r"result|failed")
     assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
@@ -145,6 +195,17 @@ def test_query_ui_works_under_the_policy_and_links_no_javascript(server, browser
     assert page.locator("#query-highlight span.tok-kw").count() > 0
     with page.expect_download():
         page.click("#download-buttons button[data-format='csv']")
+    assert violations == [], violations
+
+
+@pytest.mark.browser
+def test_every_kind_of_page_renders_under_the_policy(server, browser_page):
+    page, violations = browser_page
+    for path in ("/", "/resource/potsdam-declaration.html", "/class/LabourCamp", "/timeline", "/ontology",
+                 "/search?q=camp", "/source/japanese-pows-in-the-soviet-union.html", "/resource/nothing-here.html"):
+        page.goto(server.url + path)
+        page.wait_for_load_state("load")
+        assert page.locator("h1").count() >= 1, path
     assert violations == [], violations
 
 

@@ -287,3 +287,37 @@ def test_an_update_of_too_much_data_is_refused(writable):
     assert response.status_code == 413, response.text
     assert "--max-write-quads" in response.text
     assert quads(writable) == before
+
+
+def test_a_graph_url_that_is_no_iri_is_a_400(writable):
+    # found by tests/test_fuzz.py: /store/%C2%80 was a 500
+    for method in ("GET", "PUT", "DELETE"):
+        response = requests.request(method, f"{writable.url}/store/%C2%80", headers={"Authorization": f"Bearer {TOKEN}"},
+                                    timeout=30)
+        assert response.status_code == 400, (method, response.text)
+
+
+def test_the_quad_limit_counts_all_parts_of_a_multipart_write(start_server):
+    server = start_server("--empty", "--update-token", TOKEN, "--max-write-quads", "3")
+    part = ("a.ttl", b"<http://e/a> <http://e/p> 1, 2 .", "text/turtle")
+    response = requests.post(f"{server.url}/store", params={"graph": GRAPH}, files={"one": part, "two": part},
+                             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert response.status_code == 413, response.text
+    assert quads(server) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["knowledge graph in memory", "knowledge graph on disk", "plain on disk"])
+def test_crashing_bodies_are_refused_in_every_mode(start_server, tmp_path, mode):
+    args = {"knowledge graph in memory": [], "knowledge graph on disk": ["--store", tmp_path / "kg"],
+            "plain on disk": ["--empty", "--store", tmp_path / "plain"]}[mode]
+    server = start_server(*args, "--update-token", TOKEN)
+    before = quads(server)
+    graph = "https://w3id.org/yokuryu/graph/user/hostile"
+    for name in ("JSON-LD 4,000 objects deep", "Turtle 10,000 nested brackets", "RDF/XML entity bomb"):
+        media_type, body, status = HOSTILE_BODIES[name]
+        response = requests.put(f"{server.url}/store", params={"graph": graph}, data=body, timeout=120,
+                                headers={"Content-Type": media_type, "Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == status, (name, response.text[:300])
+    assert alive(server)
+    assert quads(server) == before

@@ -16,8 +16,8 @@ def installed_questions() -> list:
     return sorted((f for f in folder.iterdir() if f.name.startswith("cq") and f.name.endswith(".rq")), key=lambda f: f.name)
 
 
-def test_home_lists_every_installed_competency_question(client):
-    html = client.get("/").get_data(as_text=True)
+def test_query_page_lists_every_installed_competency_question(client):
+    html = client.get("/query").get_data(as_text=True)
     buttons = re.findall(r'<button type="button" class="example" data-name="([^"]+)" data-query="([^"]*)">([^<]*)</button>', html,
                          re.S)
     files = installed_questions()
@@ -59,7 +59,8 @@ def test_links_to_the_old_query_address_still_work(client):
 
 def test_pages_work_offline(client):
     """Every script and style comes from this server: no CDN."""
-    for path in ("/", "/resource/potsdam-declaration.html", "/ontology", "/search?q=japan"):
+    for path in ("/", "/query", "/class/Treaty", "/timeline", "/resource/potsdam-declaration.html", "/ontology",
+                 "/search?q=japan"):
         html = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
         for asset in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html):
             assert asset.startswith("/"), f"{path} loads {asset} from elsewhere"
@@ -68,12 +69,15 @@ def test_pages_work_offline(client):
 
 def test_where_to_start_and_dump_links_resolve(client):
     html = client.get("/").get_data(as_text=True)
-    start = html.split('<ul class="start">', 1)[1].split("</ul>", 1)[0]
+    start = html.split('<nav class="start"', 1)[1].split("</nav>", 1)[0]
     links = re.findall(r'href="([^"]+)"', start)
     assert len(links) >= 4
     dumps = re.findall(r'href="(/dumps/[^"]+)"', html)
     assert len(dumps) >= 3
     for link in links + dumps:
+        if link.startswith("#"):
+            assert f'id="{link[1:]}"' in html, link
+            continue
         response = client.get(link.split("#", 1)[0], follow_redirects=True)
         assert response.status_code == 200, link
 

@@ -1,6 +1,235 @@
-"""Browsing without SPARQL: a page per class with its members, and the timeline."""
+"""Browsing without SPARQL: a page per class listing its members, and a timeline of dated events.
+
+Both are read from the store on each request, so they stay true after writes; both are plain
+HTML and CSS (no script, no external resource), so they work offline and print.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import calendar
+import re
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+from flask import Blueprint, render_template, request
+
+from yokuryu.ontology import YK
+from yokuryu.server.errors import ProtocolError
+from yokuryu.server.pages.documents import not_found
+from yokuryu.server.pages.labels import Labeller
+from yokuryu.server.pages.view import _View
+from yokuryu.server.safe_links import href_for
+from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("browse", __name__)
+
+PAGE_SIZE = 50
+XSD = "http://www.w3.org/2001/XMLSchema#"
+# The properties that date a thing, with how the timeline words them.
+DATE_PROPERTIES = {
+    "date": "", "onDate": "", "startDate": "begins", "endDate": "ends", "signedOn": "signed",
+    "adoptedOn": "adopted", "inForceFrom": "in force", "inForceUntil": "in force until",
+    "foundingDate": "founded", "birthDate": "born", "deathDate": "died",
+}
+
+
+@blueprint.get("/class")
+def classes():
+    """Every class of the ontology that has members, with their number."""
+    store, base = get_store(), get_config().base_iri
+    label = Labeller(store, base)
+    rows = class_counts(store, label)
+    return render_template("classes.html", title="Things by class", classes=rows)
+
+
+@blueprint.get("/class/<name>")
+def class_page(name: str):
+    """The members of one class (asserted or inferred), labelled, paged, with facets."""
+    store, base = get_store(), get_config().base_iri
+    cls = str(YK) + name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or not _is_class(store, cls):
+        return not_found(cls)
+    label = Labeller(store, base)
+    page = _page_number()
+    narrower = request.args.get("type", "").strip()
+    graph_kind = request.args.get("graph", "").strip()
+    members = _members(store, cls)
+    facets = {
+        "types": _type_facet(store, cls, members, label, narrower),
+        "graphs": _graph_facet(members, graph_kind),
+    }
+    if narrower:
+        members = [m for m in members if str(YK) + narrower in m.types]
+    if graph_kind:
+        members = [m for m in members if graph_kind in m.graph_kinds]
+    rows = sorted(({"iri": m.iri, "label": label(m.iri), "href": href_for(m.iri, base),
+                    "types": [label(t) for t in m.types if t != cls and t.startswith(str(YK))]}
+                   for m in members), key=lambda r: r["label"].lower())
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    if page > pages:
+        raise ProtocolError(f"404 Not Found: page {page} of {label(cls)} does not exist; there are {pages}", 404)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    return render_template(
+        "class.html", title=label(cls).capitalize(), cls={"iri": cls, "name": name, "label": label(cls),
+                                                          "definition": _definition(store, cls)},
+        rows=shown, total=len(rows), page=page, pages=pages, facets=facets,
+        chosen={"type": narrower, "graph": graph_kind}, first_index=(page - 1) * PAGE_SIZE + 1)
+
+
+@blueprint.get("/timeline")
+def timeline():
+    """Dated events in order; a partial date (a year, a month) is shown as the range it covers."""
+    store, base = get_store(), get_config().base_iri
+    view = _View(store, base)
+    entries = timeline_entries(store, view)
+    years: dict[str, list] = {}
+    for entry in entries:
+        years.setdefault(entry.start[:4], []).append(entry)
+    return render_template("timeline.html", title="Timeline", years=years, count=len(entries))
+
+
+# --- class pages ------------------------------------------------------------------------------
+
+
+def class_counts(store, label: Labeller) -> list[dict]:
+    query = """SELECT ?class (COUNT(DISTINCT ?thing) AS ?n) WHERE {
+      ?thing a ?class FILTER(STRSTARTS(STR(?class), STR(yk:)) && isIRI(?thing))
+    } GROUP BY ?class ORDER BY DESC(?n) ?class"""
+    return [{"iri": row["class"].value, "label": label(row["class"].value), "name": row["class"].value[len(str(YK)):],
+             "href": "/class/" + row["class"].value[len(str(YK)):], "count": int(row["n"].value)}
+            for row in store.query(query)]
+
+
+@dataclass
+class Member:
+    iri: str
+    types: set[str]
+    graph_kinds: set[str]
+
+
+def _members(store, cls: str) -> list[Member]:
+    """Members with their yk: types and the kinds of graph that say they are members."""
+    query = f"""SELECT ?thing ?type ?g WHERE {{
+      ?thing a <{cls}> FILTER(isIRI(?thing))
+      GRAPH ?g {{ ?thing a ?type }}
+    }}"""
+    found: dict[str, Member] = {}
+    for row in store.query(query):
+        member = found.setdefault(row["thing"].value, Member(row["thing"].value, set(), set()))
+        member.types.add(row["type"].value)
+        if row["type"].value == cls:
+            member.graph_kinds.add(_graph_kind(row["g"].value))
+    return list(found.values())
+
+
+def _graph_kind(graph: str) -> str:
+    tail = graph.rsplit("/graph/", 1)[-1]
+    return "source" if tail.startswith("source/") else tail
+
+
+def _type_facet(store, cls: str, members: list[Member], label: Labeller, chosen: str) -> list[dict]:
+    """The narrower yk: classes among the members, with counts (only when there are several)."""
+    counts: dict[str, int] = {}
+    for member in members:
+        for t in member.types:
+            if t != cls and t.startswith(str(YK)) and _is_narrower(store, t, cls):
+                counts[t] = counts.get(t, 0) + 1
+    facet = [{"name": t[len(str(YK)):], "label": label(t), "count": n, "chosen": t[len(str(YK)):] == chosen}
+             for t, n in counts.items() if n < len(members) or len(counts) > 1]
+    return sorted(facet, key=lambda f: (-f["count"], f["label"]))
+
+
+def _graph_facet(members: list[Member], chosen: str) -> list[dict]:
+    counts: dict[str, int] = {}
+    for member in members:
+        for kind in member.graph_kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+    if len(counts) < 2:
+        return []
+    return [{"name": k, "count": n, "chosen": k == chosen} for k, n in sorted(counts.items())]
+
+
+def _is_class(store, iri: str) -> bool:
+    return store.query(f"ASK {{ {{ <{iri}> a owl:Class }} UNION {{ ?x a <{iri}> }} }}")
+
+
+def _is_narrower(store, sub: str, sup: str) -> bool:
+    return store.query(f"ASK {{ <{sub}> rdfs:subClassOf+ <{sup}> }}")
+
+
+def _definition(store, iri: str) -> str | None:
+    for quad in store.oxigraph.quads_for_pattern(
+            ox.NamedNode(iri), ox.NamedNode("http://www.w3.org/2004/02/skos/core#definition"), None, None):
+        return quad.object.value
+    return None
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ProtocolError(f"400 Bad Request: page={raw!r} is not a page number; pages count from 1")
+    return int(raw)
+
+
+# --- the timeline -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    start: str  # ISO date of the first day the date covers
+    end: str  # ISO date of the last day
+    shown: str  # the date as the data gives it: 1946, 1946-12, 1946-12-26
+    what: str  # how the property words it ("signed", "begins" …)
+    thing: dict
+    sentences: list
+    citations: list
+    inferred: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        return self.start != self.end
+
+
+def timeline_entries(store, view: _View) -> list[Entry]:
+    """Every date of the asserted graphs (source and external), as entries in date order."""
+    properties = " ".join(f"<{YK}{p}>" for p in DATE_PROPERTIES)
+    query = f"""SELECT DISTINCT ?thing ?property ?date WHERE {{
+      GRAPH ?g {{ ?thing ?property ?date }}
+      VALUES ?property {{ {properties} }}
+      FILTER(isIRI(?thing) && ?g != ykg:inferred && ?g != ykg:ontology && ?g != ykg:shapes)
+    }}"""
+    entries = []
+    for row in store.query(query):
+        span = date_range(row["date"])
+        if span is None:
+            continue
+        thing = row["thing"].value
+        support = view.support(thing, None)
+        prop = row["property"].value
+        entries.append(Entry(span[0], span[1], row["date"].value, DATE_PROPERTIES[prop[len(str(YK)):]],
+                             view.term(row["thing"]), support["sentences"] or _mentions(store, view, thing),
+                             support["citations_for"](prop)))
+    return sorted(entries, key=lambda e: (e.start, e.end, e.thing["label"]))
+
+
+def date_range(literal) -> tuple[str, str] | None:
+    """The first and last day an xsd:date, gYearMonth or gYear covers (None for anything else)."""
+    if not isinstance(literal, ox.Literal):
+        return None
+    value, datatype = literal.value, literal.datatype.value
+    if datatype == XSD + "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value, value
+    if datatype == XSD + "gYearMonth" and re.fullmatch(r"\d{4}-\d{2}", value):
+        year, month = int(value[:4]), int(value[5:])
+        return f"{value}-01", f"{value}-{calendar.monthrange(year, month)[1]:02d}"
+    if datatype == XSD + "gYear" and re.fullmatch(r"\d{4}", value):
+        return f"{value}-01-01", f"{value}-12-31"
+    return None
+
+
+def _mentions(store, view: _View, thing: str) -> list[dict]:
+    """Sentences that mention a thing, when none states it."""
+    found = sorted({q.object.value for q in store.oxigraph.quads_for_pattern(
+        ox.NamedNode(thing), ox.NamedNode(str(YK.mentionedIn)), None, None) if isinstance(q.object, ox.NamedNode)},
+        key=lambda s: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s)])
+    return [{**view.term(ox.NamedNode(s)), "short": s.rpartition("#")[2].upper()} for s in found]
+

@@ -6,6 +6,8 @@ first; terms of well-known vocabularies without a label fall back to their prefi
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
 
 import pyoxigraph as ox
 
@@ -20,6 +22,8 @@ LABEL_PROPERTIES = (
     ox.NamedNode("https://schema.org/name"),
 )
 PREFERRED_LANGUAGES = ("en", "")
+SENTENCE_NUMBER = ox.NamedNode("https://w3id.org/yokuryu/ontology#sentenceNumber")
+SENTENCE_TEXT = ox.NamedNode("https://w3id.org/yokuryu/ontology#sentenceText")
 
 
 def curie(iri: str) -> str | None:
@@ -64,6 +68,21 @@ def best_label(labels: Iterable[ox.Literal]) -> str | None:
     return labels[0].value if labels else None
 
 
+@lru_cache(maxsize=1)
+def vocabulary_labels() -> dict[str, str]:
+    """The external vocabularies' own labels of the terms the data uses (server/vocabulary-labels.ttl)."""
+    text = (resources.files("yokuryu.server") / "vocabulary-labels.ttl").read_bytes()
+    return {t.subject.value: t.object.value for t in ox.parse(text, format=ox.RdfFormat.TURTLE)
+            if t.predicate == RDFS_LABEL}
+
+
+def sentence_label(number: int, text: str, words: int = 9) -> str:
+    """A sentence named by its number and its opening words: ``S10 “The Soviet Union …”``."""
+    opening = text.split()
+    shown = " ".join(opening[:words]) + (" …" if len(opening) > words else "")
+    return f"S{number} “{shown}”"
+
+
 class Labeller:
     """Labels for the IRIs of one page, looked up once each."""
 
@@ -75,8 +94,19 @@ class Labeller:
     def __call__(self, iri: str) -> str:
         if iri not in self._cache:
             fallback = short_name(iri) if iri.startswith(self.base) else iri
-            self._cache[iri] = best_label(labels_of(self.store, iri)) or curie(iri) or fallback
+            self._cache[iri] = (self._sentence(iri) or best_label(labels_of(self.store, iri))
+                                or vocabulary_labels().get(iri) or curie(iri) or fallback)
         return self._cache[iri]
+
+    def _sentence(self, iri: str) -> str | None:
+        if "#s" not in iri or not iri.startswith(self.base + "source/"):
+            return None
+        node = ox.NamedNode(iri)
+        number = next(self.store.oxigraph.quads_for_pattern(node, SENTENCE_NUMBER, None, None), None)
+        text = next(self.store.oxigraph.quads_for_pattern(node, SENTENCE_TEXT, None, None), None)
+        if number is None or text is None:
+            return None
+        return sentence_label(int(number.object.value), text.object.value)
 
 
 def local_page(iri: str, base: str) -> str | None:
@@ -92,6 +122,10 @@ def local_page(iri: str, base: str) -> str | None:
     anchor = f"#{fragment}" if hash_ else ""
     if document == "ontology":
         return "/ontology" + anchor
+    if document.startswith("ontology/"):  # the version IRI (…/ontology/0.1.0) names the same ontology
+        return "/ontology"
+    if document == "shapes":
+        return "/shapes" + anchor
     if not document or document.endswith("/"):
         return None
     return f"/{document}.html{anchor}"

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 from flask import Blueprint, Response, redirect, render_template
 
-from yokuryu.ontology import ONTOLOGY_GRAPH
-from yokuryu.server.pages.labels import Labeller, curie, local_page
+from yokuryu.ontology import ONTOLOGY_GRAPH, SHAPES_GRAPH
+from yokuryu.server.pages.labels import Labeller, curie
 from yokuryu.server.negotiation import choose_document
 from yokuryu.server.pages.documents import DOCUMENT_SYNTAXES, not_found, rdf_response, serialize
 from yokuryu.server.pages.resources import is_iri
+from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("ontology_docs", __name__)
@@ -59,6 +60,8 @@ def ontology_in_format(ext: str):
 def ontology_term(term: str):
     """A term's own path: 303 to its anchor in the documentation, or to the RDF that defines it."""
     base = get_config().base_iri
+    if _is_version(get_store(), f"{base}ontology/{term.removesuffix('.html')}"):
+        return redirect("/ontology", code=303)  # the version IRI: this version is the one served
     iri = f"{base}ontology#{term}"
     if not is_iri(iri) or not any(True for _ in get_store().oxigraph.quads_for_pattern(ox.NamedNode(iri), None, None, ox.NamedNode(str(ONTOLOGY_GRAPH)))):
         return not_found(iri)
@@ -66,6 +69,53 @@ def ontology_term(term: str):
     response = redirect(f"/ontology#{term}" if ext == "html" else f"/ontology.{ext}", code=303)
     response.headers["Vary"] = "Accept"
     return response
+
+
+@blueprint.get("/shapes")
+@blueprint.get("/shapes.<ext>")
+def shapes(ext: str | None = None):
+    """The SHACL shapes and the violation rules: documented for people (each rule with its SPARQL,
+    at the anchor its IRI names), Turtle and the other syntaxes for machines."""
+    if ext is None:
+        ext = choose_document(DOCUMENT_SYNTAXES)
+    elif ext != "html" and ext not in DOCUMENT_SYNTAXES:
+        return not_found(get_config().base_iri + "shapes." + ext)
+    store = get_store()
+    quads = list(store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(str(SHAPES_GRAPH))))
+    if ext != "html":
+        response = rdf_response(serialize(sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads},
+                                                 key=str), DOCUMENT_SYNTAXES[ext]), DOCUMENT_SYNTAXES[ext])
+    else:
+        response = Response(render_template("shapes.html", title="Shapes and rules", rules=_shape_docs(quads)),
+                            mimetype="text/html")
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+SH = "http://www.w3.org/ns/shacl#"
+
+
+def _shape_docs(quads) -> list[dict]:
+    """Every named shape and rule of the shapes graph, with label, comment and SPARQL text."""
+    by_subject: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for q in quads:
+        if isinstance(q.subject, ox.NamedNode):
+            by_subject[q.subject.value][q.predicate.value].append(q.object)
+    docs = []
+    for iri, props in by_subject.items():
+        kinds = [t.value.removeprefix(SH) for t in props.get(RDF + "type", []) if t.value.startswith(SH)]
+        if not kinds:
+            continue
+        first = lambda p: next((o.value for o in props.get(p, []) if isinstance(o, ox.Literal)), None)  # noqa: E731
+        docs.append({"iri": iri, "anchor": iri.rpartition("#")[2], "kinds": kinds,
+                     "label": first(RDFS + "label") or iri.rpartition("#")[2], "comment": first(RDFS + "comment"),
+                     "sparql": first(SH + "construct") or first(SH + "select")})
+    return sorted(docs, key=lambda d: (not d["sparql"], d["label"].lower()))
+
+
+def _is_version(store, iri: str) -> bool:
+    return is_iri(iri) and any(True for _ in store.oxigraph.quads_for_pattern(
+        None, ox.NamedNode(OWL + "versionIRI"), ox.NamedNode(iri), None))
 
 
 def ontology_document(ext: str) -> Response:
@@ -159,7 +209,7 @@ class OntologyDocs:
         if restriction:
             return {"text": restriction}
         return {"text": self.label(iri) if iri.startswith(self.base) else (curie(iri) or iri),
-                "href": local_page(iri, self.base) or iri, "iri": iri}
+                "href": href_for(iri, self.base), "iri": iri}
 
     def _restriction(self, iri: str) -> str | None:
         """``party some State`` for an owl:Restriction the build named with a Skolem IRI."""

@@ -23,8 +23,8 @@ from yokuryu.server.negotiation import choose_document
 from yokuryu.server.pages.description import Description, describe
 from yokuryu.server.pages.documents import (DATASET_SYNTAXES, DOCUMENT_SYNTAXES, NAMES, not_found, rdf_response,
                                             serialize, serialize_quads)
-from yokuryu.server.pages.labels import local_page
 from yokuryu.server.pages.view import page_view
+from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
 
 blueprint = Blueprint("pages", __name__)
@@ -140,5 +140,5 @@ def _search(text: str) -> list[dict]:
         iri = row["s"].value
         name = (row["name"] or row["matched"]).value
         also = row["matched"].value if row["matched"] is not None and row["matched"].value != name else None
-        hits.append({"iri": iri, "label": name, "matched": also, "href": local_page(iri, base) or iri})
+        hits.append({"iri": iri, "label": name, "matched": also, "href": href_for(iri, base)})
     return hits

@@ -3,14 +3,14 @@ estimates side by side and the treaty violations the thing is part of, with thei
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 import pyoxigraph as ox
 
-from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
+from yokuryu.graph.violations import find_violations
+from yokuryu.ontology import EXTERNAL_GRAPH, GRAPH, INFERRED_GRAPH, LINKS_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, YK
 from yokuryu.server.pages.labels import Labeller, curie, labels_of
-from yokuryu.server.pages.labels import local_page as _local_page
 from yokuryu.server.pages.description import RDF_TYPE, Description
+from yokuryu.server.safe_links import href_for
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -22,27 +22,76 @@ def page_view(store, description: Description, base: str) -> dict:
     """Everything the resource template renders, as plain values."""
     view = _View(store, base)
     iri = description.iri
+    hierarchy = Hierarchy.of(store)
     sections = []
     for subject in description.subjects:
+        support = view.support(subject, description)
+        shown, folded = hierarchy.split(description.outgoing[subject])
+        shown_in, folded_in = hierarchy.split(description.incoming[subject], incoming=True)
         sections.append({
             "iri": subject,
             "anchor": subject.partition("#")[2],
             "label": view.label(subject),
             "text": _sentence_text(store, subject),
-            "statements": [view.row(s) for s in description.outgoing[subject]],
-            "incoming": [view.row(s) for s in description.incoming[subject]],
+            "statements": [view.row(s, support) for s in shown],
+            "folded": [view.row(s, support) for s in folded],
+            "incoming": [view.row(s, view.support(s.subject.value, None)) for s in shown_in],
+            "folded_incoming": [view.row(s) for s in folded_in],
         })
+    types = hierarchy.most_specific(description.types())
     return {
         "iri": iri,
         "label": view.label(iri),
         "labels": sorted(((l.value, l.language or "") for l in labels_of(store, iri)), key=lambda l: (l[1] != "en", l)),
-        "types": [view.term(ox.NamedNode(t)) for t in description.types()],
+        "types": [view.term(ox.NamedNode(t)) for t in types],
         "sections": sections,
         "provenance": view.provenance(description),
         "estimates": view.estimates(iri),
         "violations": view.violations(iri, description),
         "graph_dump": _graph_dump(iri),
+        "related": view.related(iri),
     }
+
+
+class Hierarchy:
+    """Which properties and classes are more specific than which (from the ontology and its
+    closure), so a page shows each fact once: with its most specific property and type."""
+
+    def __init__(self, sub_properties: dict[str, set[str]], sub_classes: dict[str, set[str]]):
+        self.sub_properties = sub_properties  # property -> its strict sub-properties
+        self.sub_classes = sub_classes
+
+    @classmethod
+    def of(cls, store) -> "Hierarchy":
+        def pairs(path: str) -> dict[str, set[str]]:
+            found: dict[str, set[str]] = {}
+            for row in store.query(f"SELECT DISTINCT ?sub ?super WHERE {{ ?sub {path} ?super FILTER(?sub != ?super) }}"):
+                found.setdefault(row["super"].value, set()).add(row["sub"].value)
+            return found
+        return cls(pairs("rdfs:subPropertyOf+"), pairs("rdfs:subClassOf+"))
+
+    def split(self, statements: list, incoming: bool = False) -> tuple[list, list]:
+        """(shown, folded): an inferred statement is folded when a more specific one says the same."""
+        by_pair: dict[tuple[str, str], set[str]] = {}
+        types_of: dict[str, set[str]] = {}
+        for s in statements:
+            by_pair.setdefault((str(s.subject), str(s.object)), set()).add(s.predicate.value)
+            if s.predicate == RDF_TYPE:
+                types_of.setdefault(str(s.subject), set()).add(s.object.value)
+        shown, folded = [], []
+        for s in statements:
+            redundant = False
+            if s.inferred:
+                if s.predicate == RDF_TYPE and not incoming:
+                    redundant = bool(self.sub_classes.get(s.object.value, set()) & types_of.get(str(s.subject), set()))
+                else:
+                    siblings = by_pair[(str(s.subject), str(s.object))]
+                    redundant = bool(self.sub_properties.get(s.predicate.value, set()) & siblings)
+            (folded if redundant else shown).append(s)
+        return shown, folded
+
+    def most_specific(self, types: list[str]) -> list[str]:
+        return [t for t in types if not (self.sub_classes.get(t, set()) & set(types))]
 
 
 class _View:
@@ -52,7 +101,7 @@ class _View:
         self.label = Labeller(store, base)
 
     def href(self, iri: str) -> str:
-        return _local_page(iri, self.base) or iri
+        return href_for(iri, self.base)
 
     def term(self, term) -> dict:
         if isinstance(term, ox.NamedNode):
@@ -65,17 +114,68 @@ class _View:
         return {"kind": "literal", "value": term.value, "lang": term.language or "",
                 "datatype": shown_type, "datatype_label": curie(shown_type) if shown_type else None}
 
-    def row(self, statement) -> dict:
+    def row(self, statement, support: dict | None = None) -> dict:
+        """One statement with where it comes from: its graphs, and on the same row the source
+        sentences (for a source graph) or the citation (for the external graph) that support it."""
+        kinds = {self.graph_badge(g)["kind"] for g in statement.graphs}
+        sentences, citations = [], []
+        if support and statement.predicate.value not in (str(YK.statedIn), str(YK.mentionedIn), str(YK.citation)):
+            if "source" in kinds:
+                sentences = support["sentences"]
+            if "external" in kinds:
+                citations = support["citations_for"](statement.predicate.value)
         return {
             "subject": self.term(statement.subject),
             "predicate": self.term(statement.predicate),
             "object": self.term(statement.object),
             "inferred": statement.inferred,
             "graphs": [self.graph_badge(g) for g in statement.graphs],
+            "sentences": sentences,
+            "citations": citations,
         }
 
+    def support(self, subject: str, description: Description | None) -> dict:
+        """What supports a subject's statements: the sentences that state it, and its citations
+        (each with the properties it supports, where a resource has several)."""
+        node = ox.NamedNode(subject)
+
+        def objects(s, p):
+            return [q.object for q in self.store.oxigraph.quads_for_pattern(s, ox.NamedNode(str(p)), None, None)
+                    if isinstance(q.object, ox.NamedNode)]
+
+        stated = sorted({o.value for o in objects(node, YK.statedIn)}, key=_natural_key)
+        sentences = [{**self.term(ox.NamedNode(s)), "short": _sentence_short(s)} for s in stated]
+        cited = sorted({o.value for o in objects(node, YK.citation)}, key=_natural_key)
+        scopes = {c: {o.value for o in objects(ox.NamedNode(c), YK.supportsProperty)} for c in cited}
+        cache: dict[str, dict] = {}
+
+        def citation(c: str) -> dict:
+            if c not in cache:
+                cache[c] = {**self.term(ox.NamedNode(c)), "short": _citation_short(c, self.label(c))}
+            return cache[c]
+
+        def citations_for(predicate: str) -> list[dict]:
+            if len(cited) == 1:
+                return [citation(cited[0])]
+            return [citation(c) for c in cited if predicate in scopes[c]]
+
+        return {"sentences": sentences, "citations_for": citations_for}
+
+    def related(self, iri: str) -> list[dict]:
+        """Things a reader of this page goes to next that no single statement links (curated in
+        RELATED, each only when both ends exist)."""
+        links = []
+        for target, why in RELATED.get(iri[len(self.base):] if iri.startswith(self.base) else "", ()):
+            if target.startswith("/"):  # a page of this server, not a thing of the graph
+                links.append({"kind": "page", "href": target, "label": why, "why": ""})
+                continue
+            node = ox.NamedNode(self.base + target)
+            if next(self.store.oxigraph.quads_for_pattern(node, None, None, None), None) is not None:
+                links.append({**self.term(node), "why": why})
+        return links
+
     def graph_badge(self, graph: str) -> dict:
-        kinds = {str(INFERRED_GRAPH): "inferred", str(EXTERNAL_GRAPH): "external",
+        kinds = {str(INFERRED_GRAPH): "inferred", str(EXTERNAL_GRAPH): "external", str(LINKS_GRAPH): "curated",
                  str(ONTOLOGY_GRAPH): "ontology", str(METADATA_GRAPH): "metadata"}
         if not graph:
             return {"kind": "default", "iri": "", "href": None, "label": "the default graph"}
@@ -87,9 +187,9 @@ class _View:
         iri = description.iri
         sentences = []
         for relation, predicate in (("stated in", YK.statedIn), ("mentioned in", YK.mentionedIn)):
-            for value in description.values(str(predicate)):
-                if isinstance(value, ox.NamedNode):
-                    sentences.append({"relation": relation, **self.term(value)})
+            values = [v for v in description.values(str(predicate)) if isinstance(v, ox.NamedNode)]
+            for value in sorted(values, key=lambda v: _natural_key(v.value)):  # S2 before S10
+                sentences.append({"relation": relation, **self.term(value)})
         citations = []
         for value in description.values(str(YK.citation)):
             if isinstance(value, ox.NamedNode):
@@ -156,41 +256,37 @@ class _View:
 
     def violations(self, iri: str, description: Description) -> list[dict]:
         """The violations the rules derived that involve this thing (as instrument, provision,
-        agent, act or the violation itself), each with its explanation chain and evidence."""
-        query_file = resources.files("yokuryu.graph") / "queries" / "explain-violation.rq"
+        agent, act or the violation itself), each with its explanation chain, evidence and caveats.
+
+        The explanation is read by ``yokuryu.graph.violations`` — the same code as the CLI's —
+        and only linked and labelled here."""
         involved = self._violations_involving(iri)
-        if not involved or not query_file.is_file():
+        if not involved:
             return []
-        # The explanation query is the rules' own; restricting it to these violations keeps pages fast.
-        query = query_file.read_text(encoding="utf-8")
-        where = re.search(r"\bWHERE\s*\{", query, re.IGNORECASE)
-        if where is None:
-            return []
-        values = "VALUES ?violation { " + " ".join(f"<{v}>" for v in sorted(involved)) + " }\n"
-        try:
-            results = self.store.query(query[:where.end()] + "\n" + values + query[where.end():])
-        except SyntaxError:
-            return []
-        found: dict[str, dict] = {}
-        for row in results:
-            key = row["violation"].value
-            violation = found.get(key)
-            if violation is None:
-                violation = found[key] = self._violation(row)
-            premise_key = (_text(row["premiseRole"]), row["premise"].value)
-            premise = violation["premises"].get(premise_key)
-            if premise is None:
-                premise = violation["premises"][premise_key] = {
-                    "role": premise_key[0], "term": self.term(row["premise"]),
-                    "citation_needed": _text(row["citationNeeded"]) in ("true", "1"),
-                    "marker": _text(row["referenceMarker"]), "evidence": []}
-            evidence = {"term": self.term(row["evidence"]), "confidence": _text(row["confidence"]),
-                        "sentence_number": _text(row["sentenceNumber"]), "sentence_text": _text(row["sentenceText"])}
-            if evidence not in premise["evidence"]:
-                premise["evidence"].append(evidence)
-        for violation in found.values():
-            violation["premises"] = list(violation["premises"].values())
-        return sorted(found.values(), key=lambda v: v["violation"]["label"])
+        found = []
+        for v in find_violations(self.store):
+            if v.iri not in involved:
+                continue
+            node = lambda value: self.term(ox.NamedNode(value))  # noqa: E731
+            found.append({
+                "violation": node(v.iri), "kind": v.kind, "rule": node(v.rule),
+                "instrument": node(v.instrument), "in_force_from": v.in_force_from, "in_force_until": v.in_force_until,
+                "provision": node(v.provision), "provision_text": v.provision_text,
+                "provision_text_is_verbatim": v.provision_text_is_verbatim, "breached_kind": v.breached_kind,
+                "agent": node(v.agent), "act": node(v.act), "act_kind": v.act_kind,
+                "act_start": v.act_start, "act_end": v.act_end,
+                "binding_action": node(v.binding_action), "bound_from": v.bound_from,
+                "overlap_start": v.overlap_start, "overlap_end": v.overlap_end,
+                "caveats": v.caveats,
+                "premises": [{
+                    "role": p.role, "term": node(p.iri), "citation_needed": p.citation_needed,
+                    "marker": p.reference_marker,
+                    "evidence": [{"term": node(e.iri), "confidence": e.confidence,
+                                  "sentence_number": e.sentence_number,
+                                  "sentence_text": e.label if e.is_sentence else None} for e in p.evidence],
+                } for p in v.premises],
+            })
+        return sorted(found, key=lambda v: v["violation"]["label"])
 
     def _violations_involving(self, iri: str) -> set[str]:
         """Violations that are this thing or name it as instrument, provision, agent or act."""
@@ -202,21 +298,33 @@ class _View:
             found.update(q.subject.value for q in self.store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(role)), node, None))
         return found
 
-    def _violation(self, row) -> dict:
-        term = lambda name: self.term(row[name]) if row[name] is not None else None  # noqa: E731
-        return {
-            "violation": term("violation"), "kind": term("violationClass"), "rule": term("rule"),
-            "instrument": term("instrument"), "in_force_from": _text(row["inForceFrom"]),
-            "in_force_until": _text(row["inForceUntil"]),
-            "provision": term("provision"), "provision_text": _text(row["provisionText"]),
-            "provision_text_is_verbatim": _text(row["provisionTextIsVerbatim"]) == "true",
-            "breached_kind": term("breachedKind"),
-            "agent": term("agent"), "act": term("act"), "act_kind": _text(row["actKindLabel"]),
-            "act_start": _text(row["actStart"]), "act_end": _text(row["actEnd"]),
-            "binding_action": term("bindingAction"), "bound_from": _text(row["boundFrom"]),
-            "overlap_start": _text(row["overlapStart"]), "overlap_end": _text(row["overlapEnd"]),
-            "premises": {},
-        }
+
+# Links a reader needs that no statement of the data makes (the denunciation notice is about the
+# pact only through a party action; GUPVI and the estimates are about the camps and the group).
+RELATED = {
+    "resource/soviet-japanese-neutrality-pact": (
+        ("resource/soviet-notice-of-denunciation-of-neutrality-pact", "given on 5 April 1945 under Article 3"),),
+    "resource/internment-of-japanese-pows": (
+        ("resource/gupvi", "the Soviet administration that ran the camps"),
+        ("resource/estimate-japanese-interned-in-ussr-and-mongolia", "how many were interned"),
+        ("/class/DeathTollEstimate", "how many died: every death-toll estimate, side by side"),
+    ),
+}
+
+
+def _natural_key(text: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _sentence_short(iri: str) -> str:
+    fragment = iri.rpartition("#")[2]
+    return fragment.upper() if fragment[:1] == "s" and fragment[1:].isdigit() else fragment
+
+
+def _citation_short(iri: str, label: str) -> str:
+    """``E1`` for a citation labelled ``E1: …``."""
+    head = label.split(":", 1)[0]
+    return head if 1 < len(head) <= 5 else "citation"
 
 
 def _text(term) -> str | None:

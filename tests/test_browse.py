@@ -1,0 +1,93 @@
+"""Browsing without SPARQL: the home page tells the story and links every main thing; class pages
+list members with counts, labels, facets and paging; the timeline shows partial dates as ranges."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from yokuryu.server.pages.browse import PAGE_SIZE
+
+
+def hrefs(html: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', html)
+
+
+def test_home_starts_with_the_story_and_puts_the_editor_one_click_away(client):
+    html = client.get("/").get_data(as_text=True)
+    main = html.split('<main id="main">', 1)[1]
+    assert main.index("<h1>") < main.index('class="topic"') < main.index('id="source-text"')
+    assert 'href="/query"' in main
+    assert "<textarea" not in html, "the editor is on /query, not on the home page"
+
+
+@pytest.mark.parametrize("cls", ["InternationalInstrument", "LabourCamp", "Estimate", "Work"])
+def test_home_links_every_member_of_the_main_classes(client, store, cls):
+    html = client.get("/").get_data(as_text=True)
+    members = {r["x"].value for r in store.query(f"SELECT DISTINCT ?x WHERE {{ ?x a yk:{cls} }}")}
+    assert members
+    linked = {m for m in members if f'title="{m}"' in html}
+    listed = client.get(f"/class/{cls}").get_data(as_text=True)
+    assert linked == members or all(f'title="{m}"' in listed for m in members)
+    assert f'href="/class/{cls}"' in html
+
+
+def test_home_shows_the_source_text_as_prose_with_sentence_links(client):
+    html = client.get("/").get_data(as_text=True)
+    prose = html.split('class="prose"', 1)[1].split("</p>", 1)[0]
+    assert "560,000 to 760,000" in prose
+    assert 'href="/source/japanese-pows-in-the-soviet-union.html#s13"' in prose
+
+
+def test_class_page_lists_members_with_labels_and_count(client, store):
+    html = client.get("/class/Treaty").get_data(as_text=True)
+    n = int(next(iter(store.query("SELECT (COUNT(DISTINCT ?t) AS ?n) WHERE { ?t a yk:Treaty }")))["n"].value)
+    assert f'<span class="count">({n})</span>' in html
+    assert ">Soviet–Japanese Neutrality Pact</a>" in html
+    assert 'href="/resource/geneva-convention-1929.html"' in html
+
+
+def test_class_page_facets_narrow_the_list(client):
+    html = client.get("/class/Estimate").get_data(as_text=True)
+    assert "?type=DeathTollEstimate" in html or "type=DeathTollEstimate" in html
+    narrowed = client.get("/class/Estimate?type=DeathTollEstimate").get_data(as_text=True)
+    items = re.findall(r'<ol class="members"[^>]*>(.*?)</ol>', narrowed, re.S)[0].count("<li>")
+    everything = re.findall(r'<ol class="members"[^>]*>(.*?)</ol>', html, re.S)[0].count("<li>")
+    assert 0 < items < everything
+
+
+def test_class_pages_page(client, store):
+    biggest = next(iter(store.query("""SELECT ?c (COUNT(DISTINCT ?x) AS ?n) WHERE { ?x a ?c
+        FILTER(STRSTARTS(STR(?c), STR(yk:))) } GROUP BY ?c ORDER BY DESC(?n) LIMIT 1""")))
+    name, count = biggest["c"].value.rsplit("#", 1)[1], int(biggest["n"].value)
+    first = client.get(f"/class/{name}").get_data(as_text=True)
+    shown = re.findall(r'<ol class="members"[^>]*>(.*?)</ol>', first, re.S)[0].count("<li>")
+    assert shown == min(count, PAGE_SIZE)
+    if count > PAGE_SIZE:
+        assert 'rel="next"' in first
+        second = client.get(f"/class/{name}?page=2")
+        assert second.status_code == 200 and 'start="51"' in second.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path, status", [("/class/NoSuchClass", 404), ("/class/Treaty?page=0", 400),
+                                          ("/class/Treaty?page=99", 404), ("/class/x%20y", 404)])
+def test_class_page_errors_are_precise(client, path, status):
+    assert client.get(path).status_code == status
+
+
+def test_timeline_shows_partial_dates_as_ranges_linked_to_page_and_sentence(client):
+    html = client.get("/timeline").get_data(as_text=True)
+    assert '<time datetime="1941-04-13">1941-04-13</time>' in html
+    month = re.search(r'<time datetime="1946-12" title="any day from 1946-12-01 to 1946-12-31">', html)
+    assert month, "a month is shown as the range it covers"
+    assert 'title="any day from 1953-01-01 to 1953-12-31"' in html  # GUPVI ends in 1953 (a year)
+    years = re.findall(r'<li class="year" id="y(\d{4})">', html)
+    assert years == sorted(years)
+    assert 'class="sentence-ref" href="/source/japanese-pows-in-the-soviet-union.html#s' in html
+    assert 'class="citation-ref" href="/resource/citation-e1.html"' in html
+
+
+def test_every_timeline_link_resolves(client):
+    html = client.get("/timeline").get_data(as_text=True)
+    for link in sorted({h.split("#", 1)[0] for h in hrefs(html) if h.startswith("/")}):
+        assert client.get(link).status_code == 200, link
