@@ -274,8 +274,9 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
             for quad in quads:
                 (_insert if verb == "INSERT" else _delete)(change, live, quad)
         elif verb == "CREATE":
-            continue  # an empty graph has no quads: nothing to store
+            continue  # an empty graph has no quads: nothing to store (a knowledge graph keeps no empty graphs)
         else:  # DROP / CLEAR [SILENT] (GRAPH <g> | DEFAULT | NAMED | ALL)
+            silent = "SILENT" in words[1:2]
             rest = [w for w in words[1:] if w != "SILENT"]
             if rest == ["DEFAULT"]:
                 graph = ox.DefaultGraph()
@@ -286,8 +287,13 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
                     return None
             else:
                 return None  # NAMED/ALL, prefixed names: let the engine decide
-            for quad in list(live.quads_for_pattern(None, None, None, graph)) + \
-                    [q for q in change.added if q.graph_name == graph]:
+            present = list(live.quads_for_pattern(None, None, None, graph)) + \
+                [q for q in change.added if q.graph_name == graph]
+            if not present and not silent and isinstance(graph, ox.NamedNode) \
+                    and not live.contains_named_graph(graph):
+                raise UnusableWrite(f"{verb} GRAPH <{graph.value}>: the store has no such graph "
+                                    f"(add SILENT to ignore a missing graph)")
+            for quad in present:
                 _delete(change, live, quad)
     return change
 
@@ -518,10 +524,10 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         target.update(text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
         raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
-    except ValueError as error:
-        raise UnusableWrite(f"the update cannot be applied: {error}") from error
     except OSError as error:
         raise StoreFailure(f"the store could not apply the update: {error}") from error
+    except (ValueError, RuntimeError) as error:  # pyoxigraph: "The graph <g> does not exist"…
+        raise UnusableWrite(f"the update cannot be applied: {error}") from error
 
 
 def _skolem(quad: ox.Quad) -> ox.Quad:
