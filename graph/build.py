@@ -20,7 +20,7 @@ from yokuryu import __version__
 from yokuryu.graph.formats import UnknownFormat, rdf_syntax_for_path
 from yokuryu.graph.progress import Progress
 from yokuryu.graph.reasoning import infer
-from yokuryu.graph.sources import bundled_sources
+from yokuryu.graph.sources import bundled_sources, data_root
 from yokuryu.graph.terms import rdflib_triples_to_quads, to_rdflib
 from yokuryu.graph.validation import ValidationReport, validate
 from yokuryu.ontology import (
@@ -163,6 +163,8 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
     ``data_dir`` replaces the bundled ``graph/data/`` folder (for "what if" copies of the data).
     """
     inputs = Inputs(digest=input_digest(extra_files, data_dir=data_dir))
+    log.info("parsing the ontology, shapes, source documents and data%s",
+             f" and {len(extra_files)} extra file(s)" if extra_files else "")
     for file in ontology_files():
         text = file.read_text(encoding="utf-8")
         inputs.add(ONTOLOGY_GRAPH, Graph().parse(data=text, format="turtle"), f"ontology/{file.name}")
@@ -171,7 +173,7 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
         inputs.add(SHAPES_GRAPH, Graph().parse(data=text, format="turtle"), f"shapes/{file.name}")
     for doc in bundled_sources():
         inputs.add(source_graph(doc.slug), doc.to_graph(), f"graph/sources/{doc.slug}.txt")
-    data_folder = Path(data_dir) if data_dir is not None else resources.files("yokuryu.graph") / "data"
+    data_folder = Path(data_dir) if data_dir is not None else data_root() / "data"
     prefix = f"{data_dir}/" if data_dir is not None else "graph/data/"
     for file in sorted(data_folder.iterdir(), key=lambda f: f.name):
         if file.name.endswith((".trig", ".ttl")):
@@ -202,7 +204,7 @@ def input_digest(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path
     parts += [f.read_bytes() for f in ontology_files()] + [f.read_bytes() for f in shapes_files()]
     for doc in bundled_sources():
         parts.append(doc.text.read_bytes() + b"\0" + doc.metadata.read_bytes())
-    data_folder = Path(data_dir) if data_dir is not None else code / "data"
+    data_folder = Path(data_dir) if data_dir is not None else data_root() / "data"
     parts += [f.name.encode() + b"\0" + f.read_bytes()
               for f in sorted(data_folder.iterdir(), key=lambda f: f.name) if f.name.endswith((".trig", ".ttl"))]
     for path in extra_files:
@@ -279,14 +281,18 @@ def derive(inputs: Inputs, *, digest: str, locate=None, reason: bool = True, eng
     graphs = inputs.graphs
     ontology, shapes = graphs[ONTOLOGY_GRAPH], graphs[SHAPES_GRAPH]
     data = inputs.data_union()
+    log.info("validating %d asserted triples against the shapes (SHACL)", len(data))
     with progress.stage("validate") as stage:
         report = validate(data, shapes=shapes, ontology=ontology, locate=locate)
         stage.done(len(data))
     if not report.conforms:
+        log.info("the data violates the shapes (%d results): nothing is reasoned or stored", len(report.violations))
         return Derivation(report)
     everything = dict(graphs)
     if reason:
+        log.info("reasoning: OWL 2 RL closure and the treaty-violation rules")
         everything[INFERRED_GRAPH] = infer(ontology, data, shapes, progress=progress)
+        log.info("inferred %d triples", len(everything[INFERRED_GRAPH]))
     with progress.stage("describe", unit="quads") as stage:
         everything[METADATA_GRAPH] = describe_dataset(everything, digest)
         quads = skolemize(everything)

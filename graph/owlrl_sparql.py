@@ -62,6 +62,7 @@ _OVERDELETED_NEXT = REASONER_PREFIX + "overdeleted-next"
 NOT_FACTS = frozenset({str(SHAPES_GRAPH), str(METADATA_GRAPH)})
 
 ROUND_LIMIT = 100
+PLAIN_FIRST_ROUND = True
 
 _RDF_TYPE = str(RDF.type)
 
@@ -145,7 +146,13 @@ class Rule:
         graphs = (delta,) if isinstance(delta, str) else (delta or ())
         parts = []
         if atom is not None and graphs:
-            parts.append(" UNION ".join(f"{{ GRAPH <{g}> {{ {self.body[atom]} }} }}" for g in graphs))
+            # One GRAPH pattern over a VALUES list, not a UNION: a UNION is a separate group that
+            # engines evaluate on its own, which makes the join with the other atoms a full scan.
+            if len(graphs) == 1:
+                parts.append(f"GRAPH <{graphs[0]}> {{ {self.body[atom]} }}")
+            else:
+                parts.append(f"GRAPH ?__delta {{ {self.body[atom]} }} VALUES ?__delta {{ "
+                             + " ".join(f"<{g}>" for g in graphs) + " }")
         parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
         if self.values:
             if (atom is not None and graphs) or bound:
@@ -565,7 +572,7 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
     from rdflib.plugins.sparql import prepareQuery
     from rdflib.plugins.sparql.parserutils import CompValue
 
-    parsed = prepareQuery(query, initNs=prefixes)
+    parsed = prepareQuery(_patterns_only(query), initNs=prefixes)
     counter = [0]
     edges: list[Edge] = []
 
@@ -608,6 +615,34 @@ def _edges_of(query: str, prefixes: dict[str, str]) -> list[Edge]:
 
     visit(parsed.algebra, ())
     return edges
+
+
+def _patterns_only(query: str) -> str:
+    """``query`` without its BIND clauses and the FILTERs that hold no EXISTS: they contain no
+    triple pattern, and rdflib's parser needs seconds for long expressions."""
+    toks = tokens(query)
+    cut: list[tuple[int, int]] = []
+    i = 0
+    while i < len(toks):
+        token = toks[i]
+        if token.keyword in ("BIND", "FILTER") and i + 1 < len(toks) and toks[i + 1].text == "(":
+            level, j = 0, i + 1
+            while j < len(toks):
+                if toks[j].text == "(":
+                    level += 1
+                elif toks[j].text == ")":
+                    level -= 1
+                    if level == 0:
+                        break
+                j += 1
+            if j < len(toks) and not any(t.keyword == "EXISTS" for t in toks[i:j]):
+                cut.append((token.start, toks[j].start + 1))
+            i = j + 1
+            continue
+        i += 1
+    for start, end in reversed(cut):
+        query = query[:start] + query[end:]
+    return query
 
 
 def _path_edges(subject, path, obj, scope, counter) -> list[Edge]:
@@ -711,10 +746,27 @@ class CompiledReasoner:
         return stats
 
     def add(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
-        """Add asserted quads and extend the closure from them (semi-naive)."""
+        """Add asserted quads and extend the closure from them (semi-naive).
+
+        If the new closure is inconsistent (``InconsistentData``) or needs ``owl:sameAs``
+        (``UnsupportedData``), the quads are retracted again before the error is raised, so the
+        engine holds what it held before (the caller's transaction need not copy the store).
+        """
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
         before = self._snapshot_targets(engine, quads)
+        new = self._absent(engine, quads)
+        try:
+            return self._add(engine, quads, before)
+        except (InconsistentData, UnsupportedData):
+            # Undo: everything derived so far follows from the new quads, so retracting them
+            # (delete and rederive) restores the closure as it was.
+            for graph in (*_DELTA, *_CLOSED_DELTA, *_OPEN_DELTA, _NEXT):
+                engine.update(f"DROP SILENT GRAPH <{graph}>")
+            self.remove(engine, new)
+            raise
+
+    def _add(self, engine: SparqlEngine, quads: list[ox.Quad], before: set) -> Delta:
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine)
@@ -790,7 +842,7 @@ class CompiledReasoner:
         for rule in self.rules:
             engine.update(self._dataset_update(
                 self._insert_head(rule.head, _NEXT),
-                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  {rule.where(None, None, bound=True)}\n"
+                f"GRAPH <{_OVERDELETED}> {{ {rule.head} }}\n  FILTER EXISTS {{ {rule.where(None, None, bound=True)} }}\n"
                 f"  FILTER NOT EXISTS {{ {rule.head} }}\n  {self._destination(rule.head)}",
                 facts, [_OVERDELETED]))
         rederived_seed = _DELTA[0]
@@ -836,7 +888,14 @@ class CompiledReasoner:
                     reads = tuple(dict.fromkeys((*(closed_in or ()), *(open_in or ()))))
                 if reads is not None and not reads:
                     continue
-                also = [] if first_full and rule.closed else [closed_out if rule.closed else open_out]
+                if first_full and rule.closed and PLAIN_FIRST_ROUND:
+                    # No delta to write, so no need to know what is new: insert everything and
+                    # drop what is asserted afterwards (twice as fast as testing each triple).
+                    engine.update(self._dataset_update(
+                        f"INSERT {{ GRAPH <{INFERRED}> {{ {rule.head} }} }}", rule.distinct(rule.where(None, None)),
+                        facts, []))
+                    continue
+                also = [closed_out if rule.closed else open_out]
                 for where in rule.variants(reads):
                     engine.update(self._dataset_update(
                         self._insert_head(rule.head, also),
@@ -845,7 +904,8 @@ class CompiledReasoner:
             for graph in (*(closed_in or ()), *(open_in or ())):
                 if graph in _CLOSED_DELTA or graph in _OPEN_DELTA or graph == seed:
                     engine.update(f"DROP SILENT GRAPH <{graph}>")
-            if first_full:
+            if first_full and PLAIN_FIRST_ROUND:
+                self._settle_first_round(engine, facts)
                 closed_in = (INFERRED, SUPPORT)
                 produced = self._count(engine, INFERRED) + self._count(engine, SUPPORT)
                 for check in self.checks:
@@ -872,6 +932,18 @@ class CompiledReasoner:
             if not produced:
                 closed_in = ()
         raise RuleError(f"the OWL-RL rules did not reach a fixpoint in {ROUND_LIMIT} rounds")
+
+    def _settle_first_round(self, engine: SparqlEngine, facts: list[str]) -> None:
+        """After a full first round: what is asserted leaves the inferred graph, and statements
+        about vocabulary terms move to the support graph."""
+        data = [g for g in facts if g not in (INFERRED, SUPPORT)]
+        engine.update(f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }} USING NAMED <{INFERRED}>"
+                      + "".join(f" USING NAMED <{g}>" for g in data)
+                      + f" WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ "
+                      + " ".join(f"<{g}>" for g in data) + " } }")
+        vocabulary = " || ".join(f'STRSTARTS(STR(?s), "{ns}")' for ns in VOCABULARY_NAMESPACES)
+        engine.update(f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }} INSERT {{ GRAPH <{SUPPORT}> {{ ?s ?p ?o }} }} "
+                      f"USING NAMED <{INFERRED}> WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} FILTER ({vocabulary}) }}")
 
     def _run_check(self, engine: SparqlEngine, check: Rule, facts: list[str], delta: str | None) -> None:
         for where in check.variants(delta):
@@ -933,6 +1005,16 @@ class CompiledReasoner:
         if kept:
             engine.update(f"INSERT DATA {{ GRAPH <{INFERRED}> {{ {_triples_text(kept)} }} }}")
         return fresh, (had & retract) - kept
+
+    def _absent(self, engine, quads: list[ox.Quad]) -> list[ox.Quad]:
+        """The quads the engine does not hold yet."""
+        if not quads:
+            return []
+        rows = engine.select("SELECT ?s ?p ?o ?g WHERE { VALUES (?s ?p ?o ?g) { " + " ".join(
+            f"({sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} {sparql_term(q.graph_name)})"
+            for q in quads) + " } GRAPH ?g { ?s ?p ?o } }")
+        present = {ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows}
+        return [q for q in quads if q not in present]
 
     def _present(self, engine, triples: set[ox.Triple], graph: str) -> set[ox.Triple]:
         if not triples:
@@ -1001,12 +1083,9 @@ class CompiledReasoner:
         return found
 
     def _snapshot_targets(self, engine, quads) -> set:
-        """Focus nodes that a removed type may take out of a target (their output must go)."""
-        found = set()
-        for q in quads:
-            if q.predicate.value == _RDF_TYPE and not isinstance(q.subject, ox.Literal):
-                found.add(q.subject)
-        return found
+        """Focus nodes to re-run whatever the analysis finds: none so far (a type that takes a node
+        out of a target reaches the analysis as a changed triple, asserted or derived)."""
+        return set()
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -50,9 +50,11 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
             return store, None
         except (OSError, SyntaxError, ValueError) as error:
             log.warning("ignoring an unreadable cached build %s: %s", cached, error)
+    log.info("building the graph%s", " (no cached build for these inputs)" if cached is not None else "")
     progress = progress or Progress()
     result = build(extra_files, engine=engine, progress=progress)
     if result.ok:
+        log.info("storing %d quads %s", len(result.quads), f"in {path}" if path is not None else "in memory")
         with progress.stage("store", unit="quads") as stage:
             store.load_build(result)
             stage.done(len(result.quads))

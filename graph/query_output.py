@@ -6,18 +6,25 @@ from typing import BinaryIO
 import pyoxigraph as ox
 
 from yokuryu.graph.formats import UnknownFormat, rdf_syntax, results_syntax
+from yokuryu.ontology import PREFIXES
 
 _RDF_FORMATS = {"turtle", "ntriples", "nquads", "trig", "jsonld", "rdfxml"}
 _RESULT_FORMATS = {"json", "xml", "csv", "tsv"}
 
 
 def write_results(results, fmt: str | None, out: BinaryIO) -> None:
-    """Serialise pyoxigraph query results in ``fmt`` (None: the natural default)."""
+    """Serialise pyoxigraph query results in ``fmt`` (None: the natural default).
+
+    The output always ends with a newline, so a shell prompt never lands on its last line, and
+    Turtle and TriG use the predeclared prefixes (yk:, res:, rdfs: …) that the query could use.
+    """
     if isinstance(results, ox.QueryTriples):
         fmt = fmt or "turtle"
         if fmt not in _RDF_FORMATS:
             raise UnknownFormat(f"a CONSTRUCT or DESCRIBE result is RDF; use --format turtle, ntriples, nquads or trig, not {fmt}")
-        results.serialize(out, format=rdf_syntax(fmt).oxigraph)
+        syntax = rdf_syntax(fmt)
+        prefixes = PREFIXES if fmt in ("turtle", "trig") else None
+        _ending_with_newline(out, lambda o: ox.serialize(results, o, syntax.oxigraph, prefixes=prefixes))
         return
     fmt = fmt or "table"
     if fmt == "table":
@@ -25,7 +32,29 @@ def write_results(results, fmt: str | None, out: BinaryIO) -> None:
         return
     if fmt not in _RESULT_FORMATS:
         raise UnknownFormat(f"a SELECT or ASK result is a table; use --format table, json, xml, csv or tsv, not {fmt}")
-    results.serialize(out, format=results_syntax(fmt).oxigraph)
+    _ending_with_newline(out, lambda o: results.serialize(o, format=results_syntax(fmt).oxigraph))
+
+
+class _LastByte:
+    """A write-through wrapper that remembers the last byte written."""
+
+    def __init__(self, out: BinaryIO):
+        self.out, self.last = out, b""
+
+    def write(self, data) -> int:
+        if data:
+            self.last = bytes(data[-1:])
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _ending_with_newline(out: BinaryIO, write) -> None:
+    tracked = _LastByte(out)
+    write(tracked)
+    if tracked.last not in (b"", b"\n"):
+        out.write(b"\n")
 
 
 def render_table(results) -> str:

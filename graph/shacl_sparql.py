@@ -153,6 +153,7 @@ class CompiledShapes:
                  targets: dict | None = None):
         self.checks = checks
         self.targets = targets or {}  # node shape → its target pattern binding ?this
+        self.target_specs: dict = {}
         self.targets_query = {root: f"{{ SELECT DISTINCT ?this WHERE {{ {_FOCUS} {pattern} }} }}"
                               for root, pattern in self.targets.items()}
         self.flag_groups: dict = {}
@@ -172,8 +173,10 @@ class CompiledShapes:
         """Compile every shape with a target; ``skolem_prefix`` marks IRIs that stand for blank nodes."""
         compiler = _Compiler(shapes_graph, ontology_graph, skolem_prefix)
         checks = compiler.compile_all()
-        return cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth,
-                   compiler.target_patterns)
+        compiled = cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth,
+                       compiler.target_patterns)
+        compiled.target_specs = compiler.target_specs
+        return compiled
 
     # -- validation ---------------------------------------------------------------------------
 
@@ -265,17 +268,28 @@ class CompiledShapes:
                 found[root] = nodes
         return found
 
-    def _targeted(self, engine: SparqlEngine, dataset: str, focus: list) -> dict | None:
-        """For each node shape, which of ``focus`` it targets (one query for every shape)."""
-        if not self.targets or any(check.root not in self.targets for check in self.checks):
-            return None
-        shapes = list(self.targets)
-        union = " UNION ".join(f"{{ {{ {self.targets[shape]} }} BIND({i} AS ?shape) }}" for i, shape in enumerate(shapes))
+    def _targeted(self, engine: SparqlEngine, dataset: str, focus: list) -> dict:
+        """For each node shape, which of ``focus`` it targets: one query fetches the nodes' types
+        and the predicates they are subject or (IRI) object of; the ontology's sets do the rest."""
         found: dict = {}
-        for chunk in _chunks(focus, 500):
+        typing_objects = set().union(*(spec["object_of"] for spec in self.target_specs.values()))
+        # Incoming predicates only where they type a node: a hub's many links stay unread.
+        incoming = " ".join(f"<{p}>" for p in sorted(typing_objects))
+        for chunk in _chunks(focus, 1000):
             values = "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
-            for row in engine.select(f"SELECT DISTINCT ?shape ?this{dataset} WHERE {{ {values} {union} }}"):
-                found.setdefault(shapes[int(row["shape"].value)], []).append(row["this"])
+            query = (f"SELECT DISTINCT ?this ?k ?x{dataset} WHERE {{ {values} "
+                     f"{{ ?this <{RDF.type}> ?x BIND(0 AS ?k) }} UNION {{ ?this ?x ?o BIND(1 AS ?k) }}"
+                     + (f" UNION {{ VALUES ?x {{ {incoming} }} ?s ?x ?this BIND(2 AS ?k) }}"
+                        if incoming else "") + " }")
+            facts: dict = {}
+            for row in engine.select(query):
+                facts.setdefault(row["this"], (set(), set(), set()))[int(row["k"].value)].add(row["x"].value)
+            for node in chunk:
+                types, subject_of, object_of = facts.get(node, (set(), set(), set()))
+                for root, spec in self.target_specs.items():
+                    if (types & spec["types"] or subject_of & spec["subject_of"] or object_of & spec["object_of"]
+                            or node.value in spec["nodes"]):
+                        found.setdefault(root, []).append(node)
         return found
 
     def affected_focus_nodes(self, engine: SparqlEngine, added: Iterable = (), removed: Iterable = (),
@@ -438,6 +452,7 @@ class _Compiler:
         self.walk_forward: set[str] = set()    # v p f (inverse paths): from v, find ?f with v p ?f
         self.depth = 0
         self.target_patterns: dict = {}
+        self.target_specs: dict = {}
         self.inspected = 0  # the farthest level whose nodes' own triples the current check reads
         supers_p = _transitive(ontology, RDFS.subPropertyOf)
         supers_c = _transitive(ontology, RDFS.subClassOf)
@@ -582,13 +597,22 @@ class _Compiler:
 
     def targets(self, shape: Node) -> str:
         branches = []
+        # The same targets as sets, so a write's few focus nodes are sorted into shapes in Python.
+        spec = {"types": set(), "subject_of": set(), "object_of": set(), "nodes": set()}
         for cls in sorted(self.sg.objects(shape, SH.targetClass), key=str):
             branches.append(self.members(cls, "?this"))
+            spec["types"].update(str(c) for c in self.classes_under(cls))
+            spec["subject_of"].update(str(p) for p in self.typing_properties(cls, self.domain_of))
+            spec["object_of"].update(str(p) for p in self.typing_properties(cls, self.range_of))
         for p in sorted(self.sg.objects(shape, SH.targetSubjectsOf), key=str):
             branches.append(f"{{ ?this {self.alternatives(self.properties_under(p))} {self.var()} }}")
+            spec["subject_of"].update(str(q) for q in self.properties_under(p))
         for p in sorted(self.sg.objects(shape, SH.targetObjectsOf), key=str):
             branches.append(f"{{ {self.var()} {self.alternatives(self.properties_under(p))} ?this }}")
+            spec["object_of"].update(str(q) for q in self.properties_under(p))
         nodes = sorted(self.sg.objects(shape, SH.targetNode), key=str)
+        spec["nodes"].update(str(n) for n in nodes if isinstance(n, URIRef))
+        self.target_specs[shape] = spec
         if nodes:
             branches.append("{ VALUES ?this { " + " ".join(_term(n) for n in nodes) + " } }")
         if not branches:

@@ -3,9 +3,11 @@ with ``<slug>.ttl`` (its title, address, licence) becomes a document resource an
 ``yk:Sentence`` resource per line, ``…/source/<slug>#s<n>``, carrying the verbatim text."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
+from pathlib import Path
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
@@ -44,9 +46,19 @@ class SourceDocument:
         return graph
 
 
+def data_root() -> Traversable:
+    """The folder holding ``sources/`` and ``data/``: the installed ``graph/``, or ``YOKURYU_DATA_DIR``
+    (``--data-dir``), which lets an installed Yokuryū use documents added to a copy of ``graph/``."""
+    configured = os.environ.get("YOKURYU_DATA_DIR")
+    return Path(configured) if configured else resources.files("yokuryu.graph")
+
+
 def bundled_sources() -> list[SourceDocument]:
-    """Every source document shipped in ``graph/sources/``, sorted by slug."""
-    folder = resources.files("yokuryu.graph") / "sources"
+    """Every source document in ``sources/`` of the data root (see :func:`data_root`), sorted by slug."""
+    folder = data_root() / "sources"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no sources folder (--data-dir must be laid out like graph/: "
+                                "sources/*.txt with *.ttl, data/*.trig)")
     docs = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".txt"):

@@ -1,36 +1,35 @@
-"""Reading SPARQL text without evaluating it: keywords that must not run, and update datasets.
+"""Reading SPARQL text without evaluating it: a linear lexer, and update datasets.
 
-The endpoint needs two things the engine does not offer: refusing ``SERVICE`` and ``LOAD``
-(pyoxigraph would fetch from the network) and applying the protocol's ``using-graph-uri`` /
-``using-named-graph-uri`` to an update (pyoxigraph's ``update`` has no dataset argument).
-Both work on tokens — comments, strings and IRIs are skipped as wholes, so a ``WHERE`` inside a
-string or a ``# LOAD`` comment never counts — and on brace depth, which is all the SPARQL 1.1
-Update grammar needs to find each operation's ``WITH``, ``USING`` and ``WHERE``.
+The endpoint needs things the engine does not offer: bounding the text before pyoxigraph's
+recursive parser sees it (``yokuryu.graph.query_guard``), spotting ``SERVICE``/``LOAD``/``FROM``,
+and applying the protocol's ``using-graph-uri`` / ``using-named-graph-uri`` to an update
+(pyoxigraph's ``update`` has no dataset argument). All of it works on the tokens of
+:func:`tokens`: comments, strings and IRIs are skipped as wholes, so a ``WHERE`` inside a string
+or a ``# LOAD`` comment never counts, and prefixed names are read with their escapes
+(``ex:a\\#x`` is one name, as the SPARQL grammar says, not a name and a comment).
+
+The lexer makes one pass: every token is found by a pattern anchored where the previous one
+ended, and a string that never closes is an error at once, so no input costs more than linear
+time (the regular expression it replaces backtracked quadratically on unclosed strings).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-
-_TOKEN = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<comment>\#[^\n\r]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<var>[?$]\w+)
-  | (?P<pname>(?:[A-Za-z][\w.\-]*)?:[^\s{}()\[\];,<>"'\#]*|_:[^\s{}()\[\];,<>"'\#]*)
-  | (?P<word>[A-Za-z_]\w*)
-  | (?P<open>\{)
-  | (?P<close>\})
-  | (?P<semicolon>;)
-  | (?P<other>.)
-""", re.VERBOSE | re.DOTALL)
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Token:
-    kind: str
+class SparqlTextError(ValueError):
+    """Text no SPARQL parser could accept (an unterminated string); ``position`` is its offset."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+
+class Token(NamedTuple):
+    kind: str  # word, pname, var, iri, string, number, langtag, open, close, semicolon, punct
     text: str
     start: int
     depth: int  # brace depth at the token (an opening brace has the depth outside it)
@@ -40,25 +39,64 @@ class Token:
         return self.text.upper() if self.kind == "word" else None
 
 
+# One pattern, tried where the previous token ended. Every alternative fails within one scan of
+# the text it looks at, and what a failed alternative looked at is consumed by a later one (or
+# is an error: an unclosed string), so lexing is linear in the length of the text.
+_LOCAL = r"(?:[\w\-:%]|\\[_~.\-!$&'()*+,;=/?#@%]|\.+(?=[\w\-:%\\]))*"  # no final full stop
+_NAME = r"[^\W\d](?:[\w\-]|\.+(?=[\w\-]))*"
+_TOKEN = re.compile(r"""
+    (?P<space>\s+|\#[^\n\r]*)
+  | (?P<open>\{)
+  | (?P<close>\})
+  | (?P<semicolon>;)
+  | (?P<bracket>[()\[\],])
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|"{3}(?:[^"\\]|\\.|"(?!""))*"{3}
+              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+  | (?P<unclosed>['"])
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+  | (?P<var>[?$]\w+)
+  | (?P<pname>(?:NAME)?:LOCAL|_:LOCAL)
+  | (?P<word>NAME)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
+  | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
+  | (?P<punct>\|\||&&|!=|<=|>=|\^\^|<<|>>|.)
+""".replace("LOCAL", _LOCAL).replace("NAME", _NAME), re.VERBOSE | re.DOTALL)
+
+
 def tokens(text: str) -> list[Token]:
-    """The significant tokens of SPARQL ``text`` (no spaces, no comments), with brace depths."""
-    found, depth = [], 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind in ("space", "comment"):
+    """The significant tokens of SPARQL ``text`` (no spaces, no comments), with brace depths.
+
+    Raises :class:`SparqlTextError` for a string that is never closed.
+    """
+    return list(iter_tokens(text))
+
+
+def iter_tokens(text: str) -> Iterator[Token]:
+    """:func:`tokens`, one at a time (a caller that refuses early stops reading early)."""
+    depth, pos, end = 0, 0, len(text)
+    match = _TOKEN.match
+    while pos < end:
+        found = match(text, pos)
+        kind, next_pos = found.lastgroup, found.end()
+        if kind == "space":
+            pos = next_pos
             continue
-        if kind == "close":
-            depth = max(0, depth - 1)
-        found.append(Token(kind, match.group(), match.start(), depth))
+        if kind == "unclosed":
+            raise SparqlTextError("a string is never closed", pos)
+        if kind == "bracket":
+            kind = "punct"
+        elif kind == "close":
+            depth = depth - 1 if depth else 0
+        yield Token(kind, found.group(), pos, depth)
         if kind == "open":
             depth += 1
-    return found
+        pos = next_pos
 
 
-def keywords_used(text: str, *names: str) -> list[str]:
-    """Which of the keywords ``names`` appear in ``text`` as keywords (not in strings, IRIs, comments)."""
-    wanted = {n.upper() for n in names}
-    return sorted({t.keyword for t in tokens(text) if t.keyword in wanted})
+def line_and_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of ``position`` in ``text``."""
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
 
 
 class DatasetConflict(ValueError):

@@ -137,8 +137,16 @@ def open_store(path: str | Path | None) -> KnowledgeStore:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise StoreError(f"--store {path}: exists and is not a directory; give a directory for the on-disk store")
+    if not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as error:
+            raise StoreError(f"--store {path}: cannot create the folder ({error.strerror}); "
+                             "give a folder you can write to") from error
     try:
         return KnowledgeStore(ox.Store(str(path)), path)
     except OSError as error:
-        raise StoreError(f"cannot open the store at {path}: {error} "
-                         "(is another yokuryu process using it? one process at a time may open a store)") from error
+        if "lock" in str(error).lower():
+            raise StoreError(f"--store {path}: another yokuryu process has this store open (one process at "
+                             "a time may open it); stop that process, or query it through its server") from error
+        raise StoreError(f"--store {path}: cannot open the store ({error})") from error

@@ -36,6 +36,8 @@ from rdflib import Graph, URIRef
 
 from yokuryu.graph.build import Inputs, derive
 from yokuryu.graph.reasoning import InconsistentData
+from yokuryu.graph.offline import run_offline
+from yokuryu.graph.query_guard import is_network_refusal, network_refused_message
 from yokuryu.graph.sparql_text import operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
@@ -85,6 +87,12 @@ class UpdateSyntaxError(WriteError):
     status = 400
 
 
+class TooLargeWrite(WriteError):
+    """The change adds more quads than one write may (``max_added``): refused before it is derived over."""
+
+    status = 413
+
+
 class UnusableWrite(WriteError):
     """The update is well formed but cannot be applied (the union default graph, a bad IRI…)."""
 
@@ -105,6 +113,12 @@ class RefusedWrite(WriteError):
     def __init__(self, message: str, report: ValidationReport | None = None):
         super().__init__(message)
         self.report = report
+
+
+class RemoteAccess(WriteError):
+    """The update tried to fetch from the network (SERVICE, LOAD), which evaluation cannot do."""
+
+    status = 403
 
 
 class StoreFailure(WriteError):
@@ -151,13 +165,16 @@ Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
 
 def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
            union_default_graph: bool = True, base_iri: str | None = None,
-           on_commit: Committed | None = None, engine: str = "reference") -> WriteOutcome:
+           on_commit: Committed | None = None, max_added: int | None = None,
+           engine: str = "reference") -> WriteOutcome:
     """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
 
     ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
     store holds a build, and the write is checked and derived over as described in the module
     docstring. ``on_commit(removed, added)`` is called with every quad the commit changed,
     under the store's write lock (so in commit order) and before this function returns.
+    ``max_added`` bounds the quads a checked write may add (an ``INSERT … WHERE`` over a cross
+    product would otherwise be validated and reasoned over for minutes under the write lock).
     Raises a :class:`WriteError`; then nothing was applied.
     """
     started = time.monotonic()
@@ -171,6 +188,10 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             _refuse_forbidden(change)
         if not change:
             return WriteOutcome(0, 0, time.monotonic() - started)  # nothing changed: nothing to check
+        if max_added is not None and len(change.added) > max_added:
+            raise TooLargeWrite(f"the update would add {len(change.added)} quads, more than the {max_added} one write "
+                                "may add; split it into several updates, or raise the limit with --max-write-quads "
+                                "or YOKURYU_MAX_WRITE_QUADS. Nothing was applied.")
         incremental = _incremental(store, change) if engine == "fast" else None
         if incremental is not None:
             removed, added = incremental
@@ -521,10 +542,13 @@ def _plain_update(store: KnowledgeStore, change: str | Change, base_iri, on_comm
 
 def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | None) -> None:
     try:
-        target.update(text, base_iri=base_iri, prefixes=prefixes)
+        # Offline: an update's SERVICE or LOAD cannot reach the network (yokuryu.graph.offline).
+        run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
         raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
     except OSError as error:
+        if is_network_refusal(error):
+            raise RemoteAccess(network_refused_message("update")) from error
         raise StoreFailure(f"the store could not apply the update: {error}") from error
     except (ValueError, RuntimeError) as error:  # pyoxigraph: "The graph <g> does not exist"…
         raise UnusableWrite(f"the update cannot be applied: {error}") from error

@@ -1,9 +1,10 @@
 """Parse RDF sent by a client, so that no body can crash the server, fill its memory or make it fetch.
 
-Measured against pyoxigraph 0.5: 10,000 nested brackets in Turtle, or JSON-LD 4,000 objects
-deep, overflow the parser's stack and kill the process (SIGSEGV); an RDF/XML entity bomb of
-525 bytes becomes a 100 MB literal; an 800 KB Turtle list becomes 800,000 quads. So
-:func:`parse_untrusted`, before any parser sees the body,
+Measured against pyoxigraph 0.5.13: JSON-LD 4,000 objects deep overflows the parser's stack and
+kills the process (SIGSEGV); an RDF/XML entity bomb of 525 bytes becomes a 100 MB literal
+(issue #10); an 800 KB Turtle list becomes 800,000 quads. Turtle's parser survived 10,000
+nested lists and blank nodes here, but nesting is bounded in every syntax alike: a parser
+upgrade must not reopen the hole. So :func:`parse_untrusted`, before any parser sees the body,
 
 1. scans it for what no parser should be asked to read: nesting deeper than ``max_depth``
    (brackets, quoted triples, XML elements, JSON arrays and objects), a DTD or entity
@@ -13,8 +14,8 @@ deep, overflow the parser's stack and kill the process (SIGSEGV); an RDF/XML ent
 and then
 
 2. parses it in a child process (``rdf_parser_process.py``, only pyoxigraph imported; ~20 ms
-   to start on an idle machine) under a memory and CPU limit, which stops as soon as the quads exceed
-   ``max_quads`` or their text exceeds ``max_expansion`` times the body's size. If the scan
+   to start on an idle machine) under a memory and CPU limit, which stops as soon as the quads
+   exceed ``max_quads`` or their N-Quads exceed ``max_expansion`` times the body's size. If the scan
    ever misses a way to crash the parser, the child dies, not the server.
 
 The child sends the quads back as N-Quads (flat: nothing to nest) and they are read here.
@@ -43,7 +44,7 @@ EXPANSION_FLOOR_BYTES = 1024
 @dataclass(frozen=True)
 class RdfLimits:
     max_quads: int = 100_000
-    max_expansion: int = 64  # characters of parsed terms per byte of body
+    max_expansion: int = 64  # bytes of the parsed quads as N-Quads, per byte of body
     max_depth: int = 64
     timeout: float = 30.0  # seconds of parsing
     memory_bytes: int = 2 * 1024 ** 3  # address space of the parsing process
@@ -226,7 +227,7 @@ def _parse_in_child(data: bytes, format: ox.RdfFormat, limits: RdfLimits, base_i
     if child.returncode == 4:  # over the expansion limit
         raise UntrustedRdfError(
             f"{what} expands to more than {limits.max_expansion} times its size once parsed ({len(data)} bytes "
-            f"sent, over {max_chars} characters of terms); such bodies are refused because a small body could "
+            f"sent, over {max_chars} bytes as N-Quads); such bodies are refused because a small body could "
             "otherwise fill the server's memory. Raise the limit with --max-write-expansion or "
             "YOKURYU_MAX_WRITE_EXPANSION. Nothing was applied.", 413)
     how = (f"signal {signal.Signals(-child.returncode).name}" if child.returncode < 0

@@ -21,6 +21,8 @@ class Violation:
     severity: str
     shape: str | None
     files: tuple[str, ...] = ()
+    # When the focus node has the shape's class only by inference: which statement gave it.
+    inferred_type: str | None = None
 
     def as_text(self) -> str:
         lines = [f"{self.severity}: {self.message}", f"  focus node: {self.focus}"]
@@ -32,12 +34,15 @@ class Violation:
             lines.append(f"  file:       {', '.join(self.files)}")
         if self.shape:
             lines.append(f"  shape:      {self.shape}")
+        if self.inferred_type:
+            lines.append(f"  typed by:   {self.inferred_type}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
         return {
             "focusNode": self.focus, "path": self.path, "value": self.value, "message": self.message,
             "severity": self.severity, "sourceShape": self.shape, "files": list(self.files),
+            "inferredType": self.inferred_type,
         }
 
 
@@ -82,6 +87,7 @@ def validate(data: Graph, *, shapes: Graph, ontology: Graph,
             severity=str(severity).rsplit("#", 1)[-1],
             shape=_show(shape) if shape is not None and not _is_blank(shape) else None,
             files=tuple(locate(focus)) if locate and focus is not None else (),
+            inferred_type=_inferred_type(focus, shape, data, shapes, ontology),
         ))
     violations.sort(key=lambda v: (v.files, v.focus, v.path or "", v.message))
     return ValidationReport(conforms=bool(conforms), violations=violations, graph=results_graph)
@@ -158,3 +164,52 @@ def _show_path(graph: Graph, path) -> str | None:
             return f"^{inverse.n3()}"
         return "[complex path]"
     return path.n3()
+
+
+def _inferred_type(focus, shape, data: Graph, shapes: Graph, ontology: Graph) -> str | None:
+    """Why ``focus`` has the class the shape targets, when the data never states it.
+
+    "An organisation needs a name" about a node nobody called an organisation is a puzzle until
+    the report says the type came from, e.g., the range of yk:operatedBy.
+    """
+    if focus is None or shape is None:
+        return None
+    owners = [shape, *shapes.subjects(SH.property, shape)]
+    targets = {c for owner in owners for c in shapes.objects(owner, SH.targetClass)}
+    if not targets:
+        return None
+    subclasses = _transitive(ontology, RDFS.subClassOf)
+    asserted = set(data.objects(focus, RDF.type))
+    if any(targets & ({c} | subclasses.get(c, set())) for c in asserted):
+        return None  # the data states the type (or a subclass of it)
+    names = _short_names()
+
+    def within_target(cls) -> bool:
+        return bool(targets & ({cls} | subclasses.get(cls, set())))
+
+    supers_of_property = _transitive(ontology, RDFS.subPropertyOf)
+    for p, o in data.predicate_objects(focus):
+        for prop in {p} | supers_of_property.get(p, set()):
+            for cls in ontology.objects(prop, RDFS.domain):
+                if within_target(cls):
+                    return (f"inferred, not stated: {focus.n3(names)} is a {cls.n3(names)} because it is the "
+                            f"subject of {p.n3(names)}, whose rdfs:domain is {cls.n3(names)}")
+    for s_, p in data.subject_predicates(focus):
+        for prop in {p} | supers_of_property.get(p, set()):
+            for cls in ontology.objects(prop, RDFS.range):
+                if within_target(cls):
+                    return (f"inferred, not stated: {focus.n3(names)} is a {cls.n3(names)} because it is the "
+                            f"object of {p.n3(names)} (on {s_.n3(names)}), whose rdfs:range is {cls.n3(names)}")
+    return None
+
+
+def _short_names():
+    """yk:, res:, rdfs: … for readable reports."""
+    from rdflib.namespace import NamespaceManager
+
+    from yokuryu.ontology import PREFIXES
+
+    names = NamespaceManager(Graph(), bind_namespaces="none")
+    for prefix, iri in PREFIXES.items():
+        names.bind(prefix, iri)
+    return names

@@ -12,6 +12,9 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
 ``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
 ``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
+``YOKURYU_MAX_QUERY_NESTING``   deepest nesting of brackets/braces in a query or update (100)
+``YOKURYU_MAX_QUERY_CLAUSES``   most clauses and operators in a query or update (1000)
+``YOKURYU_QUERY_MEMORY``        MiB of memory one query may use, else 503 (1024)
 ``YOKURYU_REMOTE_QUERY``        SPARQL query URL of a remote server that holds the data
 ``YOKURYU_REMOTE_UPDATE``       its SPARQL update URL (writes go there, after Yokuryū's checks)
 ``YOKURYU_REMOTE_STORE``        its Graph Store Protocol URL, if it has one (faster bulk loads)
@@ -45,6 +48,9 @@ class ServerConfig:
     empty: bool = False
     workers: int = 8
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
+    max_query_nesting: int = 100
+    max_query_clauses: int = 1000
+    query_memory: int = 1024  # MiB
     remote_query: str | None = None
     remote_update: str | None = None
     remote_store: str | None = None
@@ -96,6 +102,11 @@ class ServerConfig:
         for name, flag in (("max_body_bytes", "--max-body-bytes"), ("max_result_bytes", "--max-result-bytes")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
+        for name, flag, least in (("max_query_nesting", "--max-query-nesting", 1),
+                                  ("max_query_clauses", "--max-query-clauses", 1),
+                                  ("query_memory", "--query-memory", 64)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"{flag} must be at least {least}, not {getattr(self, name)}")
         for name, flag, variable in (("max_write_quads", "--max-write-quads", "YOKURYU_MAX_WRITE_QUADS"),
                                      ("max_write_expansion", "--max-write-expansion", "YOKURYU_MAX_WRITE_EXPANSION"),
                                      ("max_rdf_depth", "--max-rdf-depth", "YOKURYU_MAX_RDF_DEPTH")):
@@ -147,6 +158,9 @@ _ENVIRONMENT = {
     "YOKURYU_WORKERS": ("workers", int),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),
+    "YOKURYU_MAX_QUERY_NESTING": ("max_query_nesting", int),
+    "YOKURYU_MAX_QUERY_CLAUSES": ("max_query_clauses", int),
+    "YOKURYU_QUERY_MEMORY": ("query_memory", int),
     "YOKURYU_REMOTE_QUERY": ("remote_query", str),
     "YOKURYU_REMOTE_UPDATE": ("remote_update", str),
     "YOKURYU_REMOTE_STORE": ("remote_store", str),

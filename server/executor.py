@@ -1,14 +1,16 @@
 """Query evaluation with a time limit answered as a clear 503: what a query asks, how it is
-evaluated, and the thread executor used with an on-disk store (``--store PATH``).
+evaluated, and the thread executor used by an app built without ``yokuryu serve``.
 
 A :class:`QueryRequest` holds only plain values, so it can be evaluated in a thread of this
-process or sent to a query process (``yokuryu.server.query_processes``, the in-memory store's
-executor); :func:`evaluate_query` is the one evaluation both use, serialising the results
-(pyoxigraph evaluates lazily while it serialises) up to the result size limit.
+process or sent to a query process (``yokuryu.server.query_processes``, what ``yokuryu serve``
+uses for every store); :func:`evaluate_query` is the one evaluation both use, serialising the
+results (pyoxigraph evaluates lazily while it serialises) up to the result size limit. An
+:class:`UpdateCheck` parses an update the same way, where a crash or a fetch does no harm.
 
-The thread executor: pyoxigraph releases the GIL while it evaluates and serialises, so a worker
-thread runs a heavy query while the server keeps answering others. pyoxigraph 0.5 cannot cancel
-a running query, and a RocksDB store cannot be shared with forked processes: when the limit
+The thread executor (``create_app`` without an executor, e.g. the Flask test client):
+pyoxigraph releases the GIL while it evaluates and serialises, so a worker thread runs a heavy
+query while the server keeps answering others; each thread is locked out of the network
+(:mod:`yokuryu.graph.offline`). pyoxigraph 0.5 cannot cancel a running query: when the limit
 passes, the client gets its 503 at once and the worker finishes in the background, holding one
 of the ``workers`` slots until it does. Queries that wait for a slot count that wait against
 their own limit; and while every slot is held by such an abandoned query, new queries are
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import pyoxigraph as ox
 
 from yokuryu.graph.formats import rdf_syntax, results_syntax
+from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
 
@@ -45,6 +48,38 @@ class QueryRequest:
     results_format: str | None  # a name from RESULTS_SYNTAXES
     graph_format: str | None  # a name from RDF_SYNTAXES
     max_result_bytes: int
+
+
+@dataclass(frozen=True)
+class UpdateCheck:
+    """An update to parse (on an empty store: parsing is complete, evaluation over nothing immediate)."""
+
+    text: str
+    base_iri: str | None
+    prefixes: tuple[tuple[str, str], ...] | None
+
+
+def evaluate(store: KnowledgeStore, request: QueryRequest | UpdateCheck):
+    """Evaluate a query, or parse an update; what a query process does with each request."""
+    if isinstance(request, UpdateCheck):
+        return check_update_syntax(request)
+    return evaluate_query(store, request)
+
+
+def check_update_syntax(check: UpdateCheck) -> int:
+    """The number of quads the update inserts into nothing (its data), or the engine's SyntaxError."""
+    scratch = ox.Store()
+    try:
+        scratch.update(check.text, base_iri=check.base_iri,
+                       prefixes=dict(check.prefixes) if check.prefixes is not None else None)
+    except SyntaxError:
+        raise
+    except (ValueError, OSError) as error:
+        from yokuryu.graph.query_guard import is_network_refusal
+        if is_network_refusal(error):
+            raise  # the server answers 403
+        # Any other failure is not a syntax problem; the real run reports it against the real data.
+    return len(scratch)
 
 
 class ResultsTooLarge(Exception):
@@ -105,6 +140,15 @@ def over_the_limit(timeout: float, what: str) -> ProtocolError:
         "or YOKURYU_QUERY_TIMEOUT.", 503, headers={"Retry-After": "5"})
 
 
+def out_of_memory(memory_mib: int) -> ProtocolError:
+    """The 503 for a query that needed more memory than a query process may use."""
+    return ProtocolError(
+        f"503 Service Unavailable: the query needed more than the {memory_mib} MiB of memory a query may use, "
+        "and was stopped. Narrow it (LIMIT, more specific patterns, no GROUP_CONCAT over everything), or "
+        "raise the limit with 'yokuryu serve --query-memory MIB' or YOKURYU_QUERY_MEMORY.", 503,
+        headers={"Retry-After": "5"})
+
+
 class QueryExecutor:
     """A fixed pool of evaluation threads shared by all requests of one app."""
 
@@ -112,7 +156,8 @@ class QueryExecutor:
         self.store = store
         self.timeout = timeout
         self.workers = max(1, workers)
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="yokuryu-query")
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="yokuryu-query",
+                                        initializer=lock_out_network)
         self._abandoned = 0
         self._lock = threading.Lock()
 
@@ -131,6 +176,10 @@ class QueryExecutor:
             if not future.cancel():
                 self._abandon(future)
             raise over_the_limit(self.timeout, "abandoned (it finishes in the background)") from None
+
+    def check_update(self, check: UpdateCheck) -> int:
+        """Parse an update in an evaluation thread (no network there); the quads of its data."""
+        return self._pool.submit(check_update_syntax, check).result()
 
     def _abandon(self, future: Future) -> None:
         """Count a running query nobody waits for until its worker is free again."""

@@ -1,13 +1,16 @@
 """Queries that really stop at the time limit: evaluation in processes forked from a zygote.
 
 pyoxigraph 0.5 cannot cancel a running query, so a query that must stop at ``--timeout`` has to
-run in a process that can be killed. For the in-memory store (the default; an on-disk RocksDB
-store must not be shared across ``fork`` and keeps the thread executor), ``yokuryu serve``
-starts, before waitress starts any thread:
+run in a process that can be killed; and a query that crashes the engine or fills memory must
+take down only that process. ``yokuryu serve`` starts, before waitress starts any thread:
 
-- the **zygote**: a process forked from the server, holding a copy-on-write copy of the store.
+- the **zygote**: a process holding a copy of the store. For the in-memory store it is forked
+  from the server (a copy-on-write copy); for an on-disk store (``--store``), whose RocksDB
+  handle must not cross a ``fork``, it is a new program loaded from a dump of the store (an
+  in-memory copy: queries never touch the RocksDB files, and need its size in memory).
   It does two things, one at a time: fork a query worker on request, and apply a committed
-  write (removed and added quads, as N-Quads) to its copy;
+  write (removed and added quads, as N-Quads) to its copy. It locks itself out of the network
+  first (:mod:`yokuryu.graph.offline`), so no query can make the server fetch anything;
 - up to ``--workers`` **query workers**, forked by the zygote: each one receives a
   :class:`QueryRequest` over its socket and answers with the serialised results (or the error)
   evaluated on its own copy of the store. A fork shares the zygote's memory, so a new worker
@@ -21,6 +24,12 @@ client that reads after its write was answered sees that write. If the zygote di
 is started from a dump of the server's store (the only case that reloads the graph) and the
 event is logged. The zygote and workers die with the server (``PR_SET_PDEATHSIG`` on Linux, and
 an end-of-file on their socket everywhere).
+
+Each worker may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds when
+forked): a query that needs more ends its worker, the client gets a 503 naming the limit, and
+a worker that grew by more than a quarter of the limit is replaced after answering, so its
+memory goes back to the system. A worker killed by a segfault (the engine's stack overflowed
+on a deeply nested query that the text check let through) is answered 400.
 """
 from __future__ import annotations
 
@@ -39,12 +48,14 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import pyoxigraph as ox
 
+from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
-from yokuryu.server.executor import QueryRequest, evaluate_query, over_the_limit
+from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +68,21 @@ class QueryProcesses:
 
     holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
 
-    def __init__(self, store: KnowledgeStore, workers: int, timeout: float):
+    def __init__(self, store: KnowledgeStore, workers: int, timeout: float, memory_mib: int = 1024):
         self.store = store
         self.timeout = timeout
         self.workers = max(1, workers)
+        self.memory_mib = memory_mib
         self._zygote_lock = threading.Lock()  # one conversation with the zygote at a time
         self._pool = threading.Condition()  # guards the fields below
         self._idle: list[_Worker] = []
         self._alive = 0  # workers forked and not yet retired, idle or busy
         self._generation = 0  # bumped by every committed write: older workers hold an older state
-        self._zygote = _Zygote.fork(store)
+        if store.is_persistent:
+            with store.write_lock:
+                self._zygote = _Zygote.spawn(store, memory_mib)
+        else:
+            self._zygote = _Zygote.fork(store, memory_mib)
         for _ in range(self.workers):
             self._idle.append(self._fork_worker())
             self._alive += 1
@@ -75,6 +91,15 @@ class QueryProcesses:
 
     def run(self, request: QueryRequest) -> tuple[bytes, str]:
         """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
+        return self._ask(request)
+
+    def check_update(self, check: UpdateCheck) -> int:
+        """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here.
+
+        Returns the number of quads the update inserts into nothing (its data)."""
+        return self._ask(check)
+
+    def _ask(self, request):
         deadline = time.monotonic() + self.timeout
         for attempt in (1, 2):
             worker = self._take(deadline)
@@ -83,20 +108,54 @@ class QueryProcesses:
                 if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
                     self._kill(worker, f"its query ran past the {self.timeout:g} s limit")
                     raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-                status, value = worker.conn.recv()
+                status, value, heavy = worker.conn.recv()
             except (EOFError, OSError):
-                # The worker died under us (its zygote died, or it was killed from outside):
-                # a fresh worker gets the query once more.
-                self._kill(worker, "it ended unexpectedly")
+                how = self._how_it_ended(worker)
+                self._kill(worker, f"it ended while evaluating ({how})")
+                if how == "a segfault":
+                    raise ProtocolError(
+                        "400 Bad Request: the request is too deeply nested for the SPARQL engine (its query "
+                        "process crashed on it; the server is fine). Flatten it, or lower its nesting.") from None
+                if how in ("an abort", "out of memory"):
+                    raise out_of_memory(self.memory_mib) from None
+                # Otherwise the worker died under us (its zygote died, or it was killed from
+                # outside): a fresh worker gets the query once more.
                 if attempt == 2 or time.monotonic() >= deadline:
-                    raise ProtocolError("500 Internal Server Error: the query process ended unexpectedly "
-                                        "while evaluating the query; try again", 500) from None
+                    raise ProtocolError("503 Service Unavailable: the query process ended unexpectedly "
+                                        "while evaluating the query; try again", 503,
+                                        headers={"Retry-After": "5"}) from None
                 continue
-            self._give_back(worker)
+            if heavy:
+                self._replace(worker, "it grew large on its last query")
+            else:
+                self._give_back(worker)
             if status == "error":
                 raise value
             return value
         raise AssertionError("unreachable")
+
+    def _how_it_ended(self, worker: _Worker) -> str:
+        """How a worker that closed its socket ended, as its zygote saw it."""
+        with self._zygote_lock:
+            try:
+                code = self._zygote.exit_status(worker.pid)
+            except (EOFError, OSError):
+                return "unknown"
+        if code is None:
+            return "unknown"
+        if os.WIFSIGNALED(code):
+            return {signal.SIGSEGV: "a segfault", signal.SIGBUS: "a segfault", signal.SIGABRT: "an abort",
+                    signal.SIGKILL: "killed"}.get(os.WTERMSIG(code), f"signal {os.WTERMSIG(code)}")
+        if os.WIFEXITED(code) and os.WEXITSTATUS(code) == _OUT_OF_MEMORY:
+            return "out of memory"
+        return f"exit status {os.WEXITSTATUS(code)}"
+
+    def _replace(self, worker: _Worker, why: str) -> None:
+        """Retire a worker that answered, so its memory goes back to the system; a new one is forked on demand."""
+        log.info("query process %d retired: %s", worker.pid, why)
+        with self._pool:
+            self._retire(worker)
+            self._pool.notify()
 
     def _take(self, deadline: float) -> _Worker:
         """An idle worker holding the current state, a newly forked one, or a 503 at the deadline."""
@@ -202,7 +261,7 @@ class QueryProcesses:
             log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
                         "(%d quads)", dead.pid, len(self.store))
             dead.close()
-            self._zygote = _Zygote.spawn(self.store)
+            self._zygote = _Zygote.spawn(self.store, self.memory_mib)
             with self._pool:
                 self._generation += 1  # the old workers died with their zygote
                 while self._idle:
@@ -235,7 +294,7 @@ class _Zygote:
         self.process = process  # set when spawned as a new program (a restart), not forked
 
     @classmethod
-    def fork(cls, store: KnowledgeStore) -> _Zygote:
+    def fork(cls, store: KnowledgeStore, memory_mib: int) -> _Zygote:
         """Fork the zygote from this process: it shares the store's memory, copy-on-write."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         server = os.getpid()
@@ -247,18 +306,19 @@ class _Zygote:
             try:
                 ours.close()
                 _die_with(server)
-                zygote_main(store, theirs)
+                zygote_main(store, theirs, memory_mib)
             finally:
                 os._exit(0)
         theirs.close()
         return cls(pid, ours)
 
     @classmethod
-    def spawn(cls, store: KnowledgeStore) -> _Zygote:
+    def spawn(cls, store: KnowledgeStore, memory_mib: int) -> _Zygote:
         """Start a zygote as a new program, fed a dump of ``store`` (the caller holds the write lock)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = subprocess.Popen(
-            [sys.executable, "-m", "yokuryu.server.query_processes", str(theirs.fileno()), str(os.getpid())],
+            [sys.executable, "-m", "yokuryu.server.query_processes", str(theirs.fileno()), str(os.getpid()),
+             str(memory_mib)],
             stdin=subprocess.PIPE, pass_fds=[theirs.fileno()])
         theirs.close()
         zygote = cls(process.pid, ours, process)
@@ -279,6 +339,12 @@ class _Zygote:
         if reply[0] != "forked" or len(fds) != 1:
             raise OSError(f"unexpected answer from the query zygote: {reply!r}")
         return reply[1], Connection(fds[0])
+
+    def exit_status(self, pid: int) -> int | None:
+        """The wait status of a worker that ended (None if the zygote did not know it)."""
+        self.conn.send(("status", pid))
+        reply = self.conn.recv()
+        return reply[1] if reply[0] == "status" else None
 
     def apply(self, removed: bytes, added: bytes) -> None:
         self.conn.send(("apply", removed, added))
@@ -305,18 +371,22 @@ class _Zygote:
 # --- inside the zygote and the workers ---------------------------------------------------------
 
 
-def zygote_main(store: KnowledgeStore, channel: socket.socket) -> None:
+def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) -> None:
     """Fork workers and apply writes, one request at a time, until the server goes away."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers at once
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    lock_out_network()  # before any worker exists: every worker inherits the lock
     conn = Connection(os.dup(channel.fileno()))
     me = os.getpid()
+    ended: dict[int, int] = {}  # wait statuses of recently ended workers, for the server to ask
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request[0] == "fork":
+        _reap(ended)
+        if request[0] == "status":
+            conn.send(("status", _wait_for(request[1], ended)))
+        elif request[0] == "fork":
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             # Out of the garbage collector's sight: its passes write to every object they visit,
             # which would make each worker copy the whole Python heap it shares with the zygote.
@@ -327,9 +397,8 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket) -> None:
                     conn.close()
                     channel.close()
                     ours.close()
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     _die_with(me)
-                    worker_main(store, theirs)
+                    worker_main(store, theirs, memory_mib)
                 finally:
                     os._exit(0)
             theirs.close()
@@ -347,23 +416,80 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket) -> None:
                 conn.send(("failed", str(error)))
 
 
-def worker_main(store: KnowledgeStore, channel: socket.socket) -> None:
+def _reap(ended: dict[int, int]) -> None:
+    """Collect the statuses of ended workers (keeping the last few for the server to ask about)."""
+    while True:
+        try:
+            pid, code = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        ended[pid] = code
+        while len(ended) > 64:
+            del ended[next(iter(ended))]
+
+
+def _wait_for(pid: int, ended: dict[int, int]) -> int | None:
+    """The wait status of worker ``pid``, which closed its socket and is ending (at most 2 s)."""
+    deadline = time.monotonic() + 2
+    while pid not in ended:
+        try:
+            done, code = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            return code
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.005)
+    return ended.pop(pid)
+
+
+_OUT_OF_MEMORY = 75  # a worker's exit status when Python itself ran out of memory
+_MiB = 1024 * 1024
+
+
+def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) -> None:
     """Evaluate queries on this process's copy of the store until the server closes the socket."""
     conn = Connection(os.dup(channel.fileno()))
     channel.close()
+    baseline = _limit_memory(memory_mib)
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            reply = ("ok", evaluate_query(store, request))
+            reply = ("ok", evaluate(store, request))
+        except MemoryError:
+            os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
+        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4
         try:
-            conn.send(reply)
+            conn.send((*reply, heavy))
+        except MemoryError:
+            os._exit(_OUT_OF_MEMORY)
         except OSError:
             return
+
+
+def _limit_memory(memory_mib: int) -> int:
+    """Let this process's address space grow by at most ``memory_mib``; its resident size now."""
+    import resource
+    with contextlib.suppress(OSError, ValueError):
+        size = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+        limit = size + memory_mib * _MiB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return _peak_rss()
+
+
+def _peak_rss() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _portable(error: Exception) -> Exception:
@@ -389,15 +515,15 @@ def _nquads(quads: set[ox.Quad]) -> bytes:
     return out.getvalue()
 
 
-def _spawned_zygote(fd: int, server: int) -> None:
+def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
     """A restarted zygote: load the store from the dump on stdin, then serve the server."""
     _die_with(server)
     channel = socket.socket(fileno=fd)
     store = KnowledgeStore(ox.Store())
     store.oxigraph.bulk_extend(ox.parse(sys.stdin.buffer, format=NQUADS))
     Connection(os.dup(channel.fileno())).send(("ready",))
-    zygote_main(store, channel)
+    zygote_main(store, channel, memory_mib)
 
 
 if __name__ == "__main__":
-    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]))
+    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

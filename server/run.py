@@ -25,6 +25,8 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
+        query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
         remote_auth=args.remote_auth, journal_path=args.journal, allowed_hosts=args.allowed_hosts,
         max_write_quads=args.max_write_quads, max_write_expansion=args.max_write_expansion,
@@ -37,7 +39,8 @@ def serve(args) -> int:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
         config.union_default_graph = False  # plain mode: the real default graph, as the W3C tests expect
-    problem = _check_settings(config, args.host)
+    # The port is the most likely first error: caught here, before a build of many seconds.
+    problem = _check_settings(config, args.host) or port_problem(args.host, args.port)
     if problem:
         print(f"yokuryu serve: {problem}", file=sys.stderr)
         return 2
@@ -79,16 +82,15 @@ def serve(args) -> int:
         replay(store.oxigraph, pending)
         store.touch()
         log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
-    if executor is None and not store.is_persistent:
-        # Fork the query zygote now, before waitress starts any thread or opens its socket.
+    if executor is None:
+        # Start the query zygote now, before waitress starts any thread or opens its socket.
         from yokuryu.server.query_processes import QueryProcesses
-        executor = QueryProcesses(store, config.workers, config.query_timeout)
+        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
     app = create_app(config, store, executor=executor)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
-    server = create_server(app, host=args.host, port=args.port, threads=max(1, config.workers),
-                           ident="yokuryu", clear_untrusted_proxy_headers=True,
-                           max_request_body_size=config.max_body_bytes + 64 * 1024)
+    server = create_server(app, host=args.host, port=args.port, ident="yokuryu", clear_untrusted_proxy_headers=True,
+                           **waitress_limits(config))
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host
     writes = ("writes with a bearer token" if config.update_token else
@@ -98,7 +100,9 @@ def serve(args) -> int:
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
-          f"{_how_queries_run(executor)})", flush=True)
+          f"{_how_queries_run(executor, config)})", flush=True)
+    for line in _extra_inputs(args, config):
+        print(line, flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
@@ -110,6 +114,40 @@ def serve(args) -> int:
         if journal is not None:
             journal.close()
     return 0
+
+
+def waitress_limits(config: ServerConfig) -> dict:
+    """waitress settings that keep the server answering under many or idle connections.
+
+    - ``threads``: one per query worker (each waits on its query) plus four, so /health, pages
+      and refusals are served while every worker is busy;
+    - ``connection_limit`` and ``channel_timeout``: waitress's default of 100 connections let 105
+      idle half-open connections lock everyone out; idle connections are closed after 30 s;
+    - ``max_request_body_size``: waitress reads bodies up to this size so that the application
+      can answer a body over ``--max-body-bytes`` with its 413 and message (a body waitress cuts
+      off itself gets a connection reset, not an answer).
+    """
+    connections = _raise_open_files(1000)
+    return {
+        "threads": config.workers + 4,
+        "connection_limit": connections,
+        "channel_timeout": 30,
+        "max_request_body_size": max(64 * 1024 * 1024, 16 * config.max_body_bytes),
+    }
+
+
+def _raise_open_files(wanted: int) -> int:
+    """Raise the soft limit on open files for ``wanted`` connections; the connections it allows."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted + 200  # the store, the query processes' sockets, logs
+        if soft != resource.RLIM_INFINITY and soft < target:
+            soft = target if hard == resource.RLIM_INFINITY else min(target, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    except (ImportError, OSError, ValueError):
+        return 100
+    return max(100, min(wanted, soft - 200))
 
 
 def open_remote(config: ServerConfig):
@@ -149,10 +187,10 @@ def _where(store) -> str:
     return "on disk at " + str(store.path) if store.is_persistent else "in memory"
 
 
-def _how_queries_run(executor) -> str:
+def _how_queries_run(executor, config: ServerConfig) -> str:
     from yokuryu.server.query_processes import QueryProcesses
     if isinstance(executor, QueryProcesses):
-        return "queries in killable processes"
+        return f"queries in killable processes of at most {config.query_memory} MiB"
     return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 
@@ -182,3 +220,42 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _extra_inputs(args, config: ServerConfig) -> list[str]:
+    """Banner lines naming what was built in beside the installed data, so nothing is loaded unseen."""
+    import os
+
+    if config.empty:
+        return []
+    from yokuryu.graph.build import user_graph
+
+    lines = [f"  extra file {path} -> graph <{user_graph(path)}>" for path in args.data_files]
+    if os.environ.get("YOKURYU_DATA_DIR"):
+        lines.insert(0, f"  documents and data from {os.environ['YOKURYU_DATA_DIR']} (--data-dir), "
+                        "not the installed ones")
+    return (["Built in beside the bundled ontology and shapes:"] + lines) if lines else []
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, or None (port 0 always works)."""
+    import errno
+
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:
+        return f"--host {host}: cannot resolve it ({error.strerror or error})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another yokuryu serve?); stop it, "
+                        "or pick another port with --port N (--port 0 takes any free one)")
+            if error.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges; use a port above 1023"
+            return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None

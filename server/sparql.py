@@ -6,6 +6,7 @@ answer. Every client mistake has its own status and a message that says how to f
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
@@ -16,12 +17,15 @@ from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
 from yokuryu.server.errors import ProtocolError
+from yokuryu.graph.offline import run_offline
+from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
+                                       network_refused_message)
+from yokuryu.graph.sparql_text import DatasetConflict, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
-from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
+from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
 from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, choose_results_syntax, named_formats,
                                         prefers_html, with_charset)
-from yokuryu.graph.sparql_text import DatasetConflict, keywords_used, with_update_dataset
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update, memory_only_note
 
@@ -156,15 +160,16 @@ def _as_lists(multidict) -> dict[str, list[str]]:
 
 
 def run_query(operation: Operation) -> Response:
-    _refuse_remote_access(operation.text, "SERVICE")
+    facts = _checked_text(operation)
     # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
     results_syntax, rdf_syntax, not_acceptable = _offers(_format_values(operation))
     config = get_config()
-    # The protocol's dataset replaces the query's FROM / FROM NAMED entirely.
+    # The protocol's dataset replaces the query's FROM / FROM NAMED entirely; and a query's own
+    # FROM / FROM NAMED replaces the union default graph of the knowledge graph.
     protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
     query = QueryRequest(
         text=operation.text, base_iri=request.base_url, predeclared_prefixes=not config.empty,
-        union_default_graph=config.union_default_graph and not protocol_dataset,
+        union_default_graph=config.union_default_graph and not protocol_dataset and not facts.names_dataset,
         default_graph=tuple(operation.graphs("default-graph-uri")) if protocol_dataset else None,
         named_graphs=tuple(operation.graphs("named-graph-uri")) if protocol_dataset else None,
         results_format=results_syntax.name if results_syntax else None,
@@ -181,10 +186,12 @@ def run_query(operation: Operation) -> Response:
             "(LIMIT, fewer variables) or raise the limit with 'yokuryu serve --max-result-bytes N' "
             "or YOKURYU_MAX_RESULT_BYTES.", 403) from None
     except SyntaxError as error:
-        raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {error}") from error
+        raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {readable_syntax_error(str(error), operation.text)}") from error
     except (ValueError, TypeError) as error:
         raise ProtocolError(f"400 Bad Request: the query cannot be evaluated: {error}") from error
     except OSError as error:
+        if is_network_refusal(error):
+            raise ProtocolError(f"403 Forbidden: {network_refused_message('query')}", 403) from None
         raise ProtocolError(f"500 Internal Server Error: the store failed while evaluating the query: {error}",
                             500) from error
     if rdf_syntax is not None and rdf_syntax.name == "jsonld" and media_type.startswith("application/n-triples"):
@@ -193,6 +200,28 @@ def run_query(operation: Operation) -> Response:
     response.headers["Content-Type"] = with_charset(media_type)
     response.headers["Vary"] = "Accept"
     return response
+
+
+def readable_syntax_error(message: str, text: str) -> str:
+    """The parser's message, or for an undeclared prefix a sentence that says which and where.
+
+    pyoxigraph reports an unknown prefix as "Prefix not found" followed by every character class
+    it would have accepted; a person needs the prefix, its position and the fix.
+    """
+    where = re.match(r"error at (\d+):(\d+)", message)
+    if "Prefix not found" not in message or where is None:
+        return message
+    line_number, column = int(where.group(1)), int(where.group(2))
+    lines = text.split("\n")
+    line = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
+    # The parser stops at or just after the prefixed name (e.g. on the space that follows it).
+    found = re.search(r"([A-Za-z][\w.-]*)?:[\w.%-]*\s*$", line[:column])
+    if found is None:
+        return message
+    prefix = found.group(1) or ""
+    declared = ", ".join(f"{p}:" for p in PREFIXES) if not get_config().empty else "none"
+    return (f"prefix `{prefix}:` is not declared (line {line_number}, column {found.start() + 1}); "
+            f"add `PREFIX {prefix}: <namespace IRI>` before the query, or use a predeclared prefix ({declared})")
 
 
 def _format_values(operation: Operation) -> list[str]:
@@ -235,7 +264,7 @@ def _offers(format_values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax |
 def run_update(operation: Operation) -> Response:
     config = get_config()
     require_write_access(config)
-    _refuse_remote_access(operation.text, "LOAD", "SERVICE")
+    _checked_text(operation)
     text = operation.text
     base_iri = request.base_url
     _check_update_syntax(text, base_iri)
@@ -256,23 +285,33 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
     """Parse errors with positions in the client's own text (before any rewriting).
 
     pyoxigraph offers no parse-only call for updates, so the update runs against an empty,
-    throw-away store: parsing is complete, and evaluation over nothing is immediate.
+    throw-away store in a query process (offline, and where a crash harms nothing): parsing is
+    complete, and evaluation over nothing is immediate.
     """
-    scratch = ox.Store()
+    prefixes = None if get_config().empty else tuple(sorted(PREFIXES.items()))
+    check = UpdateCheck(text, base_iri, prefixes)
+    executor = current_app.extensions["yokuryu.executor"]
     try:
-        scratch.update(text, base_iri=base_iri, prefixes=None if get_config().empty else PREFIXES)
+        if hasattr(executor, "check_update"):
+            data_quads = executor.check_update(check)
+        else:  # a remote store's executor: parse here, in a thread without network
+            data_quads = run_offline(check_update_syntax, check)
     except SyntaxError as error:
         raise ProtocolError(f"400 Bad Request: SPARQL update syntax error: {error}") from error
-    except (ValueError, OSError):
-        pass  # not a syntax problem; the real run reports it against the real data
+    except OSError as error:
+        if is_network_refusal(error):
+            raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None
+        raise
     # What the update inserts into nothing is its data: an 800 KB Turtle list is 800,000 quads.
-    refuse_large_update(len(scratch), get_config())
+    refuse_large_update(data_quads, get_config())
 
 
-def _refuse_remote_access(text: str, *keywords: str) -> None:
-    used = keywords_used(text, *keywords)
-    if used:
-        raise ProtocolError(
-            f"403 Forbidden: {' and '.join(used)} would make this server fetch data from the network, "
-            "which it never does. Load the data with the graph store protocol (PUT /store?graph=IRI) "
-            "and query it here.", 403)
+def _checked_text(operation: Operation) -> SparqlFacts:
+    """The facts of the operation's text, or its 400/403 before any parser sees it."""
+    config = get_config()
+    try:
+        return check_sparql(operation.text, operation.kind,
+                            SparqlLimits(config.max_query_nesting, config.max_query_clauses))
+    except SparqlRefused as error:
+        status = {400: "400 Bad Request", 403: "403 Forbidden"}[error.status]
+        raise ProtocolError(f"{status}: {error.message}", error.status) from None

@@ -22,7 +22,8 @@ __all__ = ["WriteOutcome", "apply_update", "drop", "insert_data"]
 
 log = logging.getLogger(__name__)
 
-_STATUS_TEXT = {400: "400 Bad Request", 403: "403 Forbidden", 422: "422 Unprocessable Content",
+_STATUS_TEXT = {400: "400 Bad Request", 403: "403 Forbidden", 413: "413 Content Too Large",
+                422: "422 Unprocessable Content",
                 500: "500 Internal Server Error"}
 
 
@@ -32,7 +33,8 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
     try:
         outcome = transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
-            base_iri=base_iri, on_commit=_whoever_must_know(store), engine=config.engine)
+            base_iri=base_iri, on_commit=_whoever_must_know(store), max_added=config.max_write_quads,
+            engine=config.engine)
         store.touch()  # pages answer Last-Modified from it
         return outcome
     except RefusedWrite as error:

@@ -139,3 +139,14 @@ def plain_server():
     process = ServerProcess("--empty", "--allow-anonymous-updates")
     yield process
     process.stop()
+
+
+# Fixtures that start a real `yokuryu serve` process: a test using one is slow by nature (seconds
+# to start, often more to run), so it is marked slow here instead of by hand in every file.
+PROCESS_FIXTURES = {"server", "start_server", "plain_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

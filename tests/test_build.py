@@ -43,6 +43,7 @@ def test_every_asserted_graph_has_a_licence(store):
     assert [s["g"].value for s in result] == []
 
 
+@pytest.mark.slow
 def test_same_inputs_give_the_same_quads(built):
     again = build()
     assert [str(q) for q in again.quads] == [str(q) for q in built.quads]

@@ -15,6 +15,8 @@ from conftest import run_cli
 DATA = Path(__file__).parent / "data"
 INFERRED = "https://w3id.org/yokuryu/graph/inferred"
 SOURCE_GRAPH = "https://w3id.org/yokuryu/graph/source/japanese-pows-in-the-soviet-union"
+# Every test here runs the console script, most of them on a fresh build: seconds each.
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("command", ["build", "validate", "query", "export", "serve"])

@@ -10,7 +10,8 @@ filters before (escapes, nesting, quotes, SERVICE, DTDs, remote contexts). For e
 - the server process is alive;
 
 and, for requests without the valid token, the store is unchanged at the end. A token holder's
-writes are fuzzed on a separate server with the same first three properties.
+writes are fuzzed on a separate server with the same first three properties, and there a
+request from another origin or under another host name changes nothing, token or not.
 """
 from __future__ import annotations
 
@@ -166,9 +167,15 @@ def test_a_token_holders_requests_never_break_the_server(plain):
     @SETTINGS
     @given(requests_(port, with_token=True))
     def token_holder(request):
+        headers = request[3]
+        forged = (headers.get("Origin", plain.url) != plain.url
+                  or headers.get("Host", "127.0.0.1") in ("evil.example", "", "a" * 300))
+        before = fingerprint(plain) if forged else None
         response = send(plain, request)
         statuses.add(response.status_code)
         check_answer(plain, request, response)
+        if forged:  # the token is no use from another site or under another host name
+            assert fingerprint(plain) == before, (request, response.status_code, response.text[:300])
 
     token_holder()
     assert 200 in statuses and statuses & {201, 204}, statuses  # some writes were applied

@@ -187,3 +187,24 @@ def test_void_describes_the_linksets_to_dbpedia_and_wikidata(client, store):
         assert count == int(live) > 0
     assert any(p == "http://purl.org/dc/terms/publisher" for s, p, o in void)
     assert any(p == "http://purl.org/dc/terms/modified" for s, p, o in void)
+
+
+# --- the query page's helpers ---------------------------------------------------------------------
+
+
+def test_an_undeclared_prefix_is_a_sentence_with_its_position(client):
+    response = client.get("/sparql", query_string={"query": "SELECT * WHERE {\n  ?s nope:thing ?o }"})
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "prefix `nope:` is not declared (line 2, column 6)" in text and "\\u{" not in text
+
+
+def test_labels_for_the_query_page(client):
+    response = client.post("/labels", data={"iri": [BASE + "resource/japan", "http://www.w3.org/2006/time#after",
+                                                    "not an iri"]})
+    names = response.get_json()
+    assert names[BASE + "resource/japan"] == {"label": "Japan", "href": "/resource/japan.html"}
+    assert names["http://www.w3.org/2006/time#after"]["label"] == "after"
+    assert "not an iri" not in names
+    too_many = client.post("/labels", data={"iri": [f"{BASE}resource/x{i}" for i in range(1001)]})
+    assert too_many.status_code == 400

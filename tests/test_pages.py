@@ -180,6 +180,7 @@ def described_iris(store) -> list[str]:
     return sorted(found | {POTSDAM, PACT, SOURCE_DOC})
 
 
+@pytest.mark.slow
 def test_html_and_rdf_describe_the_same_triples(client, store):
     iris = described_iris(store)
     assert len(iris) >= 5

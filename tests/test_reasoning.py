@@ -43,12 +43,14 @@ def test_inferred_graph_repeats_nothing_asserted(built):
         assert not inferred & graph_of(built, name), name
 
 
+@pytest.mark.slow
 def test_rebuilding_gives_the_same_inferred_graph(built):
     from yokuryu.graph import build
     again = build()
     assert sorted(map(str, graph_of(again, INFERRED))) == sorted(map(str, graph_of(built, INFERRED)))
 
 
+@pytest.mark.slow
 def test_meaningful_inferences_are_kept(inputs):
     inferred = infer(inputs.graphs[ONTOLOGY_GRAPH], inputs.data_union(), inputs.graphs[SHAPES_GRAPH])
     soviet_union = RES["soviet-union"]
@@ -63,6 +65,7 @@ def test_meaningful_inferences_are_kept(inputs):
         assert set(inferred.objects(violation, PROV.wasDerivedFrom)) == set(inferred.objects(violation, YK.evidence))
 
 
+@pytest.mark.slow
 def test_noise_filter_drops_exactly_the_documented_kinds(inputs, closure):
     ontology, data = inputs.graphs[ONTOLOGY_GRAPH], inputs.data_union()
     ontology_blank_nodes = {s for s in ontology.subjects() if isinstance(s, BNode)}
@@ -101,6 +104,7 @@ def test_noise_reason_of_single_triples(triple, reason):
     assert noise_reason(triple) == reason
 
 
+@pytest.mark.slow
 def test_contradiction_fails_the_build_naming_the_resources(tmp_path):
     bad = tmp_path / "contradiction.ttl"
     bad.write_text("""@prefix owl: <http://www.w3.org/2002/07/owl#> .
@@ -123,6 +127,7 @@ def test_infer_raises_on_contradictory_types(inputs):
         infer(ontology, data)
 
 
+@pytest.mark.slow
 def test_rules_give_what_pyshacl_gives(inputs, closure):
     """The rules are standard SHACL-AF: pyshacl's own rule engine derives the same violations."""
     from pyshacl import shacl_rules

@@ -139,6 +139,7 @@ def run_sequence(reasoner, ontology, quads: list[ox.Quad], seed: int, steps: int
 # --- full materialisation equals the reference ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bundled_graph_equals_the_reference(inputs, schema, reasoner, reference, bundled_quads):
     ontology, _ = schema
     store = ox.Store()
@@ -395,3 +396,17 @@ def test_same_rules_on_oxigraph_server(tmp_path, schema, reasoner, reference, bu
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_refused_addition_leaves_the_store_as_it_was(schema, reasoner, bundled_quads):
+    """A birth year that clashes with the one stored: InconsistentData, and nothing changed."""
+    store = materialized(reasoner, schema[0], bundled_quads)
+    engine = LocalEngine(store)
+    person = next(q for q in bundled_quads if q.predicate == ox.NamedNode(str(YK.birthDate)))
+    before = set(store)
+    other_year = ox.Literal("1800", datatype=ox.NamedNode(str(XSD.gYear)))
+    clash = [ox.Quad(person.subject, person.predicate, other_year, ox.NamedNode(str(OTHER))),
+             ox.Quad(person.subject, ox.NamedNode(str(RDF.type)), ox.NamedNode(str(YK.Soldier)), ox.NamedNode(str(OTHER)))]
+    with pytest.raises(InconsistentData, match="birthDate"):
+        reasoner.add(engine, clash)
+    assert set(store) == before

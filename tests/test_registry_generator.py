@@ -51,6 +51,7 @@ def test_script_writes_what_the_function_generates(tmp_path):
     assert "40 persons" in result.stderr and "2 faults" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size, low, high", [("10k", 9_000, 11_000), ("100k", 90_000, 110_000)])
 def test_sizes_give_about_that_many_triples(size, low, high):
     made = registry.generate(registry.persons_for_size(size), seed=1)

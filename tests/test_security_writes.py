@@ -321,3 +321,15 @@ def test_crashing_bodies_are_refused_in_every_mode(start_server, tmp_path, mode)
         assert response.status_code == status, (name, response.text[:300])
     assert alive(server)
     assert quads(server) == before
+
+
+def test_an_insert_where_that_would_add_too_much_is_refused_before_it_is_checked(start_server):
+    server = start_server("--update-token", TOKEN, "--max-write-quads", "50")
+    before = quads(server)
+    cross = ("INSERT { GRAPH <https://w3id.org/yokuryu/graph/user/cross> { ?a rdfs:seeAlso ?b } } "
+             "WHERE { ?a rdfs:label ?label . ?b a yk:LabourCamp }")
+    response = requests.post(f"{server.url}/sparql", data={"update": cross}, timeout=120,
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 413, response.text
+    assert "--max-write-quads" in response.text and "Nothing was applied" in response.text
+    assert quads(server) == before

@@ -78,6 +78,7 @@ def test_on_disk_store_survives_restart_without_rebuild(tmp_path, start_server):
     assert "already built" in second.stdout.decode()
 
 
+@pytest.mark.slow
 def test_serve_refuses_data_that_violates_the_shapes():
     from pathlib import Path
     broken = Path(__file__).parent / "data" / "broken-estimate.ttl"
@@ -88,6 +89,7 @@ def test_serve_refuses_data_that_violates_the_shapes():
     assert "Traceback" not in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env,args,words", [
     ({"YOKURYU_QUERY_TIMEOUT": "soon"}, [], "YOKURYU_QUERY_TIMEOUT='soon' is not a valid value (a number of seconds)"),
     ({"YOKURYU_UNION_DEFAULT_GRAPH": "perhaps"}, [], "YOKURYU_UNION_DEFAULT_GRAPH='perhaps' is not a valid value (true or false)"),

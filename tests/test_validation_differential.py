@@ -18,6 +18,7 @@ from rdflib import BNode, Graph
 from rdflib.namespace import SH
 
 from yokuryu.graph.build import load_inputs
+from yokuryu.graph import shacl_sparql
 from yokuryu.graph.shacl_sparql import CompiledShapes, UnsupportedShapes
 from yokuryu.graph.sparql_engine import LocalEngine
 from yokuryu.graph.terms import rdflib_triples_to_quads
@@ -107,7 +108,10 @@ def test_each_shape_fault_same_report(fixture, compiled):
     assert_same(inputs, reference, fast)
 
 
-def test_every_registry_fault_kind_same_report(tmp_path, compiled):
+@pytest.mark.parametrize("anchor_limit", [0, 10**9], ids=["joins", "anchored"])
+def test_every_registry_fault_kind_same_report(tmp_path, compiled, monkeypatch, anchor_limit):
+    # Both query plans: shapes with many focus nodes are checked by joins, few by anchored queries.
+    monkeypatch.setattr(shacl_sparql, "_ANCHOR_LIMIT", anchor_limit)
     made = registry.generate(60, seed=2, faults=len(registry.FAULT_KINDS))
     path = tmp_path / "registry.ttl"
     made.write(path)
@@ -166,6 +170,16 @@ def test_focus_restricted_equals_full_restricted(registry_store, compiled):
     restricted = compiled.validate(engine, focus=focus)
     assert restricted.results == [r for r in full.results if r.focus in focus]
     assert len(restricted.results) >= 6
+
+
+def test_joined_and_anchored_plans_give_the_same_results(registry_store, compiled, monkeypatch):
+    _, store = registry_store
+    engine = LocalEngine(store)
+    monkeypatch.setattr(shacl_sparql, "_ANCHOR_LIMIT", 0)
+    joined = compiled.validate(engine)
+    monkeypatch.setattr(shacl_sparql, "_ANCHOR_LIMIT", 10**9)
+    anchored = compiled.validate(engine)
+    assert joined.results == anchored.results and len(joined.results) == 12
 
 
 def _changes():

@@ -77,6 +77,7 @@ def test_anonymous_updates_only_on_loopback():
 # --- validated, all-or-nothing writes in the knowledge graph -------------------------------------
 
 
+@pytest.mark.slow
 def test_invalid_update_is_refused_with_the_report_and_nothing_applied(knowledge_graph):
     before = quad_count(knowledge_graph)
     triples = (DATA / "broken-estimate.ttl").read_text(encoding="utf-8")
@@ -114,6 +115,7 @@ def test_invalid_graph_store_put_is_refused(knowledge_graph):
     assert requests.get(f"{knowledge_graph.url}/store", params={"graph": USER_GRAPH}, timeout=30).status_code == 404
 
 
+@pytest.mark.slow
 def test_valid_write_is_committed_with_its_inferences(knowledge_graph):
     graph = "https://w3id.org/yokuryu/graph/user/extra-estimate"
     response = requests.put(f"{knowledge_graph.url}/store", params={"graph": graph},

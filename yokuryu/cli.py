@@ -4,13 +4,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import time
+from importlib import resources
 from pathlib import Path
 from textwrap import dedent
 
 from yokuryu import __version__
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+EXIT_INTERRUPTED, EXIT_TIMEOUT = 130, 124  # as shells and GNU timeout report them
+# Read-only commands whose work happens inside pyoxigraph, where a signal cannot reach Python
+# until a query ends: they run in a child process that Ctrl-C or --timeout can stop at once.
+KILLABLE_COMMANDS = {"query", "export", "violations"}
+
+log = logging.getLogger("yokuryu")
+
+
+class UsageError(Exception):
+    """A command line that cannot work as given; the message says how to fix it (exit 2)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "data_dir", None):
+        # One setting for this process and every process it starts (query workers included).
+        os.environ["YOKURYU_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    try:
+        code = _guarded(args, _preflight)
+        if code is not None:
+            return code
+        _warn_if_checkout_differs(args)
+        if args.command in KILLABLE_COMMANDS and hasattr(os, "fork"):
+            return _run_in_child(args)
+        return _guarded(args, args.handler)
+    except KeyboardInterrupt:
+        print(f"yokuryu {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _guarded(args, step):
+    """Run ``step(args)``, turning every expected failure into one line on stderr and an exit status."""
     from yokuryu.graph.build import InputError
     from yokuryu.graph.formats import UnknownFormat
     from yokuryu.graph.pipeline import InvalidData
@@ -28,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from yokuryu.graph.store import StoreError
     from yokuryu.server.config import ConfigError
     try:
-        return args.handler(args)
+        return step(args)
     except (InconsistentData, RuleError) as error:  # the data contradicts the ontology, or a rule is broken
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -36,18 +70,193 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yokuryu {args.command}: cannot use the graph, its data violates the shapes.\n{error}",
               file=sys.stderr)
         return EXIT_INVALID
-    except (InputError, UnknownFormat, StoreError, ConfigError) as error:
+    except (InputError, UnknownFormat, StoreError, ConfigError, UsageError) as error:
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
         return EXIT_INVALID if isinstance(error, InputError) else EXIT_USAGE
     except SyntaxError as error:  # a SPARQL syntax error from pyoxigraph
         print(f"yokuryu {args.command}: SPARQL syntax error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. `yokuryu export | head`: the reader has all it wanted
+        _silence_stdout()
         return EXIT_OK
+    except KeyboardInterrupt:
+        raise
+    except OSError as error:  # a file or folder the command line named cannot be used
+        where = f" {error.filename}" if error.filename else ""
+        print(f"yokuryu {args.command}: cannot use{where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:  # a bug: still one line, and the traceback on request
+        log.debug("traceback", exc_info=True)
+        print(f"yokuryu {args.command}: internal error ({type(error).__name__}: {error}); "
+              "run with -v for details and please report it", file=sys.stderr)
+        if args.verbose:
+            import traceback
+            traceback.print_exc()
+        return EXIT_INVALID
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run_in_child(args) -> int:
+    """Run the command in a forked child; Ctrl-C or --timeout stop it at once (exit 130 or 124)."""
+    timeout = getattr(args, "timeout", None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent answers Ctrl-C and stops it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        code = EXIT_INVALID
+        try:
+            code = _guarded(args, args.handler)
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+        finally:
+            os._exit(code)
+
+    def stop_child(*_):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+    # A terminated parent takes its child with it, as an interrupted one does.
+    signal.signal(signal.SIGTERM, lambda *_: (stop_child(), os._exit(128 + signal.SIGTERM)))
+    deadline = time.monotonic() + timeout if timeout else None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                return code if code >= 0 else EXIT_INVALID
+            if deadline is not None and time.monotonic() >= deadline:
+                stop_child()
+                print(f"yokuryu {args.command}: stopped after the {timeout:g} s limit (--timeout); "
+                      "narrow the query or raise the limit", file=sys.stderr)
+                return EXIT_TIMEOUT
+            time.sleep(0.05)  # short: Ctrl-C is answered at once, the child's end within 50 ms
+    except KeyboardInterrupt:
+        stop_child()
+        raise
+
+
+def _preflight(args) -> None:
+    """Checks that need no graph: a bad command line fails at once, before any build."""
+    if args.command == "query":
+        args.text = _query_text(args)
+        # The server's own check, so the command line refuses what the endpoint refuses.
+        from yokuryu.graph.query_guard import SparqlRefused, check_sparql
+        try:
+            check_sparql(args.text, "query")
+        except SparqlRefused as error:
+            if error.status == 403:
+                raise UsageError("SERVICE would make yokuryu fetch data from the network, which it never does "
+                                 "(the server refuses it too); load the other data with 'yokuryu build FILE' "
+                                 "or 'yokuryu load' and query it here") from None
+            raise UsageError(error.message) from None
+        if args.timeout is not None and args.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+    if args.command == "export" and args.output:
+        _check_output_file(Path(args.output))
+    if getattr(args, "store", None) and args.command in ("query", "export", "violations"):
+        _check_built_store_exists(Path(args.store))
+
+
+def _query_text(args) -> str:
+    """The query from the command line, ``-f FILE`` (``-`` for stdin), or ``--cq N``."""
+    given = [x for x in (args.query, args.file, args.cq) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give the query text, -f FILE (- for standard input) or --cq N (exactly one)")
+    if args.query is not None:
+        return args.query
+    if args.file == "-":
+        return sys.stdin.read()
+    bundled = resources.files("yokuryu.graph") / "queries"
+    if args.cq is not None:
+        file = bundled / f"cq{args.cq:02d}.rq"
+        if not file.is_file():
+            numbers = sorted(int(f.name[2:4]) for f in bundled.iterdir() if f.name.startswith("cq"))
+            raise UsageError(f"--cq {args.cq}: no such competency question; the bundled ones are "
+                             f"{numbers[0]}–{numbers[-1]}")
+        return file.read_text(encoding="utf-8")
+    path = Path(args.file)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise UsageError(f"-f {path}: is a folder; give a query file")
+    # graph/queries/cq01.rq names a bundled query: found in the installed package from any folder.
+    if path.parent.name in ("", "queries") and (bundled / path.name).is_file():
+        log.info("reading the bundled query %s (no file %s here)", path.name, path)
+        return (bundled / path.name).read_text(encoding="utf-8")
+    raise UsageError(f"-f {path}: no such file (the bundled queries are graph/queries/cq01.rq … or --cq N)")
+
+
+def _check_output_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"-o {path}: is a folder; give a file name, e.g. -o {path / 'yokuryu.trig'}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"-o {path}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"-o {path}: cannot write into {folder} (permission denied)")
+
+
+def _check_built_store_exists(path: Path) -> None:
+    """Reading commands never create a store (pyoxigraph would make the folder and its files)."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        raise UsageError(f"--store {path}: no store there; build one with 'yokuryu build --store {path}'")
+
+
+def _warn_if_checkout_differs(args) -> None:
+    """Files added to a checkout's graph/ are not in an installed Yokuryū: say so instead of ignoring them."""
+    if args.command not in ("build", "validate", "query", "export", "violations", "serve") \
+            or os.environ.get("YOKURYU_DATA_DIR") or getattr(args, "empty", False):
+        return
+    from yokuryu.graph.sources import data_root
+    checkout = Path.cwd() / "graph"
+    installed = data_root()
+    if not (checkout / "sources").is_dir() or not (Path.cwd() / "pyproject.toml").is_file():
+        return
+    try:
+        if checkout.resolve() == Path(str(installed)).resolve():
+            return  # an editable install: the checkout is what runs
+    except OSError:
+        return
+
+    def contents(folder) -> dict[str, bytes]:
+        found = {}
+        for sub in ("sources", "data"):
+            part = folder / sub
+            if part.is_dir():
+                found.update({f"{sub}/{f.name}": f.read_bytes() for f in part.iterdir()
+                              if f.is_file() and not f.name.startswith(".")})
+        return found
+
+    here, there = contents(checkout), contents(installed)
+    if here != there:
+        changed = sorted(n for n in set(here) | set(there) if here.get(n) != there.get(n))
+        log.warning("this checkout's graph/ differs from the data installed with yokuryu (%s%s); the installed "
+                    "data is used: pass --data-dir graph to use the checkout's, or run 'pip install .' again",
+                    ", ".join(changed[:3]), " …" if len(changed) > 3 else "")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the usage itself is one --help away)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="yokuryu",
         description="Yokuryū: a linked-data knowledge graph of Japanese prisoners of war in the Soviet Union.",
         epilog="Run 'yokuryu COMMAND --help' for the options and an example of each command.",
@@ -125,9 +334,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     sub = command("query", cmd_query, "Run a SPARQL query on the graph and print the results.", """
         yokuryu query 'SELECT ?treaty ?label WHERE { ?treaty a <https://w3id.org/yokuryu/ontology#Treaty> ; rdfs:label ?label }' --format table
-        yokuryu query -f graph/queries/cq01.rq --format csv""")
+        yokuryu query --cq 1 --format csv
+          runs the bundled competency question 1 (graph/queries/cq01.rq; -f graph/queries/cq01.rq works too)
+        echo 'ASK { res:japan a yk:State }' | yokuryu query -f - --timeout 10""")
     sub.add_argument("query", nargs="?", help="the SPARQL query text")
-    sub.add_argument("-f", "--file", metavar="FILE", help="read the query from FILE instead")
+    sub.add_argument("-f", "--file", metavar="FILE",
+                     help="read the query from FILE ('-' for standard input); a bundled graph/queries/NAME.rq "
+                          "is found from any folder")
+    sub.add_argument("--cq", type=int, metavar="N", help="run the bundled competency question N (cq01.rq … )")
+    sub.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="stop the query after SECONDS (exit 124); Ctrl-C stops it at any time (exit 130)")
     sub.add_argument("--format", choices=("table", "json", "xml", "csv", "tsv", "turtle", "ntriples", "nquads", "trig"),
                      default=None, help="output format (default: table for SELECT/ASK, turtle for CONSTRUCT/DESCRIBE)")
     sub.add_argument("--store", metavar="PATH", help="query an on-disk store built by 'yokuryu build --store PATH'")
@@ -163,15 +379,15 @@ def make_parser() -> argparse.ArgumentParser:
         yokuryu serve --empty --allow-anonymous-updates --port 3030
           a plain, empty SPARQL 1.1 server for local tools and conformance tests""")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    sub.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     sub.add_argument("--store", metavar="PATH", help="on-disk store (built on first use; reopened later without rebuilding)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the on-disk store even if it holds a build")
     sub.add_argument("--journal", metavar="FILE",
                      help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="requests served at once, and query workers: killable processes forked from a copy "
-                          "of the in-memory store, or threads with --store PATH (default 8; YOKURYU_WORKERS)")
+                     help="query workers: killable processes holding a copy of the store (forked from the "
+                          "in-memory store, or loaded from a dump of --store PATH) (default 8; YOKURYU_WORKERS)")
     sub.add_argument("--empty", action="store_true",
                      help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
                           "no reasoning or validation; the default graph is the store's real default graph")
@@ -183,12 +399,20 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--union-default-graph", dest="union_default_graph", action=argparse.BooleanOptionalAction,
                      default=None, help="the default graph is the union of all graphs (default on; off with --empty)")
     sub.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                     help="a query running longer is answered 503 and, in memory, its process killed; with "
-                          "--store PATH it finishes in a thread (default 30; YOKURYU_QUERY_TIMEOUT)")
+                     help="a query running longer is answered 503 and its process killed "
+                          "(default 30; YOKURYU_QUERY_TIMEOUT)")
     sub.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
                      help="largest request body accepted, else 413 (default 1048576; YOKURYU_MAX_BODY_BYTES)")
     sub.add_argument("--max-result-bytes", type=int, default=None, metavar="N",
                      help="largest query result served, else 403 (default 67108864; YOKURYU_MAX_RESULT_BYTES)")
+    sub.add_argument("--max-query-nesting", type=int, default=None, metavar="N",
+                     help="deepest nesting of brackets and braces in a query or update, else 400 "
+                          "(default 100; YOKURYU_MAX_QUERY_NESTING)")
+    sub.add_argument("--max-query-clauses", type=int, default=None, metavar="N",
+                     help="most clauses and operators (BIND, FILTER, UNION, ||, …) in a query or update, else 400 "
+                          "(default 1000; YOKURYU_MAX_QUERY_CLAUSES)")
+    sub.add_argument("--query-memory", type=int, default=None, metavar="MIB",
+                     help="memory one query may use in its query process, else 503 (default 1024; YOKURYU_QUERY_MEMORY)")
     sub.add_argument("--allowed-hosts", type=_host_list, default=None, metavar="NAME,…",
                      help="host names the server answers for, any other Host header gets 400 (default: the loopback "
                           "names when --host is loopback, else any; '.example.org' includes subdomains; "
@@ -206,7 +430,22 @@ def make_parser() -> argparse.ArgumentParser:
                      help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
                           "reference for what it cannot compile); reference: pyshacl and owlrl for the build and every write (default fast)")
     _remote_arguments(sub, "serve the data of")
+    for name in ("build", "validate", "query", "export", "violations", "serve"):
+        commands.choices[name].add_argument(
+            "--data-dir", metavar="DIR",
+            help="use the documents and data in DIR (laid out like the checkout's graph/: DIR/sources/*.txt "
+                 "with *.ttl, DIR/data/*.trig) instead of those installed with yokuryu; YOKURYU_DATA_DIR")
     return parser
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: give 1–65535, or 0 for any free one")
+    return port
 
 
 def _remote_arguments(sub, what: str) -> None:
@@ -411,11 +650,9 @@ def cmd_query(args) -> int:
     from yokuryu.graph.pipeline import open_built_store
     from yokuryu.graph.query_output import write_results
 
-    if (args.query is None) == (args.file is None):
-        print("yokuryu query: give the query text or -f FILE (exactly one)", file=sys.stderr)
-        return EXIT_USAGE
-    text = Path(args.file).read_text(encoding="utf-8") if args.file else args.query
+    text = args.text if hasattr(args, "text") else _query_text(args)
     store = open_built_store(args.store)
+    log.info("evaluating the query (%d characters) on %d quads", len(text), len(store))
     results = store.query(text, union_default_graph=args.union)
     write_results(results, args.format, sys.stdout.buffer)
     sys.stdout.flush()
@@ -429,6 +666,7 @@ def cmd_export(args) -> int:
     store = open_built_store(args.store)
     syntax = rdf_syntax(args.format)
     graph = None if args.graph == "all" else resolve_graph_name(store, args.graph)
+    log.info("writing %s as %s", graph or "every graph", syntax.name)
     data = store.dump(syntax, graph)
     if args.output:
         Path(args.output).write_bytes(data)

@@ -102,8 +102,8 @@ class Labeller:
         if "#s" not in iri or not iri.startswith(self.base + "source/"):
             return None
         node = ox.NamedNode(iri)
-        number = next(self.store.oxigraph.quads_for_pattern(node, SENTENCE_NUMBER, None, None), None)
-        text = next(self.store.oxigraph.quads_for_pattern(node, SENTENCE_TEXT, None, None), None)
+        number = next(iter(self.store.oxigraph.quads_for_pattern(node, SENTENCE_NUMBER, None, None)), None)
+        text = next(iter(self.store.oxigraph.quads_for_pattern(node, SENTENCE_TEXT, None, None)), None)
         if number is None or text is None:
             return None
         return sentence_label(int(number.object.value), text.object.value)

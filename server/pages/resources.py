@@ -16,13 +16,15 @@ terms are served with a 200.
 from __future__ import annotations
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from yokuryu.server.jsonld import CONTEXT_PATH, context_document
 from yokuryu.server.negotiation import choose_document
 from yokuryu.server.pages.description import Description, describe
 from yokuryu.server.pages.documents import (DATASET_SYNTAXES, DOCUMENT_SYNTAXES, NAMES, not_found, rdf_response,
                                             serialize, serialize_quads)
+from yokuryu.server.errors import ProtocolError
+from yokuryu.server.pages.labels import Labeller, local_page
 from yokuryu.server.pages.view import page_view
 from yokuryu.server.safe_links import href_for
 from yokuryu.server.store_access import get_config, get_store
@@ -66,6 +68,22 @@ def jsonld_context():
     response = Response(context_document(), mimetype="application/ld+json")
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@blueprint.route("/labels", methods=["GET", "POST"])
+def labels():
+    """Labels for IRIs (``iri`` given once per IRI, in the query or a form), as JSON: the query
+    page shows results by name, the way every page names things. At most 1,000 per request."""
+    iris = request.values.getlist("iri")
+    if len(iris) > MAX_LABELS:
+        raise ProtocolError(f"400 Bad Request: {len(iris)} IRIs asked for; ask for at most {MAX_LABELS} at once")
+    base = get_config().base_iri
+    label = Labeller(get_store(), base)
+    named = {iri: label(iri) for iri in dict.fromkeys(iris) if is_iri(iri)}
+    return jsonify({iri: {"label": text, "href": local_page(iri, base)} for iri, text in named.items()})
+
+
+MAX_LABELS = 1000
 
 
 @blueprint.get("/search")

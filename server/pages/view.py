@@ -170,7 +170,7 @@ class _View:
                 links.append({"kind": "page", "href": target, "label": why, "why": ""})
                 continue
             node = ox.NamedNode(self.base + target)
-            if next(self.store.oxigraph.quads_for_pattern(node, None, None, None), None) is not None:
+            if next(iter(self.store.oxigraph.quads_for_pattern(node, None, None, None)), None) is not None:
                 links.append({**self.term(node), "why": why})
         return links
 

@@ -16,6 +16,19 @@
   const base = document.body.dataset.base;
   const prefixes = JSON.parse(document.body.dataset.prefixes || "{}");
   const editor = attachSparqlEditor(textarea, document.getElementById("query-highlight"));
+  const pager = document.getElementById("pager");
+  const pageStatus = document.getElementById("page-status");
+  const historyBox = document.getElementById("history");
+  const historyList = document.getElementById("history-list");
+  const PAGE_SIZE = 100;
+  const HISTORY_KEY = "yokuryu.queryHistory";
+  const HISTORY_SIZE = 20;
+  // Numbers read as numbers: their datatype is noise to a reader ("60000", not "60000 xsd:integer").
+  const XSD = "http://www.w3.org/2001/XMLSchema#";
+  const NUMERIC = new Set(["integer", "decimal", "double", "float", "int", "long", "short", "byte",
+    "nonNegativeInteger", "positiveInteger", "negativeInteger", "nonPositiveInteger",
+    "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte"].map((t) => XSD + t));
+  let current = { vars: [], bindings: [], page: 0 };
 
   const TABLE_FORMATS = [
     ["CSV", "text/csv", "csv"], ["TSV", "text/tab-separated-values", "tsv"],
@@ -46,7 +59,9 @@
     errorBox.hidden = true;
     textarea.removeAttribute("aria-invalid");
     downloads.hidden = true;
+    pager.hidden = true;
     resultsBox.replaceChildren();
+    remember(query);
     statusBox.textContent = "Running…";
     const started = performance.now();
     let response;
@@ -90,7 +105,87 @@
     textarea.setAttribute("aria-invalid", "true");
   }
 
+  // Long results are shown a page at a time; downloads always hold everything.
   function renderTable(vars, bindings) {
+    current = { vars, bindings, page: 0 };
+    showPage();
+    return bindings.length;
+  }
+
+  function showPage() {
+    const { vars, bindings, page } = current;
+    const pages = Math.max(1, Math.ceil(bindings.length / PAGE_SIZE));
+    resultsBox.querySelector("table.results")?.remove();
+    const slice = bindings.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    drawTable(vars, slice);
+    pager.hidden = pages < 2;
+    pageStatus.textContent = `rows ${page * PAGE_SIZE + 1}–${page * PAGE_SIZE + slice.length} of ${bindings.length}`;
+    document.getElementById("previous-page").disabled = page === 0;
+    document.getElementById("next-page").disabled = page >= pages - 1;
+    nameThings(resultsBox);
+  }
+
+  // Replace each link's text (an IRI) by the thing's label, asked of /labels in one request.
+  async function nameThings(container) {
+    const links = [...container.querySelectorAll("table.results a[title]")];
+    const iris = [...new Set(links.map((a) => a.title))];
+    if (!iris.length) return;
+    let names;
+    try {
+      const response = await fetch("/labels", { method: "POST", body: new URLSearchParams(iris.map((i) => ["iri", i])) });
+      if (!response.ok) return;
+      names = await response.json();
+    } catch (failure) {
+      return; // the IRIs stay readable as they are
+    }
+    for (const link of links) {
+      const named = names[link.title];
+      if (named && named.label && named.label !== link.title) {
+        link.textContent = named.label;
+        link.dataset.iri = shortIri(link.title);
+      }
+    }
+  }
+
+  function remember(query) {
+    let past = [];
+    try {
+      past = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]").filter((q) => q !== query);
+      past.unshift(query);
+      localStorage.setItem(HISTORY_KEY, JSON.stringify(past.slice(0, HISTORY_SIZE)));
+    } catch (failure) {
+      return; // storage may be disabled; the history is a convenience
+    }
+    showHistory();
+  }
+
+  function showHistory() {
+    let past = [];
+    try {
+      past = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+    } catch (failure) {
+      past = [];
+    }
+    historyList.replaceChildren();
+    for (const query of past) {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "history-entry";
+      button.textContent = query.length > 140 ? query.slice(0, 140) + " …" : query;
+      button.title = query;
+      button.addEventListener("click", () => {
+        textarea.value = query;
+        editor.refresh();
+        run();
+      });
+      item.append(button);
+      historyList.append(item);
+    }
+    historyBox.hidden = past.length === 0;
+  }
+
+  function drawTable(vars, bindings) {
     const table = document.createElement("table");
     table.className = "results";
     const caption = table.createCaption();
@@ -111,7 +206,6 @@
       }
     }
     resultsBox.append(table);
-    return bindings.length;
   }
 
   function shortIri(iri) {
@@ -129,6 +223,8 @@
     const [documentPath, fragment] = iri.slice(base.length).split("#", 2);
     const anchor = fragment !== undefined ? "#" + fragment : "";
     if (documentPath === "ontology") return "/ontology" + anchor;
+    if (documentPath === "shapes") return "/shapes" + anchor;
+    if (documentPath.startsWith("ontology/")) return "/ontology";
     if (!documentPath || documentPath.endsWith("/")) return null;
     return `/${documentPath}.html${anchor}`;
   }
@@ -167,11 +263,13 @@
       fragment.append(code);
     } else {
       const span = document.createElement("span");
-      span.className = "literal";
+      const numeric = NUMERIC.has(term.datatype);
+      span.className = numeric ? "literal number" : "literal";
       span.textContent = term.value;
+      if (numeric) span.title = shortIri(term.datatype);
       if (term["xml:lang"]) span.lang = term["xml:lang"];
       fragment.append(span);
-      const note = term["xml:lang"] || (term.datatype ? shortIri(term.datatype) : null);
+      const note = term["xml:lang"] || (term.datatype && !numeric ? shortIri(term.datatype) : null);
       if (note) {
         const small = document.createElement("span");
         small.className = term["xml:lang"] ? "lang" : "datatype";
@@ -232,6 +330,14 @@
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
+
+  document.getElementById("previous-page").addEventListener("click", () => { current.page -= 1; showPage(); });
+  document.getElementById("next-page").addEventListener("click", () => { current.page += 1; showPage(); });
+  document.getElementById("clear-history").addEventListener("click", () => {
+    try { localStorage.removeItem(HISTORY_KEY); } catch (failure) { /* nothing kept */ }
+    showHistory();
+  });
+  showHistory();
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,0 +1,185 @@
+"""Browsing in a real Chromium against a real ``yokuryu serve``: the story's things in at most two
+clicks, no sideways scrolling on a phone, the timeline, a crawl of every internal link, search by
+other names, and the query page (labels, numbers, prefix errors, paging, history).
+
+Screenshots go to tests/artifacts/ (and docs/screenshots/ with YOKURYU_UPDATE_SCREENSHOTS=1).
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from urllib.parse import urldefrag, urljoin, urlparse
+
+import pytest
+import requests
+
+from test_browser import browser, page, screenshot  # noqa: F401  (the fixtures: Chromium, a page)
+
+pytestmark = pytest.mark.browser
+
+BASE = "https://w3id.org/yokuryu/"
+
+
+def things(store, cls: str) -> list[str]:
+    return sorted(r["x"].value for r in store.query(f"SELECT DISTINCT ?x WHERE {{ ?x a yk:{cls} }}"))
+
+
+def page_of(iri: str) -> str:
+    return "/" + iri[len(BASE):] + ".html"
+
+
+def reach(page, server, target: str) -> int:
+    """Click from the home page to ``target``'s page, directly or through a class page; the clicks taken."""
+    page.goto(server.url + "/")
+    direct = page.locator(f"main a[href='{target}']")
+    if direct.count():
+        direct.first.click()
+        page.wait_for_url("**" + target)
+        return 1
+    for cls_link in page.locator("main a[href^='/class/']").all():
+        href = cls_link.get_attribute("href")
+        listing = requests.get(server.url + href, timeout=30).text
+        if f'href="{target}"' in listing:
+            cls_link.click()
+            page.wait_for_url("**" + href)
+            page.locator(f"main a[href='{target}']").first.click()
+            page.wait_for_url("**" + target)
+            return 2
+    raise AssertionError(f"{target} is not reachable in two clicks from the home page")
+
+
+def test_the_storys_things_are_at_most_two_clicks_from_home(server, store, page):
+    targets = [BASE + "resource/internment-of-japanese-pows"]
+    for cls in ("InternationalInstrument", "LabourCamp", "Estimate", "Work"):
+        targets += things(store, cls)
+    assert len(targets) > 15
+    clicks = {}
+    for iri in targets:
+        clicks[iri] = reach(page, server, page_of(iri))
+        assert page.locator("h1").count() == 1
+    assert max(clicks.values()) <= 2
+    # a class page, as a person sees it
+    page.goto(server.url + "/class/InternationalInstrument")
+    screenshot(page, "class", full_page=False)
+
+
+PHONE_PAGES = ["/", "/query", "/class", "/class/Treaty", "/timeline", "/search?q=soviet", "/ontology", "/shapes",
+               "/resource/internment-of-japanese-pows.html", "/resource/soviet-union.html",
+               "/resource/soviet-japanese-neutrality-pact.html", "/resource/potsdam-declaration.html",
+               "/resource/estimate-deaths-nimmo.html", "/source/japanese-pows-in-the-soviet-union.html",
+               "/graph/links.html"]
+
+
+def test_no_horizontal_scroll_at_390_px(server, browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    phone = context.new_page()
+    try:
+        wide = {}
+        for path in PHONE_PAGES:
+            phone.goto(server.url + path)
+            overflow = phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            if overflow > 0:
+                wide[path] = overflow
+        assert wide == {}, f"pages wider than the screen (px too wide): {wide}"
+        phone.goto(server.url + "/resource/internment-of-japanese-pows.html")
+        screenshot(phone, "phone-internment", full_page=False)
+    finally:
+        context.close()
+
+
+def test_print_leaves_out_the_navigation(server, page):
+    page.goto(server.url + "/resource/internment-of-japanese-pows.html")
+    page.emulate_media(media="print")
+    assert page.locator("header.site").is_hidden()
+    assert page.locator("footer.site").is_hidden()
+    assert page.locator("main h1").is_visible()
+
+
+def test_the_timeline_renders_and_its_links_resolve(server, page):
+    page.goto(server.url + "/timeline")
+    events = page.locator("ol.timeline li.event")
+    assert events.count() > 20
+    assert page.locator("ol.timeline li.event.range").count() > 0, "partial dates are shown as ranges"
+    screenshot(page, "timeline", full_page=False)
+    links = set(page.eval_on_selector_all("ol.timeline a[href]", "as => as.map(a => a.getAttribute('href'))"))
+    assert links
+    for link in sorted(links):
+        url = urljoin(server.url + "/", link)
+        response = page.request.get(url)
+        assert response.status == 200, link
+        fragment = urlparse(link).fragment
+        if fragment:
+            assert f'id="{fragment}"' in response.text(), link
+
+
+@pytest.mark.slow
+def test_a_crawl_of_every_internal_link_from_home_finds_no_error(server):
+    """Every page reachable from / by following links on this server answers 200 (or a redirect to one)."""
+    session = requests.Session()
+    start = server.url + "/"
+    seen, queue, broken, fetched = {start}, deque([start]), {}, 0
+    while queue:
+        url = queue.popleft()
+        response = session.get(url, timeout=60, headers={"Accept": "text/html"})
+        fetched += 1
+        if response.status_code >= 400:
+            broken[url] = response.status_code
+            continue
+        if not response.headers.get("Content-Type", "").startswith("text/html"):
+            continue
+        for href in re.findall(r'href="([^"]+)"', response.text):
+            target, _ = urldefrag(urljoin(url, href.replace("&amp;", "&")))
+            if not target.startswith(server.url) or target in seen:
+                continue
+            seen.add(target)
+            queue.append(target)
+    assert broken == {}, f"{len(broken)} broken of {fetched}: {dict(list(broken.items())[:20])}"
+    assert fetched > 300
+
+
+@pytest.mark.parametrize("name, expected", [("Khruschev", "Khrushchev Thaw"), ("USSR", "Soviet Union"),
+                                            ("Kuomintang", "Republic of China")])
+def test_search_finds_the_sources_other_names(server, page, name, expected):
+    page.goto(server.url + "/")
+    page.fill("#site-search", name)
+    page.press("#site-search", "Enter")
+    page.wait_for_url("**/search?q=*")
+    assert expected in page.locator("ul.hits").inner_text()
+
+
+def test_query_results_show_labels_and_plain_numbers(server, page):
+    page.goto(server.url + "/query")
+    page.fill("#query", "SELECT ?estimate ?value WHERE { ?estimate a yk:DeathTollEstimate ; yk:estimatedValue ?value }")
+    page.click("#run")
+    page.wait_for_function("document.getElementById('status').textContent.match(/result|failed/)")
+    page.wait_for_function("[...document.querySelectorAll('table.results a')].every(a => !a.textContent.startsWith('res:'))")
+    table = page.locator("table.results").inner_text()
+    assert "60000" in table and "xsd:integer" not in table
+    assert "res:" not in table
+    screenshot(page, "query-labels", full_page=False)
+
+
+def test_an_undeclared_prefix_is_named_with_its_position(server, page):
+    page.goto(server.url + "/query")
+    page.fill("#query", "SELECT ?s WHERE {\n  ?s foo:bar ?o\n}")
+    page.click("#run")
+    page.wait_for_function("document.getElementById('status').textContent.match(/failed/)")
+    error = page.locator("#error").text_content()
+    assert "prefix `foo:` is not declared (line 2, column 6)" in error
+    assert "\\u{" not in error
+
+
+def test_long_results_are_paged_and_queries_remembered(server, page):
+    page.goto(server.url + "/query")
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 250"
+    page.fill("#query", query)
+    page.click("#run")
+    page.wait_for_function("document.getElementById('status').textContent.match(/result|failed/)")
+    assert page.locator("table.results tbody tr").count() == 100
+    assert page.locator("#page-status").text_content() == "rows 1–100 of 250"
+    page.click("#next-page")
+    page.click("#next-page")
+    assert page.locator("table.results tbody tr").count() == 50
+    page.goto(server.url + "/query")
+    assert page.locator("#history").is_visible()
+    assert page.locator("#history-list button").first.get_attribute("title") == query

@@ -1,0 +1,331 @@
+"""Issue 10, the query side: what anyone who can send a query (or, with a token, an update) must
+not be able to do to the server. One test per finding, each against a real ``yokuryu serve``:
+no fetch from the network, no crash, no unbounded memory, no quadratic CPU, no starvation."""
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import select_values
+from test_limits import SLOW_QUERY, UPDATE, fill
+from test_query_processes import running, tree
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+
+QUERY = {"Content-Type": "application/sparql-query"}
+JSON = {"Accept": "application/sparql-results+json"}
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts the connections it receives."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+    def close(self):
+        self.socket.close()
+
+
+@pytest.fixture
+def listener():
+    found = Listener()
+    yield found
+    found.close()
+
+
+def alive(server, before: list[int]) -> None:
+    """The server answers, and the same main process, zygote and workers are still running."""
+    assert server.process.poll() is None
+    assert requests.get(f"{server.url}/health", timeout=20).status_code == 200
+    assert all(running(pid) for pid in before), "a query process died"
+
+
+# --- 1. no request makes the server fetch from the network ---------------------------------------
+
+
+def remote_probes(port: int) -> list[tuple[str, str]]:
+    target = f"http://127.0.0.1:{port}/secret"
+    prefix = "PREFIX ex: <http://e/> "
+    return [
+        ("query", f"SELECT * WHERE {{ SERVICE <{target}> {{ ?s ?p ?o }} }}"),
+        ("query", f"select * where {{ service silent <{target}> {{ ?s ?p ?o }} }}"),
+        # the issue's escape tricks: '\#' and '\'' hid the rest of the line from the old filter
+        ("query", prefix + f"SELECT * WHERE {{ OPTIONAL {{ ?a ?b ex:a\\#x }} SERVICE <{target}> {{ ?s ?p ?o }} }}"),
+        ("query", prefix + f"SELECT * WHERE {{ ?a ?b ex:a\\'x . SERVICE <{target}> {{ ?s ?p ?o }} }} # '"),
+        ("query", f"SELECT * FROM <{target}> WHERE {{ ?s ?p ?o }}"),
+        ("query", f"SELECT * FROM NAMED <{target}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"),
+        ("query", "SELECT * FROM <file:///etc/passwd> WHERE { ?s ?p ?o }"),
+        ("update", f"LOAD <{target}>"),
+        ("update", f"LOAD SILENT <{target}> INTO GRAPH <urn:g>"),
+        ("update", "LOAD <file:///etc/passwd>"),
+        ("update", prefix + f"INSERT {{ ?s ?p ex:a\\#x }} WHERE {{ }} ; LOAD <{target}>"),
+        ("update", prefix + f"INSERT {{ <urn:s> <urn:p> ex:a\\'x }} WHERE {{ }} ; LOAD <{target}> # '"),
+        ("update", f"INSERT {{ ?s ?p ?o }} WHERE {{ SERVICE <{target}> {{ ?s ?p ?o }} }}"),
+    ]
+
+
+def test_no_query_or_update_reaches_the_network(start_server, listener):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    for kind, text in remote_probes(listener.port):
+        response = requests.post(f"{server.url}/sparql", data=text.encode(), timeout=30,
+                                 headers={**JSON, "Content-Type": f"application/sparql-{kind}"})
+        assert response.status_code < 500, (text, response.text)
+        if "SERVICE" in text.upper() or "LOAD" in text:
+            assert response.status_code == 403 and "network" in response.text, (text, response.text)
+        assert "secret" not in response.text.replace(f"{listener.port}/secret", "")
+    # The file: and remote FROM probes name graphs, nothing is read from them.
+    empty = requests.get(f"{server.url}/sparql", headers=JSON, timeout=30,
+                         params={"query": "SELECT * FROM <file:///etc/passwd> WHERE { ?s ?p ?o }"})
+    assert empty.json()["results"]["bindings"] == []
+    assert listener.connections == 0
+
+
+def test_query_processes_cannot_open_network_sockets_even_if_the_text_check_is_bypassed(listener, store):
+    # The defence is in the engine's process, not in the text: send SERVICE straight to a worker.
+    from yokuryu.graph.query_guard import is_network_refusal
+    from yokuryu.server.executor import QueryRequest, UpdateCheck
+    from yokuryu.server.query_processes import QueryProcesses
+
+    processes = QueryProcesses(store, workers=1, timeout=30)
+    try:
+        request = QueryRequest(
+            text=f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.port}/x> {{ ?s ?p ?o }} }}",
+            base_iri=None, predeclared_prefixes=False, union_default_graph=False, default_graph=None,
+            named_graphs=None, results_format="json", graph_format=None, max_result_bytes=1 << 20)
+        with pytest.raises(OSError) as refused:
+            processes.run(request)
+        assert is_network_refusal(refused.value), refused.value
+        with pytest.raises(OSError) as refused:
+            processes.check_update(UpdateCheck(f"LOAD <http://127.0.0.1:{listener.port}/x>", None, None))
+        assert is_network_refusal(refused.value), refused.value
+    finally:
+        processes.shutdown()
+    assert listener.connections == 0
+
+
+def test_updates_in_the_server_process_cannot_open_network_sockets(listener):
+    # Updates change the server's own store, so they run there: in a thread locked out of the network.
+    import pyoxigraph as ox
+
+    from yokuryu.graph.offline import run_offline
+    from yokuryu.graph.query_guard import is_network_refusal
+
+    with pytest.raises(OSError) as refused:
+        run_offline(ox.Store().update, f"LOAD <http://127.0.0.1:{listener.port}/x>")
+    assert is_network_refusal(refused.value), refused.value
+    assert listener.connections == 0
+    socket.create_connection(("127.0.0.1", listener.port)).close()  # other threads keep their network
+    deadline = time.monotonic() + 5
+    while listener.connections == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert listener.connections == 1
+
+
+# --- 2. nesting never crashes anything ----------------------------------------------------------------
+
+
+def nesting_payloads() -> list[tuple[str, str]]:
+    return [
+        ("query", "SELECT * WHERE { FILTER(" + "(" * 10_000 + "1" + ")" * 10_000 + ") }"),
+        ("query", "SELECT * WHERE { " + " ".join(f"BIND({i} AS ?v{i})" for i in range(20_000)) + " }"),
+        ("query", "SELECT * WHERE " + "{" * 10_000 + "}" * 10_000),
+        ("query", "SELECT * WHERE { " + "OPTIONAL { " * 10_000 + "}" * 10_000 + " }"),
+        ("query", "SELECT * WHERE { FILTER(" + "!" * 10_000 + "true) }"),
+        ("query", "SELECT * WHERE { " + " UNION ".join(["{ ?s ?p ?o }"] * 20_000) + " }"),
+        ("update", "INSERT { <urn:s> <urn:p> <urn:o> } WHERE " + "{" * 10_000 + "}" * 10_000),
+        ("update", "INSERT DATA { GRAPH <urn:g> " + "{" * 10_000 + "}" * 10_000 + " }"),
+    ]
+
+
+@pytest.mark.slow
+def test_deeply_nested_queries_and_updates_are_400_and_nothing_dies(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "2")
+    requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=30)
+    before = tree(server.process.pid)
+    for kind, text in nesting_payloads():
+        if kind == "query" and len(text) < 70_000:  # as a GET, like the issue's 60 KB request
+            response = requests.get(f"{server.url}/sparql", params={"query": text}, timeout=60)
+        else:
+            response = requests.post(f"{server.url}/sparql", data=text.encode(), timeout=60,
+                                     headers={"Content-Type": f"application/sparql-{kind}"})
+        assert response.status_code in (400, 413), (text[:60], response.status_code, response.text)
+        assert "--max-query-" in response.text or "--max-body-bytes" in response.text
+    alive(server, before)
+
+
+@pytest.mark.slow
+def test_a_crash_in_the_engine_takes_down_only_its_query_process(start_server):
+    # With the text limits raised far above what the engine survives, the parser's stack
+    # overflow happens — in a query process, and the client gets a 400.
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "2",
+                          "--max-query-nesting", "1000000", "--max-query-clauses", "1000000")
+    deep = "SELECT * WHERE { FILTER(" + "(" * 20_000 + "1" + ")" * 20_000 + ") }"
+    response = requests.post(f"{server.url}/sparql", data=deep.encode(), headers=QUERY, timeout=60)
+    assert response.status_code == 400 and "too deeply nested" in response.text, response.text
+    update = "INSERT { <urn:s> <urn:p> <urn:o> } WHERE " + "{" * 20_000 + "}" * 20_000
+    response = requests.post(f"{server.url}/sparql", data=update.encode(), headers=UPDATE, timeout=60)
+    assert response.status_code == 400 and "too deeply nested" in response.text, response.text
+    assert server.process.poll() is None
+    after = requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, headers=JSON, timeout=30)
+    assert after.status_code == 200 and after.json()["boolean"] is True
+
+
+# --- 3. a query's memory is bounded ----------------------------------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+@pytest.mark.slow
+def test_group_concat_over_a_cross_product_stops_at_the_memory_ceiling(start_server):
+    server = start_server("--query-memory", "256", "--timeout", "120", "--workers", "1")
+    requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=30)
+    baseline = max(rss_bytes(pid) for pid in tree(server.process.pid))
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            for pid in tree(server.process.pid):
+                peak[0] = max(peak[0], rss_bytes(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        query = "SELECT (GROUP_CONCAT(CONCAT(STR(?a),STR(?d))) AS ?x) WHERE { ?a ?b ?c . ?d ?e ?f }"
+        response = requests.get(f"{server.url}/sparql", params={"query": query}, headers=JSON, timeout=180)
+    finally:
+        done.set()
+        sampler.join()
+    assert response.status_code in (403, 503), response.text
+    if response.status_code == 503:
+        assert "256 MiB" in response.text and "--query-memory" in response.text
+    assert peak[0] < baseline + 320 * 1024 * 1024, (peak[0] >> 20, baseline >> 20)
+    after = requests.get(f"{server.url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, headers=JSON, timeout=30)
+    assert after.status_code == 200 and after.json()["boolean"] is True
+
+
+# --- 4. reading the text costs linear time ------------------------------------------------------
+
+
+def test_the_tokenizer_payload_is_refused_without_blocking_anyone(start_server):
+    server = start_server("--empty", "--workers", "2")
+    payload = ('"""' + '\\"' * 50_000).encode()  # the issue's body, 100 KB: minutes of CPU before
+    answers = []
+
+    def post():
+        answers.append(requests.post(f"{server.url}/sparql", data=payload, headers=QUERY, timeout=120))
+
+    posts = [threading.Thread(target=post) for _ in range(8)]
+    for thread in posts:
+        thread.start()
+    # The hang guard is generous; before the fix /health did not answer for minutes.
+    assert requests.get(f"{server.url}/health", timeout=20).status_code == 200
+    for thread in posts:
+        thread.join(timeout=120)
+    assert [a.status_code for a in answers] == [400] * 8
+    assert "never closed" in answers[0].text
+
+
+def test_the_text_check_reads_escapes_and_strings_as_the_sparql_grammar_does():
+    from yokuryu.graph.query_guard import SparqlRefused, check_sparql
+
+    for text in ("PREFIX ex: <http://e/> SELECT * WHERE { ?a ?b ex:a\\#x SERVICE <http://x/> {} }",
+                 "PREFIX ex: <http://e/> SELECT * WHERE { ?a ?b ex:a\\'x SERVICE <http://x/> {} }",
+                 "SELECT * WHERE { ?a ?b '''it''s''' SERVICE <http://x/> {} }"):
+        with pytest.raises(SparqlRefused) as refused:
+            check_sparql(text)
+        assert refused.value.status == 403
+    facts = check_sparql('SELECT * WHERE { ?s ?p "SERVICE \\" LOAD" } # SERVICE')
+    assert not facts.names_dataset
+    assert check_sparql("SELECT * FROM <urn:g> WHERE { ?s ?p ?o }").names_dataset
+
+
+# --- 6. nobody is starved ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_on_disk_runaway_queries_do_not_starve_later_requests(start_server, tmp_path):
+    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates",
+                          "--timeout", "2", "--workers", "2")
+    fill(server)
+    statuses = []
+
+    def runaway():
+        statuses.append(requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=120).status_code)
+
+    runaways = [threading.Thread(target=runaway) for _ in range(8)]
+    for thread in runaways:
+        thread.start()
+    for thread in runaways:
+        thread.join(timeout=120)
+    assert statuses == [503] * 8
+    # Every runaway was killed with its process: the next query is answered, not refused.
+    response = requests.get(f"{server.url}/sparql", params={"query": "ASK { <urn:s:1> <urn:p:v> 1 }"},
+                            headers=JSON, timeout=30)
+    assert response.status_code == 200 and response.json()["boolean"] is True
+
+
+def test_idle_half_open_connections_do_not_lock_out_health(start_server):
+    server = start_server("--empty")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    idle = []
+    try:
+        for _ in range(105):
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")  # never finished
+            idle.append(connection)
+        assert requests.get(f"{server.url}/health", timeout=20).status_code == 200
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+# --- 9. smaller ones ---------------------------------------------------------------------------------------
+
+
+def test_from_is_honoured_in_knowledge_graph_mode(server):
+    ontology = "https://w3id.org/yokuryu/graph/ontology"
+    count = "SELECT (COUNT(*) AS ?n) {} WHERE {{ ?s ?p ?o }}"
+    everything = requests.get(f"{server.url}/sparql", params={"query": count.format("")}, headers=JSON, timeout=30)
+    only = requests.get(f"{server.url}/sparql", params={"query": count.format(f"FROM <{ontology}>")},
+                        headers=JSON, timeout=30)
+    direct = requests.get(f"{server.url}/sparql", headers=JSON, timeout=30, params={
+        "query": f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{ontology}> {{ ?s ?p ?o }} }}"})
+    total, in_ontology = int(select_values(everything, "n")[0]), int(select_values(only, "n")[0])
+    assert 0 < in_ontology < total
+    assert in_ontology == int(select_values(direct, "n")[0])
+
+
+def test_a_10_mb_body_is_answered_413_not_reset(server):
+    response = requests.post(f"{server.url}/sparql", data=b"#" * 10_000_000, headers=QUERY, timeout=60)
+    assert response.status_code == 413
+    assert "--max-body-bytes" in response.text
