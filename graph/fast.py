@@ -68,7 +68,7 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
     engine = LocalEngine(store)
     data_graphs = [str(name) for name in inputs.names() if name not in (SHAPES_GRAPH,)]
     with progress.stage("validate") as stage:
-        report = validator.validate(engine, data_graphs=data_graphs).to_validation_report(locate)
+        report = with_results_graph(validator.validate(engine, data_graphs=data_graphs).to_validation_report(locate))
         stage.done(len(store))
     if not report.conforms:
         return Derivation(report, engine="fast")
@@ -204,7 +204,8 @@ class IncrementalState:
             store.add(q)
         graphs = sorted(self.data_graphs | {q.graph_name.value for q in added})
         focus = self.validator.affected_focus_nodes(self.engine, added=added, removed=removed, data_graphs=graphs)
-        report = self.validator.validate(self.engine, data_graphs=graphs, focus=focus).to_validation_report(locate)
+        report = with_results_graph(
+            self.validator.validate(self.engine, data_graphs=graphs, focus=focus).to_validation_report(locate))
         # Back to the old state: the reasoner applies the change itself, from there.
         for q in added:
             store.remove(q)
@@ -222,3 +223,34 @@ class IncrementalState:
         self.data_graphs = self._asserted_graphs()
         return report, touched
 
+
+
+def with_results_graph(report):
+    """The report with a SHACL results graph (``sh:ValidationReport``) built from its violations,
+    for the clients that ask for the report in Turtle; the compiled validator reports rows only."""
+    from rdflib import BNode, Graph, Literal
+    from rdflib.namespace import RDF, SH
+    from rdflib.util import from_n3
+
+    if len(report.graph):
+        return report
+    graph = Graph()
+    graph.bind("sh", SH)
+    root = BNode()
+    graph.add((root, RDF.type, SH.ValidationReport))
+    graph.add((root, SH.conforms, Literal(report.conforms)))
+    for violation in report.violations:
+        result = BNode()
+        graph.add((root, SH.result, result))
+        graph.add((result, RDF.type, SH.ValidationResult))
+        graph.add((result, SH.resultSeverity, SH[violation.severity]))
+        graph.add((result, SH.resultMessage, Literal(violation.message)))
+        for predicate, text in ((SH.focusNode, violation.focus), (SH.resultPath, violation.path),
+                                (SH.value, violation.value), (SH.sourceShape, violation.shape)):
+            if text and not text.startswith("["):  # "[blank node]", "[complex path]": nothing to name
+                try:
+                    graph.add((result, predicate, from_n3(text)))
+                except Exception:  # noqa: BLE001 - a term that does not read back is left out
+                    continue
+    report.graph = graph
+    return report
