@@ -1265,7 +1265,8 @@ def _reach_query(rule: CompiledShapeRule, index: int, triples: list[ox.Triple]) 
     while previous[v] is not None:
         v, e = previous[v]
         chain.append(f"{_n(e.subject)} {e.text} {_n(e.obj)} .")
-    return "\n  ".join(start + chain + [rule.targets])
+    # The target pattern inline (a sub-SELECT would be evaluated on its own: every focus node).
+    return "\n  ".join(start + chain + [rule.targets[len("{ SELECT DISTINCT ?this WHERE { "):-len(" } }")]])
 
 
 def _keep(t: ox.Triple) -> bool:
