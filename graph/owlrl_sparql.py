@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -729,7 +730,7 @@ class CompiledReasoner:
         """Derive everything from the engine's facts, replacing earlier results of this reasoner."""
         stats = ReasoningStats()
         started = time.monotonic()
-        facts = self._fact_graphs(engine, include_derived=False)
+        facts = self._fact_graphs(engine, include_derived=False, fresh=True)
         self._refuse_unsupported_data(engine, facts)
         for graph in self._reasoner_graphs(engine) + [INFERRED]:
             engine.update(f"DROP SILENT GRAPH <{graph}>")
@@ -769,7 +770,7 @@ class CompiledReasoner:
     def _add(self, engine: SparqlEngine, quads: list[ox.Quad], before: set) -> Delta:
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
-        facts = self._fact_graphs(engine)
+        facts = self._fact_graphs(engine, new={q.graph_name.value for q in quads})
         seed = _DELTA[0]
         engine.update(f"DROP SILENT GRAPH <{seed}>")
         engine.insert_quads(ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(seed)) for q in quads)
@@ -986,8 +987,8 @@ class CompiledReasoner:
         # Derive: one INSERT per rule over all the focus nodes, each node's output in its own graph.
         for rule in self.shape_rules:
             engine.update(self._dataset_update_text(rule.insert(focus), facts, []))
-        new_graphs = [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)
-                      and (focus is None or g in old_graphs)]
+        new_graphs = old_graphs if focus is not None else \
+            [g for g in self._all_graphs(engine) if g.startswith(RULE_OUTPUT_PREFIX)]
         # The RDFS consequences of what the rules derived, then keep only what is not otherwise a
         # fact (another focus node's output does not count: each graph keeps all of its own).
         data = [g for g in facts if g != INFERRED]
@@ -1119,11 +1120,18 @@ class CompiledReasoner:
             return set()
         return self._triples(engine, "VALUES (?s ?p ?o) { " + _rows(triples) + " } ?s ?p ?o", facts)
 
-    def _fact_graphs(self, engine: SparqlEngine, include_derived: bool = True) -> list[str]:
-        graphs = [g for g in self._all_graphs(engine)
-                  if g not in NOT_FACTS and g != INFERRED and not g.startswith(REASONER_PREFIX)]
-        if ONTOLOGY not in graphs:
-            graphs.append(ONTOLOGY)
+    def _fact_graphs(self, engine: SparqlEngine, include_derived: bool = True, *, fresh: bool = False,
+                     new: Iterable[str] = ()) -> list[str]:
+        """The graphs that hold facts. Listing an engine's graphs can mean a scan of the whole
+        store, so the list is kept per engine after a materialisation and extended by additions
+        (a graph emptied by removals stays listed, which is harmless)."""
+        cache = self.__dict__.setdefault("_graph_cache", weakref.WeakKeyDictionary())
+        key = engine
+        if fresh or key not in cache:
+            cache[key] = {g for g in self._all_graphs(engine)
+                          if g not in NOT_FACTS and g != INFERRED and not g.startswith(REASONER_PREFIX)}
+        cache[key] |= {g for g in new if g not in NOT_FACTS and g != INFERRED and not g.startswith(REASONER_PREFIX)}
+        graphs = sorted(cache[key] | {ONTOLOGY})
         return graphs + ([INFERRED, SUPPORT] if include_derived else [])
 
     def _all_graphs(self, engine: SparqlEngine) -> list[str]:
@@ -1257,7 +1265,8 @@ def _reach_query(rule: CompiledShapeRule, index: int, triples: list[ox.Triple]) 
     while previous[v] is not None:
         v, e = previous[v]
         chain.append(f"{_n(e.subject)} {e.text} {_n(e.obj)} .")
-    return "\n  ".join(start + chain + [rule.targets])
+    # The target pattern inline (a sub-SELECT would be evaluated on its own: every focus node).
+    return "\n  ".join(start + chain + [rule.targets[len("{ SELECT DISTINCT ?this WHERE { "):-len(" } }")]])
 
 
 def _keep(t: ox.Triple) -> bool:

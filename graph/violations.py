@@ -7,6 +7,7 @@ at the SPARQL endpoint) and prints them as text, JSON or Turtle (``yokuryu viola
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
@@ -127,10 +128,19 @@ class Violation:
         return data
 
 
-def find_violations(store: KnowledgeStore) -> list[Violation]:
-    """Every treaty violation in the store, premises in checking order, evidence sorted."""
+def find_violations(store: KnowledgeStore, only: set[str] | None = None) -> list[Violation]:
+    """Every treaty violation in the store (or those of ``only``), premises in checking order,
+    evidence sorted."""
     violations: dict[str, Violation] = {}
-    for row in store.query(explain_query()):
+    query = explain_query()
+    if only is not None:
+        # Binding the violations first lets the engine skip the others (a page needs one or two).
+        if not only:
+            return []
+        where = re.search(r"\bWHERE\s*\{", query, re.IGNORECASE)
+        values = "VALUES ?violation { " + " ".join(f"<{iri}>" for iri in sorted(only)) + " }\n"
+        query = query[:where.end()] + "\n" + values + query[where.end():]
+    for row in store.query(query):
         iri = row["violation"].value
         violation = violations.get(iri)
         if violation is None:

@@ -53,11 +53,15 @@ def test_the_storys_things_are_at_most_two_clicks_from_home(server, store, page)
     for cls in ("InternationalInstrument", "LabourCamp", "Estimate", "Work"):
         targets += things(store, cls)
     assert len(targets) > 15
+    page.goto(server.url + "/")
+    screenshot(page, "home", full_page=False)
     clicks = {}
     for iri in targets:
         clicks[iri] = reach(page, server, page_of(iri))
         assert page.locator("h1").count() == 1
     assert max(clicks.values()) <= 2
+    page.goto(server.url + "/resource/internment-of-japanese-pows.html")
+    screenshot(page, "internment", full_page=False)
     # a class page, as a person sees it
     page.goto(server.url + "/class/InternationalInstrument")
     screenshot(page, "class", full_page=False)
@@ -178,8 +182,12 @@ def test_long_results_are_paged_and_queries_remembered(server, page):
     assert page.locator("table.results tbody tr").count() == 100
     assert page.locator("#page-status").text_content() == "rows 1–100 of 250"
     page.click("#next-page")
+    page.wait_for_function("document.getElementById('page-status').textContent.startsWith('rows 101')")
     page.click("#next-page")
+    page.wait_for_function("document.getElementById('page-status').textContent === 'rows 201–250 of 250'")
     assert page.locator("table.results tbody tr").count() == 50
+    assert page.locator("#next-page").is_disabled()
     page.goto(server.url + "/query")
+    page.wait_for_selector("#history-list button")
     assert page.locator("#history").is_visible()
     assert page.locator("#history-list button").first.get_attribute("title") == query

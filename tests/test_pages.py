@@ -446,7 +446,8 @@ class Outline(HTMLParser):
             self.title += data
 
 
-@pytest.mark.parametrize("path", ["/", "/resource/potsdam-declaration.html", "/ontology",
+@pytest.mark.parametrize("path", ["/", "/query", "/class", "/class/Estimate", "/timeline", "/shapes",
+                                  "/resource/potsdam-declaration.html", "/ontology",
                                   "/source/japanese-pows-in-the-soviet-union.html", "/search?q=soviet",
                                   "/resource/no-such-thing"])
 def test_pages_pass_basic_accessibility_checks(client, path):

@@ -33,6 +33,9 @@ from yokuryu.graph.sparql_engine import LocalEngine
 from yokuryu.graph.terms import rdflib_triples_to_quads
 from yokuryu.ontology import GRAPH, ONTOLOGY_GRAPH, RES, SHAPES_GRAPH, YK
 
+# Differential checks against the reference implementation: seconds to minutes each.
+pytestmark = pytest.mark.slow
+
 DATA = GRAPH["user/test-data"]
 OTHER = GRAPH["user/other-data"]
 EX = "https://example.org/test/"
@@ -139,7 +142,6 @@ def run_sequence(reasoner, ontology, quads: list[ox.Quad], seed: int, steps: int
 # --- full materialisation equals the reference ----------------------------------------------------
 
 
-@pytest.mark.slow
 def test_bundled_graph_equals_the_reference(inputs, schema, reasoner, reference, bundled_quads):
     ontology, _ = schema
     store = ox.Store()

@@ -157,7 +157,9 @@ class _View:
         def citations_for(predicate: str) -> list[dict]:
             if len(cited) == 1:
                 return [citation(cited[0])]
-            return [citation(c) for c in cited if predicate in scopes[c]]
+            scoped = [c for c in cited if predicate in scopes[c]]
+            # No citation claims the statement: the candidates are those that claim no statement.
+            return [citation(c) for c in (scoped or [c for c in cited if not scopes[c]])]
 
         return {"sentences": sentences, "citations_for": citations_for}
 
@@ -264,7 +266,7 @@ class _View:
         if not involved:
             return []
         found = []
-        for v in find_violations(self.store):
+        for v in _all_violations(self.store):
             if v.iri not in involved:
                 continue
             node = lambda value: self.term(ox.NamedNode(value))  # noqa: E731
@@ -297,6 +299,19 @@ class _View:
         for role in (YK.violatedInstrument, YK.violatedProvision, YK.violatingAgent, YK.violatingAct):
             found.update(q.subject.value for q in self.store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(role)), node, None))
         return found
+
+
+_VIOLATIONS: dict[tuple[int, float], list] = {}
+
+
+def _all_violations(store) -> list:
+    """The explained violations, read once per state of the store: the explanation query takes
+    ~0.5 s, and violations change only when the data does (``store.changed_at``)."""
+    key = (id(store), store.changed_at)
+    if key not in _VIOLATIONS:
+        _VIOLATIONS.clear()
+        _VIOLATIONS[key] = find_violations(store)
+    return _VIOLATIONS[key]
 
 
 # Links a reader needs that no statement of the data makes (the denunciation notice is about the
