@@ -88,22 +88,23 @@ def prescan(data: bytes, format: ox.RdfFormat, limits: RdfLimits, *, what: str =
 
 # Turtle family: strings, IRIs and comments are skipped whole (a bracket inside them is text);
 # a backslash escape outside them (``ex:a\#x``) is one token, so ``#`` after it starts no comment.
-_TURTLE_TOKENS = re.compile(r'''
-    """(?:[^"\\]|\\[\s\S]|"(?!""))*"""
-  | '\'\'(?:[^'\\]|\\[\s\S]|'(?!''))*'\'\'
-  | "(?:[^"\\\n\r]|\\.)*"
-  | '(?:[^'\\\n\r]|\\.)*'
-  | <(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>
+# Each pattern is an unrolled loop, and the lookahead skips plain text at once: the scan stays fast.
+_TURTLE_TOKENS = re.compile(r'''(?=["'<\#\\\[\](){}>])(?:
+    """[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""
+  | '\'\'[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'\'\'
+  | "[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"
+  | '[^'\\\n\r]*(?:\\.[^'\\\n\r]*)*'
+  | <[^<>"{}|^`\\\x00-\x20]*(?:\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})[^<>"{}|^`\\\x00-\x20]*)*>
   | \#[^\n\r]*
   | \\.
   | (?P<open><<|[\[({])
-  | (?P<close>>>|[\])}])
+  | (?P<close>>>|[\])}]))
 ''', re.VERBOSE)
 
-_JSON_TOKENS = re.compile(r'''
-    "(?:[^"\\]|\\[\s\S])*"
+_JSON_TOKENS = re.compile(r'''(?=["\[\]{}])(?:
+    "[^"\\]*(?:\\[\s\S][^"\\]*)*"
   | (?P<open>[\[{])
-  | (?P<close>[\]}])
+  | (?P<close>[\]}]))
 ''', re.VERBOSE)
 
 

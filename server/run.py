@@ -34,6 +34,7 @@ def serve(args) -> int:
     if config.allowed_hosts is None and is_loopback(args.host):
         # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
         config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
+    config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -63,14 +64,14 @@ def serve(args) -> int:
         store = open_store(config.store_path)
     else:
         try:
-            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
+            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild, engine=config.engine)
         except InvalidData as error:
             print(error, file=sys.stderr)
             return 1
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    journal = None
+    journal, replayed = None, 0
     if config.journal_path:
         from yokuryu.graph.journal import Journal, JournalError, replay
         try:
@@ -79,12 +80,13 @@ def serve(args) -> int:
             print(f"yokuryu serve: {error}", file=sys.stderr)
             return 2
         replay(store.oxigraph, pending)
+        replayed = len(pending)
+        del pending  # the parsed quads are in the store now; do not keep them (or fork them)
         store.touch()
-        log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
+        log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
     if executor is None:
         # Start the query zygote now, before waitress starts any thread or opens its socket.
-        from yokuryu.server.query_processes import QueryProcesses
-        executor = QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
@@ -95,7 +97,7 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({_where(store)}{_journal_note(config, journal, pending if journal else ())}; "
+          f"({_where(store)}{_journal_note(config, journal, replayed)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
@@ -168,9 +170,9 @@ def open_remote(config: ServerConfig):
     return store, RemoteQueryExecutor(engine)
 
 
-def _journal_note(config: ServerConfig, journal, replayed) -> str:
+def _journal_note(config: ServerConfig, journal, replayed: int) -> str:
     if journal is not None:
-        return f", writes journalled to {journal.path} ({len(replayed)} replayed)"
+        return f", writes journalled to {journal.path} ({replayed} replayed)"
     if config.store_path or config.remote_query:
         return ""
     if config.update_token or config.allow_anonymous_updates:
@@ -184,6 +186,25 @@ def _where(store) -> str:
     if location:
         return f"on the remote server {location}"
     return "on disk at " + str(store.path) if store.is_persistent else "in memory"
+
+
+def _query_processes(store, config: ServerConfig):
+    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+
+    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
+    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
+    (not killable, not memory-bounded), and the operator is told why.
+    """
+    from yokuryu.server.query_processes import QueryProcesses
+    try:
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+    except (OSError, EOFError) as error:
+        if not store.is_persistent:
+            raise
+        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+              "queries run in threads, without the memory limit, and a query past --timeout finishes in "
+              "the background", file=sys.stderr, flush=True)
+        return None
 
 
 def _how_queries_run(executor, config: ServerConfig) -> str:

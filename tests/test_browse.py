@@ -91,3 +91,22 @@ def test_every_timeline_link_resolves(client):
     html = client.get("/timeline").get_data(as_text=True)
     for link in sorted({h.split("#", 1)[0] for h in hrefs(html) if h.startswith("/")}):
         assert client.get(link).status_code == 200, link
+
+
+def test_timeline_narrows_to_a_range_of_years(client):
+    html = client.get("/timeline?from=1950&to=1959").get_data(as_text=True)
+    years = re.findall(r'<li class="year" id="y(\d{4})">', html)
+    assert years and all("1950" <= y <= "1959" for y in years)
+    assert 'href="/timeline?from=1940&amp;to=1949"' in html
+    assert client.get("/timeline?from=1960&to=1950").status_code == 400
+    assert client.get("/timeline?from=19x5").status_code == 400
+
+
+def test_class_page_facet_by_sentence(client, store):
+    html = client.get("/class/Person").get_data(as_text=True)
+    assert "sentence=s7" in html
+    narrowed = client.get("/class/Person?sentence=s7").get_data(as_text=True)
+    listed = set(re.findall(r'<li><a href="[^"]+" title="([^"]+)"', narrowed))
+    expected = {r["x"].value for r in store.query(
+        "SELECT DISTINCT ?x WHERE { ?x a yk:Person ; yk:statedIn|yk:mentionedIn <https://w3id.org/yokuryu/source/japanese-pows-in-the-soviet-union#s7> }")}
+    assert listed == expected and expected

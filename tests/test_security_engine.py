@@ -332,3 +332,19 @@ def test_a_10_mb_body_is_answered_413_not_reset(server):
     response = requests.post(f"{server.url}/sparql", data=b"#" * 10_000_000, headers=QUERY, timeout=60)
     assert response.status_code == 413
     assert "--max-body-bytes" in response.text
+
+
+def test_an_on_disk_store_the_query_processes_cannot_load_is_still_served(start_server, tmp_path):
+    # The on-disk store's zygote loads an N-Quads dump; pyoxigraph's parser refuses a line over
+    # 16 MiB. Such a store is served with queries in threads, and the operator is told why.
+    import pyoxigraph as ox
+
+    store = ox.Store(str(tmp_path / "store"))
+    store.add(ox.Quad(ox.NamedNode("urn:s"), ox.NamedNode("urn:p"), ox.Literal("x" * 17_000_000)))
+    store.flush()
+    del store
+    server = start_server("--empty", "--store", tmp_path / "store")
+    assert any("queries in threads" in line for line in server.output)
+    response = requests.get(f"{server.url}/sparql", headers=JSON, timeout=60,
+                            params={"query": "SELECT (STRLEN(?o) AS ?n) WHERE { <urn:s> <urn:p> ?o }"})
+    assert select_values(response, "n") == ["17000000"]

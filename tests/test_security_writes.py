@@ -333,3 +333,20 @@ def test_an_insert_where_that_would_add_too_much_is_refused_before_it_is_checked
     assert response.status_code == 413, response.text
     assert "--max-write-quads" in response.text and "Nothing was applied" in response.text
     assert quads(server) == before
+
+
+@pytest.mark.parametrize("text, depth", [
+    ('<http://e/a> <http://e/p> "((( [[[ {{{" .', 0),
+    ('<http://e/a> <http://e/p> """a "" ((( \\""" [[[""" .', 0),
+    ("<http://e/a> <http://e/p> '''it's ((('''  .", 0),
+    ('<http://e/a> <http://e/p> "esc \\" (((" .', 0),
+    ("<http://e/a\\u0028> <http://e/p> ( ( 1 ) ) .  # ((((((", 2),
+    ("@prefix ex: <http://e/> . ex:a\\#x ex:p ( [ ex:q ( 1 ) ] ) .", 3),
+    ("<http://e/a> <http://e/p> <<( <http://e/a> <http://e/p> <<( <http://e/a> <http://e/p> 1 )>> )>> .", 4),
+])
+def test_the_scan_counts_what_the_parser_nests_and_nothing_else(text, depth):
+    import pyoxigraph as ox
+
+    from yokuryu.graph.untrusted_rdf import _TURTLE_TOKENS, _nesting
+    assert _nesting(text, _TURTLE_TOKENS, 1000)[0] == depth
+    list(ox.parse(text.encode(), format=ox.RdfFormat.TURTLE))  # and the parser agrees it is valid Turtle

@@ -52,15 +52,20 @@ def class_page(name: str):
     page = _page_number()
     narrower = request.args.get("type", "").strip()
     graph_kind = request.args.get("graph", "").strip()
+    sentence = request.args.get("sentence", "").strip()
     members = _members(store, cls)
+    sentences = _sentences_of(store, [m.iri for m in members])
     facets = {
         "types": _type_facet(store, cls, members, label, narrower),
         "graphs": _graph_facet(members, graph_kind),
+        "sentences": _sentence_facet(sentences, sentence),
     }
     if narrower:
         members = [m for m in members if str(YK) + narrower in m.types]
     if graph_kind:
         members = [m for m in members if graph_kind in m.graph_kinds]
+    if sentence:
+        members = [m for m in members if sentence in sentences.get(m.iri, set())]
     rows = sorted(({"iri": m.iri, "label": label(m.iri), "href": href_for(m.iri, base),
                     "types": [label(t) for t in m.types if t != cls and t.startswith(str(YK))]}
                    for m in members), key=lambda r: r["label"].lower())
@@ -72,19 +77,40 @@ def class_page(name: str):
         "class.html", title=label(cls).capitalize(), cls={"iri": cls, "name": name, "label": label(cls),
                                                           "definition": _definition(store, cls)},
         rows=shown, total=len(rows), page=page, pages=pages, facets=facets,
-        chosen={"type": narrower, "graph": graph_kind}, first_index=(page - 1) * PAGE_SIZE + 1)
+        chosen={"type": narrower, "graph": graph_kind, "sentence": sentence}, first_index=(page - 1) * PAGE_SIZE + 1)
 
 
 @blueprint.get("/timeline")
 def timeline():
-    """Dated events in order; a partial date (a year, a month) is shown as the range it covers."""
+    """Dated events in order; a partial date (a year, a month) is shown as the range it covers.
+
+    ``?from=1945&to=1956`` keeps the entries whose range overlaps those years (the decade
+    links do this)."""
     store, base = get_store(), get_config().base_iri
     view = _View(store, base)
     entries = timeline_entries(store, view)
+    first, last = _year_param("from"), _year_param("to")
+    if first and last and first > last:
+        raise ProtocolError(f"400 Bad Request: from={first} is after to={last}; give from ≤ to")
+    decades = sorted({e.start[:3] + "0" for e in entries})
+    if first:
+        entries = [e for e in entries if e.end[:4] >= first]
+    if last:
+        entries = [e for e in entries if e.start[:4] <= last]
     years: dict[str, list] = {}
     for entry in entries:
         years.setdefault(entry.start[:4], []).append(entry)
-    return render_template("timeline.html", title="Timeline", years=years, count=len(entries))
+    return render_template("timeline.html", title="Timeline", years=years, count=len(entries),
+                           decades=decades, chosen={"from": first, "to": last})
+
+
+def _year_param(name: str) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"\d{4}", raw):
+        raise ProtocolError(f"400 Bad Request: {name}={raw!r} is not a year; give four digits, e.g. {name}=1945")
+    return raw
 
 
 # --- class pages ------------------------------------------------------------------------------
@@ -146,6 +172,30 @@ def _graph_facet(members: list[Member], chosen: str) -> list[dict]:
     if len(counts) < 2:
         return []
     return [{"name": k, "count": n, "chosen": k == chosen} for k, n in sorted(counts.items())]
+
+
+def _sentences_of(store, things: list[str]) -> dict[str, set[str]]:
+    """The source sentences (``s3`` …) that state or mention each thing."""
+    if not things:
+        return {}
+    values = " ".join(f"<{t}>" for t in things)
+    query = f"""SELECT ?thing ?sentence WHERE {{ VALUES ?thing {{ {values} }}
+      ?thing yk:statedIn|yk:mentionedIn ?sentence }}"""
+    found: dict[str, set[str]] = {}
+    for row in store.query(query):
+        found.setdefault(row["thing"].value, set()).add(row["sentence"].value.rpartition("#")[2])
+    return found
+
+
+def _sentence_facet(sentences: dict[str, set[str]], chosen: str) -> list[dict]:
+    counts: dict[str, int] = {}
+    for found in sentences.values():
+        for s in found:
+            counts[s] = counts.get(s, 0) + 1
+    if len(counts) < 2:
+        return []
+    order = sorted(counts, key=lambda s: int(s[1:]) if s[1:].isdigit() else 0)
+    return [{"name": s, "label": s.upper(), "count": counts[s], "chosen": s == chosen} for s in order]
 
 
 def _is_class(store, iri: str) -> bool:
