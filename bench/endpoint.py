@@ -44,12 +44,12 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-BEGIN, END = "<!-- bench/endpoint.py: begin -->", "<!-- bench/endpoint.py: end -->"
+MARK = "<!-- bench/endpoint.py {size}: {edge} -->"  # this benchmark's sections of RESULTS.md, one per size
 
 PREFIXES = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
             "PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
@@ -352,8 +352,8 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
             text = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))
-        rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))
+        pss += int(re.search(r"^Pss:\s+(\d+)", text, re.MULTILINE).group(1))
+        rss += int(re.search(r"^Rss:\s+(\d+)", text, re.MULTILINE).group(1))
     return pss / 1024, rss / 1024, len(tree)
 
 
@@ -379,7 +379,7 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     for label in labels:
         pss, rss, count = memory[label]
         lines.append(f"| {label} | {servers[label].ready_seconds:.1f} s | {pss:,.0f} MB | {rss:,.0f} MB | {count} |")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
             + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "") + "`. "
@@ -395,9 +395,9 @@ def _ms(value: float) -> str:
 def _write_results(table: str, size: str) -> None:
     """Replace this benchmark's section of bench/RESULTS.md for ``size``; keep everything else."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section_begin, section_end = f"{BEGIN} {size}", f"{END} {size}"
+    section_begin, section_end = MARK.format(size=size, edge="begin"), MARK.format(size=size, edge="end")
     block = f"{section_begin}\n### Endpoint throughput, registry {size}\n\n{table}\n{section_end}"
-    pattern = re.compile(re.escape(section_begin) + r".*?" + re.escape(section_end), re.S)
+    pattern = re.compile(re.escape(section_begin) + r".*?" + re.escape(section_end), re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:

@@ -44,7 +44,7 @@ class Journal:
         self._handle = handle
 
     @classmethod
-    def open(cls, path: str | Path, base: str) -> tuple["Journal", list[tuple[list[ox.Quad], list[ox.Quad]]]]:
+    def open(cls, path: str | Path, base: str) -> tuple[Journal, list[tuple[list[ox.Quad], list[ox.Quad]]]]:
         """Open (or create) the journal at ``path`` for a store that starts from ``base``.
 
         Returns the journal, ready to append, and the complete transactions it already holds,
@@ -118,34 +118,39 @@ def _read(path: Path, base: str) -> tuple[list[tuple[list[ox.Quad], list[ox.Quad
             f"{path} records writes made over other starting data (base={written_over}) than this store "
             f"(base={base}): the bundled data or the build changed since. Start with the data the journal "
             "was written over, or move the journal away (its writes are in it as N-Quads after 'A ').")
+    # Whole blocks at a time (the writer puts every "D " line before every "A " line), so a
+    # journal of a million quads is read at the parser's speed, not line by line in Python.
     transactions = []
-    position = len(first_line) + 1
-    removed: list[bytes] = []
-    added: list[bytes] = []
-    open_tx = False
-    valid = position
-    for line in data[position:].splitlines(keepends=True):
-        position += len(line)
-        if not line.endswith(b"\n"):
-            break  # a partial last line: the write was never acknowledged
-        if line == b"TX\n":
-            open_tx, removed, added = True, [], []
-        elif line == b"TC\n" and open_tx:
-            try:
-                transactions.append((_parse(removed), _parse(added)))
-            except (SyntaxError, ValueError) as error:
-                raise JournalError(f"{path}: a recorded write cannot be read ({error}); the file was changed by hand?") from error
-            open_tx = False
-            valid = position
-        elif open_tx and line[:2] in (b"D ", b"A "):
-            (removed if line[:1] == b"D" else added).append(line[2:])
-        else:
-            raise JournalError(f"{path}: unexpected line at byte {position - len(line)}: {line[:80]!r}")
+    position = valid = len(first_line) + 1
+    while position < len(data):
+        if not data.startswith(b"TX\n", position):
+            if b"\n" not in data[position:]:
+                break  # a partial last line: the write was never acknowledged
+            line = data[position:data.index(b"\n", position) + 1]
+            raise JournalError(f"{path}: unexpected line at byte {position}: {line[:80]!r}")
+        close = data.find(b"TC\n", position + 3)
+        if close < 0:
+            break  # an unfinished transaction: never acknowledged
+        if data[close - 1:close] != b"\n" and close != position + 3:
+            raise JournalError(f"{path}: a record near byte {position} is damaged")
+        body = data[position + 3:close]
+        split = 0 if body.startswith(b"A ") else (body.find(b"\nA ") + 1 or len(body))
+        try:
+            transactions.append((_parse(body[:split], b"D "), _parse(body[split:], b"A ")))
+        except (SyntaxError, ValueError) as error:
+            raise JournalError(f"{path}: a recorded write near byte {position} cannot be read ({error}); "
+                               "was the file changed by hand?") from error
+        position = valid = close + 3
     return transactions, valid
 
 
-def _parse(lines: list[bytes]) -> list[ox.Quad]:
-    return list(ox.parse(b"".join(lines), format=NQUADS)) if lines else []
+def _parse(part: bytes, tag: bytes) -> list[ox.Quad]:
+    """The quads of a block's lines that all start with ``tag``."""
+    if not part:
+        return []
+    if not part.startswith(tag):
+        raise ValueError(f"a line does not start with {tag.decode()!r}")
+    return list(ox.parse(part[len(tag):].replace(b"\n" + tag, b"\n"), format=NQUADS))
 
 
 def _nquads(quads: Iterable[ox.Quad]) -> bytes:

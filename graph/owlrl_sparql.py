@@ -196,10 +196,6 @@ class Schema:
     subproperty_supers: dict[str, set[str]]  # rdfs:subPropertyOf only (the rules' RDFS step)
 
 
-def _iri(node) -> str:
-    return str(node)
-
-
 def _term_text(node) -> str:
     if isinstance(node, URIRef):
         return f"<{node}>"
@@ -496,7 +492,7 @@ class CompiledShapeRule:
                 f"  BIND (IRI(CONCAT(\"{RULE_OUTPUT_PREFIX}\", MD5(STR(?this)))) AS ?__output)\n}}")
 
 
-def _compile_shape_rules(shapes: Graph, superclasses: dict[str, set[str]]) -> list[CompiledShapeRule]:
+def _compile_shape_rules(shapes: Graph) -> list[CompiledShapeRule]:
     compiled = []
     for rule in sparql_rules(shapes):
         toks = tokens(rule.construct)
@@ -721,7 +717,7 @@ class CompiledReasoner:
         """Compile the ontology's axioms (and the SHACL-AF rules of ``rules_graph``, the shapes)."""
         schema = _read_schema(ontology)
         rules, checks = _compile_rules(schema)
-        shape_rules = _compile_shape_rules(rules_graph, schema.superclasses) if rules_graph is not None else []
+        shape_rules = _compile_shape_rules(rules_graph) if rules_graph is not None else []
         return cls(schema, rules, checks, shape_rules)
 
     # --- public API -------------------------------------------------------------------------
@@ -755,10 +751,9 @@ class CompiledReasoner:
         """
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
-        before = self._snapshot_targets(engine, quads)
         new = self._absent(engine, quads)
         try:
-            return self._add(engine, quads, before)
+            return self._add(engine, quads)
         except (InconsistentData, UnsupportedData):
             # Undo: everything derived so far follows from the new quads, so retracting them
             # (delete and rederive) restores the closure as it was.
@@ -767,7 +762,7 @@ class CompiledReasoner:
             self.remove(engine, new)
             raise
 
-    def _add(self, engine: SparqlEngine, quads: list[ox.Quad], before: set) -> Delta:
+    def _add(self, engine: SparqlEngine, quads: list[ox.Quad]) -> Delta:
         # Triples that were inferred and are now asserted leave the inferred graph.
         engine.insert_quads(quads)
         facts = self._fact_graphs(engine, new={q.graph_name.value for q in quads})
@@ -783,14 +778,13 @@ class CompiledReasoner:
             self._run_check(engine, check, facts, seed)
         added = self._forward(engine, facts, seed, stats, collect=True)
         delta = Delta(added=added, removed=moved)
-        self._update_shape_rules(engine, facts, quads, delta, before)
+        self._update_shape_rules(engine, facts, quads, delta)
         return delta
 
     def remove(self, engine: SparqlEngine, quads: Iterable[ox.Quad]) -> Delta:
         """Remove asserted quads and retract what only they supported (delete and rederive)."""
         quads = [q for q in quads]
         self._refuse_schema_change(quads)
-        before = self._snapshot_targets(engine, quads)
         for graph in (_OVERDELETED, _OVERDELETED_NEXT, *_DELTA, _NEXT):
             engine.update(f"DROP SILENT GRAPH <{graph}>")
         # Triples no longer asserted anywhere once the quads are gone.
@@ -853,7 +847,7 @@ class CompiledReasoner:
         gone = overdeleted - rederived
         delta = Delta(added=rederived - overdeleted, removed=gone, rederived=overdeleted & rederived)
         engine.update(f"DROP SILENT GRAPH <{_OVERDELETED}>")
-        self._update_shape_rules(engine, facts, quads, delta, before)
+        self._update_shape_rules(engine, facts, quads, delta)
         return delta
 
     # --- stages ------------------------------------------------------------------------------
@@ -1030,7 +1024,7 @@ class CompiledReasoner:
             engine, "VALUES (?s ?p ?o) { " + _rows(triples) + " } GRAPH ?g { ?s ?p ?o } "
             f'FILTER (STRSTARTS(STR(?g), "{RULE_OUTPUT_PREFIX}") && ?g != <{besides or RULE_OUTPUT_PREFIX}>)')
 
-    def _update_shape_rules(self, engine, facts, quads, delta: Delta, before: set) -> None:
+    def _update_shape_rules(self, engine, facts, quads, delta: Delta) -> None:
         """Re-run the SHACL-AF rules for the focus nodes a change can reach (all of them if unsure)."""
         if not self.shape_rules:
             return
@@ -1040,7 +1034,7 @@ class CompiledReasoner:
         if focus is None:
             added, removed = self._shape_rules(engine, facts, None)
         else:
-            added, removed = self._shape_rules(engine, facts, sorted(focus | before, key=_str))
+            added, removed = self._shape_rules(engine, facts, sorted(focus, key=_str))
         # Fold the rules' changes into the OWL-RL ones: the net change of the inferred graph.
         owl_added, owl_removed = delta.added, delta.removed
         delta.added = (owl_added - removed) | (added - owl_removed)
@@ -1082,11 +1076,6 @@ class CompiledReasoner:
                 rows = engine.select(self._dataset_query("SELECT DISTINCT ?this ", query + "\n}", facts, []))
                 found |= {row["this"] for row in rows if "this" in row}
         return found
-
-    def _snapshot_targets(self, engine, quads) -> set:
-        """Focus nodes to re-run whatever the analysis finds: none so far (a type that takes a node
-        out of a target reaches the analysis as a changed triple, asserted or derived)."""
-        return set()
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -1206,9 +1195,6 @@ class CompiledReasoner:
         rows = engine.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")
         return int(rows[0]["n"].value) if rows else 0
 
-    def _graph_set(self, engine, graph):
-        return self._triples(engine, f"GRAPH <{graph}> {{ ?s ?p ?o }}")
-
 
 def _str(term) -> str:
     return term.value if hasattr(term, "value") else str(term)
@@ -1265,7 +1251,8 @@ def _reach_query(rule: CompiledShapeRule, index: int, triples: list[ox.Triple]) 
     while previous[v] is not None:
         v, e = previous[v]
         chain.append(f"{_n(e.subject)} {e.text} {_n(e.obj)} .")
-    return "\n  ".join(start + chain + [rule.targets])
+    # The target pattern inline (a sub-SELECT would be evaluated on its own: every focus node).
+    return "\n  ".join(start + chain + [rule.targets[len("{ SELECT DISTINCT ?this WHERE { "):-len(" } }")]])
 
 
 def _keep(t: ox.Triple) -> bool:

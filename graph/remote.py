@@ -259,7 +259,7 @@ class RemoteDataset:
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
         self.engine.update(prologue(base_iri, prefixes) + text)
 
-    def quads_for_pattern(self, subject, predicate, obj, graph_name=None) -> list[ox.Quad]:
+    def quads_for_pattern(self, subject, predicate, obj, graph_name=None) -> Iterator[ox.Quad]:
         s, p, o = (sparql_term(t) if t is not None else f"?{v}" for t, v in ((subject, "s"), (predicate, "p"), (obj, "o")))
         if isinstance(graph_name, ox.NamedNode):
             where = f"GRAPH {sparql_term(graph_name)} {{ {s} {p} {o} }}"
@@ -273,10 +273,10 @@ class RemoteDataset:
         for row in self.engine.select(f"SELECT * WHERE {{ {where} }}"):
             graph = graph_name if graph_name is not None else row.get("g", ox.DefaultGraph())
             quads.append(ox.Quad(subject or row["s"], predicate or row["p"], obj or row["o"], graph))
-        return quads
+        return iter(quads)  # an iterator, as pyoxigraph's own
 
-    def named_graphs(self) -> list[ox.NamedNode]:
-        return [row["g"] for row in self.engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")]
+    def named_graphs(self) -> Iterator[ox.NamedNode]:
+        return iter([row["g"] for row in self.engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")])
 
     def contains_named_graph(self, graph: ox.NamedNode) -> bool:
         return graph in self.named_graphs()
@@ -288,7 +288,7 @@ class RemoteDataset:
         return self.engine.ask(f"ASK {{ GRAPH {sparql_term(quad.graph_name)} {{ {triple} }} }}")
 
     def __iter__(self) -> Iterator[ox.Quad]:
-        return iter(self.quads_for_pattern(None, None, None, None))
+        return self.quads_for_pattern(None, None, None, None)
 
     def __len__(self) -> int:
         where = "GRAPH ?g { ?s ?p ?o }" if self.union_default_graph else \

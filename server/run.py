@@ -34,6 +34,7 @@ def serve(args) -> int:
     if config.allowed_hosts is None and is_loopback(args.host):
         # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
         config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
+    config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -63,14 +64,14 @@ def serve(args) -> int:
         store = open_store(config.store_path)
     else:
         try:
-            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
+            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild, engine=config.engine)
         except InvalidData as error:
             print(error, file=sys.stderr)
             return 1
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
-    journal = None
+    journal, replayed = None, 0
     if config.journal_path:
         from yokuryu.graph.journal import Journal, JournalError, replay
         try:
@@ -79,8 +80,10 @@ def serve(args) -> int:
             print(f"yokuryu serve: {error}", file=sys.stderr)
             return 2
         replay(store.oxigraph, pending)
+        replayed = len(pending)
+        del pending  # the parsed quads are in the store now; do not keep them (or fork them)
         store.touch()
-        log.info("replayed %d journalled writes from %s", len(pending), config.journal_path)
+        log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
     if executor is None:
         # Start the query zygote now, before waitress starts any thread or opens its socket.
         executor = _query_processes(store, config)
@@ -94,7 +97,7 @@ def serve(args) -> int:
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
     print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
-          f"({_where(store)}{_journal_note(config, journal, pending if journal else ())}; "
+          f"({_where(store)}{_journal_note(config, journal, replayed)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
           f"answers for {', '.join(config.allowed_hosts) if config.allowed_hosts else 'any host name'}, "
@@ -104,8 +107,8 @@ def serve(args) -> int:
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C: the usual way to stop a server, said in one line
+        print("yokuryu serve: interrupted, stopping", file=sys.stderr, flush=True)
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()
@@ -167,9 +170,9 @@ def open_remote(config: ServerConfig):
     return store, RemoteQueryExecutor(engine)
 
 
-def _journal_note(config: ServerConfig, journal, replayed) -> str:
+def _journal_note(config: ServerConfig, journal, replayed: int) -> str:
     if journal is not None:
-        return f", writes journalled to {journal.path} ({len(replayed)} replayed)"
+        return f", writes journalled to {journal.path} ({replayed} replayed)"
     if config.store_path or config.remote_query:
         return ""
     if config.update_token or config.allow_anonymous_updates:

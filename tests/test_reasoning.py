@@ -117,6 +117,7 @@ def test_contradiction_fails_the_build_naming_the_resources(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_infer_raises_on_contradictory_types(inputs):
     data = Graph()
     data.add((RES.x, RDF.type, YK.Treaty))
@@ -151,6 +152,7 @@ def test_a_rule_that_is_not_a_sparql_rule_is_refused():
         apply_rules(shapes, Graph())
 
 
+@pytest.mark.slow
 def test_a_deactivated_rule_does_not_run(inputs, closure):
     shapes = Graph()
     shapes += inputs.graphs[SHAPES_GRAPH]

@@ -33,6 +33,9 @@ from yokuryu.graph.sparql_engine import LocalEngine
 from yokuryu.graph.terms import rdflib_triples_to_quads
 from yokuryu.ontology import GRAPH, ONTOLOGY_GRAPH, RES, SHAPES_GRAPH, YK
 
+# Differential checks against the reference implementation: seconds to minutes each.
+pytestmark = pytest.mark.slow
+
 DATA = GRAPH["user/test-data"]
 OTHER = GRAPH["user/other-data"]
 EX = "https://example.org/test/"

@@ -133,6 +133,7 @@ def test_the_faults_are_exactly_what_pyshacl_reports():
     assert results == {(f.focus, f.shape, f.component, f.path) for f in made.faults}
 
 
+@pytest.mark.slow
 def test_every_cited_sentence_and_source_exists_across_volumes():
     # 1,860 persons fill four register volumes; every reference must land on a described node.
     store = ox.Store()

@@ -238,3 +238,33 @@ def test_serve_refuses_a_remote_server_without_a_build(tmp_path):
         assert b"holds no Yokuryu" in result.stderr.replace("ū".encode(), b"u") and b"yokuryu build" in result.stderr
     finally:
         empty.stop()
+
+
+def test_compiled_validation_runs_unchanged_on_the_remote_server(built_upstream, tmp_path):
+    """The shapes compiled to SPARQL give the same results through RemoteEngine as on a local copy."""
+    import pyoxigraph as ox
+
+    from yokuryu.graph.remote import RemoteEngine
+    from yokuryu.graph.shacl_sparql import CompiledShapes
+    from yokuryu.graph.sparql_engine import LocalEngine
+    from yokuryu.ontology import load_ontology
+    from yokuryu.shapes import load_shapes
+
+    remote = RemoteEngine(f"{built_upstream.url}/query", f"{built_upstream.url}/update", timeout=120)
+    broken = "https://w3id.org/yokuryu/graph/user/remote-broken"
+    remote.update(f"INSERT DATA {{ GRAPH <{broken}> {{ <https://w3id.org/yokuryu/resource/unsigned-remote> "
+                  "a <https://w3id.org/yokuryu/ontology#Treaty> } }")
+    try:
+        local = ox.Store()
+        local.extend(q for q in remote.select("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+                     for q in [ox.Quad(q["s"], q["p"], q["o"], q["g"])])
+        compiled = CompiledShapes.compile(load_shapes(), load_ontology())
+
+        def found(engine) -> set:
+            return {(str(r.focus), r.component, r.severity) for r in compiled.validate(engine).results}
+
+        on_remote = found(remote)
+        assert any("unsigned-remote" in focus for focus, _, _ in on_remote)
+        assert on_remote == found(LocalEngine(local))
+    finally:
+        remote.update(f"DROP SILENT GRAPH <{broken}>")

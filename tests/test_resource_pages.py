@@ -152,3 +152,11 @@ def test_rule_and_ontology_version_links_resolve(client):
     assert version.status_code == 303 and version.headers["Location"].endswith("/ontology")
     ontology = client.get("/ontology").get_data(as_text=True)
     assert 'href="/ontology/0.1.0.html"' not in ontology
+
+
+def test_the_internment_dates_each_have_their_own_citation(client):
+    rows = visible_rows(client.get("/resource/internment-of-japanese-pows.html").get_data(as_text=True))
+    start = next(r for r in rows if r["property"] == YK + "startDate")
+    end = next(r for r in rows if r["property"] == YK + "endDate")
+    assert ">E14<" in start["from"] and ">E21<" not in start["from"]
+    assert ">E21<" in end["from"] and ">E14<" not in end["from"]

@@ -108,6 +108,7 @@ def hostile_knowledge_graph():
     return app.test_client()
 
 
+@pytest.mark.slow
 def test_no_page_of_the_knowledge_graph_links_a_hostile_iri(hostile_knowledge_graph):
     """Crawl the pages (from the overview, the class lists, the timeline and a resource the hostile
     IRIs are attached to) and check every URL-valued attribute."""

@@ -26,6 +26,9 @@ from yokuryu.graph.validation import validate
 from yokuryu.ontology import ONTOLOGY_GRAPH, SHAPES_GRAPH, load_ontology
 from yokuryu.shapes import load_shapes
 
+# Differential checks against the reference implementation: seconds to minutes each.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "data" / "shapes"
 YK = "https://w3id.org/yokuryu/ontology#"

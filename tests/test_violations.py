@@ -59,11 +59,13 @@ def test_violations_help_has_an_example():
     assert "example:" in result.stdout.decode()
 
 
+@pytest.mark.slow
 def test_cli_finds_exactly_the_three_expected_violations(cli_json):
     assert set(cli_json) == EXPECTED
     assert {v["agent"] for v in cli_json.values()} == {RES + "soviet-union"}
 
 
+@pytest.mark.slow
 def test_cli_potsdam_violation_carries_its_whole_chain(cli_json):
     v = cli_json[POTSDAM_VIOLATION]
     assert v["instrument"] == RES + "potsdam-declaration"
@@ -81,6 +83,7 @@ def test_cli_potsdam_violation_carries_its_whole_chain(cli_json):
     assert v["citationNeeded"] is False
 
 
+@pytest.mark.slow
 def test_cli_pact_violations_say_the_seed_claim_needs_a_citation(cli_json):
     for iri, act, start, end in ((WAR_VIOLATION, "soviet-declaration-of-war-on-japan", "1945-08-08", "1945-08-08"),
                                  (ATTACK_VIOLATION, "soviet-invasion-of-manchuria", "1945-08-09", "1945-09-02")):
@@ -95,6 +98,7 @@ def test_cli_pact_violations_say_the_seed_claim_needs_a_citation(cli_json):
         assert v["citationNeeded"] is True
 
 
+@pytest.mark.slow
 def test_cli_text_is_readable_and_flags_citation_needed():
     result = run_cli("violations")
     assert result.returncode == 0, result.stderr.decode()
@@ -107,6 +111,7 @@ def test_cli_text_is_readable_and_flags_citation_needed():
     assert "E8: adherence of the Soviet Union to the Potsdam Declaration" in out
 
 
+@pytest.mark.slow
 def test_cli_turtle_is_the_violations_of_the_inferred_graph():
     result = run_cli("violations", "--format", "turtle")
     assert result.returncode == 0, result.stderr.decode()
@@ -335,15 +340,18 @@ def test_a_new_treaty_in_a_data_file_is_judged_without_code_changes(hypothetical
         in hypothetical
 
 
+@pytest.mark.slow
 def test_a_signatory_is_not_bound_before_it_ratifies(hypothetical):
     assert not [v for v in hypothetical if _md5("https://example.org/what-if/south-attack-before-ratification") in v]
 
 
+@pytest.mark.slow
 def test_a_non_party_and_the_accepting_state_are_not_bound_by_potsdam_article_9(hypothetical):
     for act in ("mongolian-detention", "japanese-detention"):
         assert not [v for v in hypothetical if _md5("https://example.org/what-if/" + act) in v]
 
 
+@pytest.mark.slow
 def test_acts_from_fiction_are_never_judged(hypothetical):
     for act in ("protagonist-captivity", "depicted-only-detention"):
         assert not [v for v in hypothetical if _md5("https://example.org/what-if/" + act) in v]
@@ -404,6 +412,7 @@ def validation_messages(tmp_path, turtle: str) -> list[str]:
     return [v.message for v in build([path], reason=False).report.violations]
 
 
+@pytest.mark.slow
 def test_the_valid_treaty_conforms(tmp_path):
     assert validation_messages(tmp_path, VALID_TREATY) == []
 

@@ -157,7 +157,9 @@ class _View:
         def citations_for(predicate: str) -> list[dict]:
             if len(cited) == 1:
                 return [citation(cited[0])]
-            return [citation(c) for c in cited if predicate in scopes[c]]
+            scoped = [c for c in cited if predicate in scopes[c]]
+            # No citation claims the statement: the candidates are those that claim no statement.
+            return [citation(c) for c in (scoped or [c for c in cited if not scopes[c]])]
 
         return {"sentences": sentences, "citations_for": citations_for}
 
