@@ -163,8 +163,6 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
     ``data_dir`` replaces the bundled ``graph/data/`` folder (for "what if" copies of the data).
     """
     inputs = Inputs(digest=input_digest(extra_files, data_dir=data_dir))
-    log.info("parsing the ontology, shapes, source documents and data%s",
-             f" and {len(extra_files)} extra file(s)" if extra_files else "")
     for file in ontology_files():
         text = file.read_text(encoding="utf-8")
         inputs.add(ONTOLOGY_GRAPH, Graph().parse(data=text, format="turtle"), f"ontology/{file.name}")
@@ -281,7 +279,6 @@ def derive(inputs: Inputs, *, digest: str, locate=None, reason: bool = True, eng
     graphs = inputs.graphs
     ontology, shapes = graphs[ONTOLOGY_GRAPH], graphs[SHAPES_GRAPH]
     data = inputs.data_union()
-    log.info("validating %d asserted triples against the shapes (SHACL)", len(data))
     with progress.stage("validate") as stage:
         report = validate(data, shapes=shapes, ontology=ontology, locate=locate)
         stage.done(len(data))
@@ -290,7 +287,6 @@ def derive(inputs: Inputs, *, digest: str, locate=None, reason: bool = True, eng
         return Derivation(report)
     everything = dict(graphs)
     if reason:
-        log.info("reasoning: OWL 2 RL closure and the treaty-violation rules")
         everything[INFERRED_GRAPH] = infer(ontology, data, shapes, progress=progress)
         log.info("inferred %d triples", len(everything[INFERRED_GRAPH]))
     with progress.stage("describe", unit="quads") as stage:

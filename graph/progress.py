@@ -6,10 +6,24 @@ the timings (``bench/build.py`` reads them).
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+
+log = logging.getLogger(__name__)
+# What each stage does, for `yokuryu -v` (whichever engine runs it).
+STEPS = {
+    "parse": "parsing the ontology, shapes, source documents and data",
+    "load": "loading the asserted triples into the engine",
+    "validate": "validating against the shapes (SHACL)",
+    "reason": "reasoning: the OWL 2 RL closure",
+    "rules": "running the treaty-violation rules",
+    "describe": "describing the dataset (VoID) and naming blank nodes",
+    "store": "storing the build",
+}
 
 
 @dataclass
@@ -40,6 +54,7 @@ class Progress:
     @contextmanager
     def stage(self, name: str, unit: str = "triples"):
         stage = Stage(name, unit)
+        log.info("%s", STEPS.get(name, name))
         if self.show:
             # The stage's line while it runs, rewritten in place with its result when it ends.
             self.stream.write(f"\r{name:<9} …")
@@ -49,6 +64,7 @@ class Progress:
         finally:
             seconds = time.monotonic() - stage.started
             self.timings.append((name, stage.count, unit, seconds))
+            log.info("%s: %d %s in %.2f s", name, stage.count, unit, seconds)
             if self.show:
                 rate = f"{stage.count / seconds:>12,.0f} {unit}/s" if seconds > 0 else ""
                 self.stream.write(f"\r{name:<9}{stage.count:>12,} {unit:<8}{seconds:>8.2f} s{rate}\n")

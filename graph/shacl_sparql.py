@@ -106,12 +106,17 @@ class CompiledReport:
     def conforms(self) -> bool:
         return not any(r.severity == str(SH.Violation) for r in self.results)
 
-    def to_validation_report(self, locate: Callable[[Node], list[str]] | None = None) -> ValidationReport:
+    def to_validation_report(self, locate: Callable[[Node], list[str]] | None = None,
+                             types_from: Callable[[], tuple[Graph, Graph]] | None = None) -> ValidationReport:
         """The same :class:`ValidationReport` that ``yokuryu.graph.validation.validate`` gives.
 
         ``locate`` maps a focus node (rdflib) to its input files; without it the report names the
-        graphs the focus node is described in.
+        graphs the focus node is described in. ``types_from`` gives the asserted data and the
+        ontology, so a result about a type the data never states says where it came from.
         """
+        from yokuryu.graph.validation import _inferred_type
+
+        data, ontology = types_from() if types_from and self.results else (None, None)
         violations = []
         for r in self.results:
             focus = to_rdflib(r.focus)
@@ -123,6 +128,8 @@ class CompiledReport:
                 severity=r.severity.rsplit("#", 1)[-1],
                 shape=_show(shape) if shape is not None and not isinstance(shape, BNode) else None,
                 files=tuple(locate(focus)) if locate else r.graphs,
+                inferred_type=(_inferred_type(focus, shape, data, self.shapes, ontology)
+                               if data is not None and self.shapes is not None else None),
             ))
         violations.sort(key=lambda v: (v.files, v.focus, v.path or "", v.message))
         return ValidationReport(conforms=self.conforms, violations=violations)
