@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -18,6 +18,7 @@ from rdflib.namespace import DCTERMS, RDF, RDFS, VOID, XSD
 
 from yokuryu import __version__
 from yokuryu.graph.formats import UnknownFormat, rdf_syntax_for_path
+from yokuryu.graph.progress import Progress
 from yokuryu.graph.reasoning import infer
 from yokuryu.graph.sources import bundled_sources, data_root
 from yokuryu.graph.terms import rdflib_triples_to_quads, to_rdflib
@@ -51,29 +52,79 @@ class InputError(ValueError):
 
 @dataclass
 class Inputs:
-    """The asserted named graphs of a build, and the files each one came from."""
+    """The asserted named graphs of a build, and the files each one came from.
 
-    graphs: dict[URIRef, Graph] = field(default_factory=dict)
+    RDF files are kept as parsed by pyoxigraph (``oxigraph_triples``); the rdflib graphs that the
+    reference engines need are made from them on first use, so a build with the fast engine
+    never turns a large file into rdflib terms.
+    """
+
     origins: dict[URIRef, list[str]] = field(default_factory=dict)
     digest: str = ""
+    _rdflib: dict[URIRef, Graph] = field(default_factory=dict)
+    oxigraph_triples: dict[URIRef, list[ox.Triple]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graphs: dict[URIRef, Graph]) -> Inputs:
+        """Inputs made of rdflib graphs already at hand (a store's asserted graphs, for a write)."""
+        return cls(origins={name: [] for name in graphs}, _rdflib=dict(graphs))
 
     def add(self, name: URIRef, triples: Iterable, origin: str) -> None:
-        graph = self.graphs.setdefault(name, Graph())
+        """Add rdflib triples (the ontology, the shapes, the source documents)."""
+        graph = self._rdflib.setdefault(name, Graph())
         for triple in triples:
             graph.add(triple)
+        self._note(name, origin)
+
+    def add_oxigraph(self, name: URIRef, triples: list[ox.Triple], origin: str) -> None:
+        """Add pyoxigraph triples as parsed from an RDF file."""
+        self.oxigraph_triples.setdefault(name, []).extend(triples)
+        self._note(name, origin)
+
+    def _note(self, name: URIRef, origin: str) -> None:
         files = self.origins.setdefault(name, [])
         if origin not in files:
             files.append(origin)
 
     @property
+    def graphs(self) -> dict[URIRef, Graph]:
+        """Every asserted graph as an rdflib graph (converted from the parsed files once)."""
+        for name, triples in self.oxigraph_triples.items():
+            graph = self._rdflib.setdefault(name, Graph())
+            for t in triples:
+                graph.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
+        self.oxigraph_triples = {}
+        return self._rdflib
+
+    def graphs_for_schema(self) -> dict[URIRef, Graph]:
+        """The ontology and the shapes as rdflib graphs, leaving the parsed data as it is."""
+        return {name: self._rdflib[name] for name in SCHEMA_GRAPHS if name in self._rdflib}
+
+    def names(self) -> list[URIRef]:
+        return list(dict.fromkeys([*self._rdflib, *self.oxigraph_triples]))
+
+    def quads(self) -> Iterator[ox.Quad]:
+        """Every asserted quad, without going through rdflib for what pyoxigraph parsed."""
+        for name, graph in self._rdflib.items():
+            yield from rdflib_triples_to_quads(graph, name)
+        for name, triples in self.oxigraph_triples.items():
+            graph_name = ox.NamedNode(str(name))
+            for t in triples:
+                yield ox.Quad(t.subject, t.predicate, t.object, graph_name)
+
+    def triple_count(self) -> int:
+        return sum(len(g) for g in self._rdflib.values()) + sum(len(t) for t in self.oxigraph_triples.values())
+
+    @property
     def data_graph_names(self) -> list[URIRef]:
         """The graphs that hold facts (everything but the ontology and the shapes)."""
-        return [name for name in self.graphs if name not in SCHEMA_GRAPHS]
+        return [name for name in self.names() if name not in SCHEMA_GRAPHS]
 
     def data_union(self) -> Graph:
         union = Graph()
+        graphs = self.graphs
         for name in self.data_graph_names:
-            union += self.graphs[name]
+            union += graphs[name]
         return union
 
     def files_mentioning(self, node) -> list[str]:
@@ -85,7 +136,6 @@ class Inputs:
         return found
 
 
-
 @dataclass
 class BuildResult:
     """What a build produced: the quads to store, the validation report and the counts."""
@@ -93,6 +143,7 @@ class BuildResult:
     inputs: Inputs
     report: ValidationReport
     quads: list[ox.Quad] = field(default_factory=list)
+    engine: str = "reference"
 
     @property
     def ok(self) -> bool:
@@ -178,12 +229,26 @@ def user_graph(path: str | Path) -> URIRef:
     return GRAPH["user/" + Path(path).stem.replace(" ", "-")]
 
 
+ENGINES = ("fast", "reference")
+# The compiled engine, which falls back to the reference engines for what it cannot compile.
+DEFAULT_ENGINE = "fast"
+
+
 def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True,
-          data_dir: str | Path | None = None) -> BuildResult:
-    """Run the whole pipeline in memory; the caller stores ``result.quads`` if ``result.ok``."""
-    inputs = load_inputs(extra_files, data_dir=data_dir)
-    derivation = derive(inputs.graphs, digest=inputs.digest, locate=inputs.files_mentioning, reason=reason)
-    return BuildResult(inputs=inputs, report=derivation.report, quads=derivation.quads)
+          data_dir: str | Path | None = None, engine: str = "reference",
+          progress: Progress | None = None) -> BuildResult:
+    """Run the whole pipeline in memory; the caller stores ``result.quads`` if ``result.ok``.
+
+    ``engine`` is ``reference`` (pyshacl and owlrl) or ``fast`` (the shapes and the OWL-RL rules
+    compiled to SPARQL and run on pyoxigraph, see :func:`derive`); both give the same quads.
+    """
+    progress = progress or Progress()
+    with progress.stage("parse") as stage:
+        inputs = load_inputs(extra_files, data_dir=data_dir)
+        stage.done(inputs.triple_count())
+    derivation = derive(inputs, digest=inputs.digest, locate=inputs.files_mentioning, reason=reason,
+                        engine=engine, progress=progress)
+    return BuildResult(inputs=inputs, report=derivation.report, quads=derivation.quads, engine=derivation.engine)
 
 
 @dataclass
@@ -192,37 +257,53 @@ class Derivation:
 
     report: ValidationReport
     quads: list[ox.Quad] = field(default_factory=list)
+    engine: str = "reference"  # the engine that really ran (fast falls back to reference)
 
 
-def derive(graphs: dict[URIRef, Graph], *, digest: str, locate=None, reason: bool = True) -> Derivation:
+def derive(inputs: Inputs, *, digest: str, locate=None, reason: bool = True, engine: str = "reference",
+           progress: Progress | None = None) -> Derivation:
     """Validate, reason, describe and skolemise: the one step a build and a checked write share.
 
-    ``graphs`` holds every asserted graph, the ontology and the shapes included; ``locate`` maps
+    ``inputs`` holds every asserted graph, the ontology and the shapes included; ``locate`` maps
     a focus node to where it was asserted, for the report. Nothing is derived from data that does
     not conform (``quads`` stays empty); an inconsistent closure raises
     :class:`yokuryu.graph.reasoning.InconsistentData`.
     """
+    progress = progress or Progress()
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "fast":
+        from yokuryu.graph.fast import derive_fast
+        derivation = derive_fast(inputs, digest=digest, locate=locate, reason=reason, progress=progress)
+        if derivation is not None:
+            return derivation
+        log.info("the fast engine cannot run these shapes or axioms; using the reference engines")
+    graphs = inputs.graphs
     ontology, shapes = graphs[ONTOLOGY_GRAPH], graphs[SHAPES_GRAPH]
-    data = Graph()
-    for name, graph in graphs.items():
-        if name not in SCHEMA_GRAPHS:
-            data += graph
+    data = inputs.data_union()
     log.info("validating %d asserted triples against the shapes (SHACL)", len(data))
-    report = validate(data, shapes=shapes, ontology=ontology, locate=locate)
+    with progress.stage("validate") as stage:
+        report = validate(data, shapes=shapes, ontology=ontology, locate=locate)
+        stage.done(len(data))
     if not report.conforms:
         log.info("the data violates the shapes (%d results): nothing is reasoned or stored", len(report.violations))
         return Derivation(report)
     everything = dict(graphs)
     if reason:
         log.info("reasoning: OWL 2 RL closure and the treaty-violation rules")
-        everything[INFERRED_GRAPH] = infer(ontology, data, shapes)
+        everything[INFERRED_GRAPH] = infer(ontology, data, shapes, progress=progress)
         log.info("inferred %d triples", len(everything[INFERRED_GRAPH]))
-    everything[METADATA_GRAPH] = describe_dataset(everything, digest)
-    return Derivation(report, skolemize(everything))
+    with progress.stage("describe", unit="quads") as stage:
+        everything[METADATA_GRAPH] = describe_dataset(everything, digest)
+        quads = skolemize(everything)
+        stage.done(len(quads))
+    return Derivation(report, quads)
 
 
-def describe_dataset(graphs: dict[URIRef, Graph], digest: str) -> Graph:
-    """A VoID description of the dataset and of each named graph, with licence and counts."""
+def describe_dataset(graphs: dict[URIRef, Graph | int], digest: str) -> Graph:
+    """A VoID description of the dataset and of each named graph, with licence and counts.
+
+    ``graphs`` maps each graph name to the graph or to its number of triples."""
     meta = Graph()
     dataset = URIRef(DATASET_IRI)
     meta.add((dataset, RDF.type, VOID.Dataset))
@@ -237,9 +318,10 @@ def describe_dataset(graphs: dict[URIRef, Graph], digest: str) -> Graph:
         meta.add((dataset, VOID.subset, name))
         meta.add((name, RDF.type, VOID.Dataset))
         meta.add((name, DCTERMS.license, URIRef(DATA_LICENSE)))
-        meta.add((name, VOID.triples, Literal(len(graph), datatype=XSD.integer)))
+        count = graph if isinstance(graph, int) else len(graph)
+        meta.add((name, VOID.triples, Literal(count, datatype=XSD.integer)))
         meta.add((name, RDFS.label, Literal(_graph_label(name), lang="en")))
-        total += len(graph)
+        total += count
     meta.add((dataset, VOID.triples, Literal(total, datatype=XSD.integer)))
     # The description describes itself too, so every stored graph states its licence.
     meta.add((dataset, VOID.subset, METADATA_GRAPH))
@@ -296,7 +378,7 @@ def _add_rdf(inputs: Inputs, data: bytes, filename: str, origin: str, default_gr
         raise InputError(f"{origin}: not valid {syntax.name}: {error}") from error
     except (ValueError, OSError) as error:
         raise InputError(f"{origin}: cannot parse as {syntax.name}: {error}") from error
-    by_graph: dict[URIRef, list] = {}
+    by_graph: dict[URIRef, list[ox.Triple]] = {}
     for quad in quads:
         if isinstance(quad.graph_name, ox.DefaultGraph):
             name = default_graph
@@ -304,11 +386,10 @@ def _add_rdf(inputs: Inputs, data: bytes, filename: str, origin: str, default_gr
             name = URIRef(quad.graph_name.value)
         else:
             raise InputError(f"{origin}: a graph named by a blank node cannot be stored; give it an IRI")
-        by_graph.setdefault(name, []).append(
-            (to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)))
+        by_graph.setdefault(name, []).append(quad.triple)
     if not by_graph:
         by_graph[default_graph] = []
     for name, triples in by_graph.items():
         if name in SCHEMA_GRAPHS or name == INFERRED_GRAPH or name == METADATA_GRAPH:
             raise InputError(f"{origin}: writes into the reserved graph <{name}>; put your triples in another graph")
-        inputs.add(name, triples, origin)
+        inputs.add_oxigraph(name, triples, origin)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from yokuryu.graph.build import BuildResult, build, input_digest
+from yokuryu.graph.build import DEFAULT_ENGINE, BuildResult, build, input_digest
+from yokuryu.graph.progress import Progress
 from yokuryu.graph.store import KnowledgeStore, StoreError, open_store
 from yokuryu.ontology import GRAPH
 
@@ -25,7 +26,8 @@ class InvalidData(ValueError):
 
 
 def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (), *,
-                  rebuild: bool = False) -> tuple[KnowledgeStore, BuildResult | None]:
+                  rebuild: bool = False, engine: str = DEFAULT_ENGINE,
+                  progress: Progress | None = None) -> tuple[KnowledgeStore, BuildResult | None]:
     """Open the store at ``path`` (memory if None) and build into it unless it is already built.
 
     Returns the store and the build result, or ``None`` for the result when an existing on-disk
@@ -49,10 +51,13 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
         except (OSError, SyntaxError, ValueError) as error:
             log.warning("ignoring an unreadable cached build %s: %s", cached, error)
     log.info("building the graph%s", " (no cached build for these inputs)" if cached is not None else "")
-    result = build(extra_files)
+    progress = progress or Progress()
+    result = build(extra_files, engine=engine, progress=progress)
     if result.ok:
         log.info("storing %d quads %s", len(result.quads), f"in {path}" if path is not None else "in memory")
-        store.load_build(result)
+        with progress.stage("store", unit="quads") as stage:
+            store.load_build(result)
+            stage.done(len(result.quads))
         if cached is not None:
             _write_cache(cached, result)
     return store, result
@@ -87,14 +92,15 @@ def _write_cache(target: Path, result: BuildResult) -> None:
         log.warning("could not cache the build in %s: %s", target.parent, error)
 
 
-def open_built_store(path: str | Path | None, extra_files: Sequence[str | Path] = ()) -> KnowledgeStore:
+def open_built_store(path: str | Path | None, extra_files: Sequence[str | Path] = (), *,
+                     engine: str = DEFAULT_ENGINE) -> KnowledgeStore:
     """A store ready to query: the on-disk one at ``path`` (which must be built), or a fresh build."""
     if path is not None:
         store = open_store(path)
         if not store.is_built:
             raise StoreError(f"{path} holds no build yet; run 'yokuryu build --store {path}' first")
         return store
-    store, result = prepare_store(None, extra_files)
+    store, result = prepare_store(None, extra_files, engine=engine)
     if result is not None and not result.ok:
         raise InvalidData(result.report)
     return store

@@ -20,6 +20,7 @@ from owlrl.Namespaces import ERRNS
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
 
+from yokuryu.graph.progress import Progress
 from yokuryu.graph.terms import to_oxigraph, to_rdflib
 from yokuryu.graph.validation import rdfs_entailments
 
@@ -63,28 +64,33 @@ class RuleError(ValueError):
     """A rule of the shapes graph cannot be run; the message names the rule and the fix."""
 
 
-def infer(ontology: Graph, data: Graph, shapes: Graph | None = None) -> Graph:
+def infer(ontology: Graph, data: Graph, shapes: Graph | None = None, *, progress=None) -> Graph:
     """The meaningful triples that OWL-RL and the shapes' rules derive, and nothing asserted.
 
     ``shapes`` is the shapes graph, where the declarative rules (``sh:rule``) live beside the
     constraints; without it only the OWL-RL closure is computed.
     """
-    closure = owl_rl_closure(ontology, data)
-    ontology_blank_nodes = {s for s in ontology.subjects() if isinstance(s, BNode)}
-    inferred = Graph()
-    for triple in closure:
-        if triple in data or triple in ontology:
-            continue
-        if noise_reason(triple, ontology_blank_nodes) is None:
-            inferred.add(triple)
-    if shapes is not None:
-        derived = apply_rules(shapes, closure)
-        # What the rules derive gets its RDFS consequences too (a yk:TreatyViolation is a
-        # prov:Entity, yk:evidence is prov:wasDerivedFrom), as the rest of the data got from OWL-RL.
-        for triple in rdfs_entailments(derived, ontology):
-            if triple not in data and triple not in ontology and triple not in closure \
-                    and noise_reason(triple, ontology_blank_nodes) is None:
+    progress = progress or Progress()
+    with progress.stage("reason") as stage:
+        closure = owl_rl_closure(ontology, data)
+        ontology_blank_nodes = {s for s in ontology.subjects() if isinstance(s, BNode)}
+        inferred = Graph()
+        for triple in closure:
+            if triple in data or triple in ontology:
+                continue
+            if noise_reason(triple, ontology_blank_nodes) is None:
                 inferred.add(triple)
+        stage.done(len(inferred))
+    if shapes is not None:
+        with progress.stage("rules") as stage:
+            derived = apply_rules(shapes, closure)
+            # What the rules derive gets its RDFS consequences too (a yk:TreatyViolation is a
+            # prov:Entity, yk:evidence is prov:wasDerivedFrom), as the rest of the data got from OWL-RL.
+            for triple in rdfs_entailments(derived, ontology):
+                if triple not in data and triple not in ontology and triple not in closure \
+                        and noise_reason(triple, ontology_blank_nodes) is None:
+                    inferred.add(triple)
+            stage.done(len(derived))
     return inferred
 
 

@@ -33,6 +33,9 @@ class KnowledgeStore:
         # One writer at a time; readers never wait for it (pyoxigraph reads a snapshot).
         self.write_lock = threading.Lock()
         self.changed_at = time.time()  # for Last-Modified: when the content last changed
+        # The fast engine's working copy for incremental writes (yokuryu.graph.fast.IncrementalState),
+        # made by the first write that needs it.
+        self.incremental = None
 
     # --- state -------------------------------------------------------------
 
@@ -73,6 +76,7 @@ class KnowledgeStore:
     def load_quads(self, quads: list[ox.Quad]) -> None:
         """Replace the whole content of the store by ``quads``."""
         with self.write_lock:
+            self.incremental = None  # a working copy of the old content is of no use any more
             self.oxigraph.clear()
             self.oxigraph.extend(quads)
             if self.is_persistent:

@@ -34,7 +34,7 @@ from functools import lru_cache
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
 
-from yokuryu.graph.build import derive
+from yokuryu.graph.build import Inputs, derive
 from yokuryu.graph.reasoning import InconsistentData
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import is_network_refusal, network_refused_message
@@ -43,7 +43,9 @@ from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.graph.validation import ValidationReport
 from yokuryu.ontology import (
+    DATASET_IRI,
     GENID,
+    GRAPH,
     INFERRED_GRAPH,
     METADATA_GRAPH,
     ONTOLOGY_GRAPH,
@@ -60,6 +62,10 @@ PROTECTED_GRAPHS = {
     str(INFERRED_GRAPH): "the inferred graph (it is recomputed after every write)",
     str(METADATA_GRAPH): "the dataset description (it is recomputed after every write)",
 }
+
+
+# The compiled reasoner's own graphs (support, rule output, scratch) in its working copy.
+REASONER_GRAPHS = str(GRAPH) + "reasoner/"
 
 
 # --- errors: one kind per way a write can fail, each with its HTTP status -------------------------
@@ -159,7 +165,8 @@ Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
 
 def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
            union_default_graph: bool = True, base_iri: str | None = None,
-           on_commit: Committed | None = None, max_added: int | None = None) -> WriteOutcome:
+           on_commit: Committed | None = None, max_added: int | None = None,
+           engine: str = "reference") -> WriteOutcome:
     """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
 
     ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
@@ -185,10 +192,22 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             raise TooLargeWrite(f"the update would add {len(change.added)} quads, more than the {max_added} one write "
                                 "may add; split it into several updates, or raise the limit with --max-write-quads "
                                 "or YOKURYU_MAX_WRITE_QUADS. Nothing was applied.")
-        quads = _derive_after(store, change)
-        removed, added = _commit(store, quads)
+        incremental = _incremental(store, change) if engine == "fast" else None
+        if incremental is not None:
+            removed, added = incremental
+            try:
+                apply_in_one_transaction(store, removed, added)
+            except StoreFailure:
+                store.incremental = None  # the working copy is ahead of the store now
+                raise
+        else:
+            removed, added = _commit(store, _derive_after(store, change, engine))
         if on_commit is not None:
-            on_commit(removed, added)
+            try:
+                on_commit(removed, added)
+            except BaseException:
+                store.incremental = None  # the hook may have undone the commit: the working copy is stale
+                raise
     return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
 
 
@@ -217,10 +236,10 @@ def schema() -> tuple[Graph, Graph]:
     return load_ontology(), load_shapes()
 
 
-def rebuild_quads(store: KnowledgeStore) -> list[ox.Quad]:
+def rebuild_quads(store: KnowledgeStore, *, engine: str = "reference") -> list[ox.Quad]:
     """The quads a full rebuild from the store's asserted data gives (what every write must equal)."""
     graphs = asserted_graphs(store)
-    derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+    derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs), engine=engine)
     if not derivation.report.conforms:
         raise RefusedWrite("the stored data does not conform to the shapes", derivation.report)
     return derivation.quads
@@ -276,8 +295,9 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
             for quad in quads:
                 (_insert if verb == "INSERT" else _delete)(change, live, quad)
         elif verb == "CREATE":
-            continue  # an empty graph has no quads: nothing to store
+            continue  # an empty graph has no quads: nothing to store (a knowledge graph keeps no empty graphs)
         else:  # DROP / CLEAR [SILENT] (GRAPH <g> | DEFAULT | NAMED | ALL)
+            silent = "SILENT" in words[1:2]
             rest = [w for w in words[1:] if w != "SILENT"]
             if rest == ["DEFAULT"]:
                 graph = ox.DefaultGraph()
@@ -288,8 +308,13 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
                     return None
             else:
                 return None  # NAMED/ALL, prefixed names: let the engine decide
-            for quad in list(live.quads_for_pattern(None, None, None, graph)) + \
-                    [q for q in change.added if q.graph_name == graph]:
+            present = list(live.quads_for_pattern(None, None, None, graph)) + \
+                [q for q in change.added if q.graph_name == graph]
+            if not present and not silent and isinstance(graph, ox.NamedNode) \
+                    and not live.contains_named_graph(graph):
+                raise UnusableWrite(f"{verb} GRAPH <{graph.value}>: the store has no such graph "
+                                    f"(add SILENT to ignore a missing graph)")
+            for quad in present:
                 _delete(change, live, quad)
     return change
 
@@ -347,12 +372,15 @@ def _refuse_forbidden(change: Change) -> None:
         name = quad.graph_name.value
         if name in PROTECTED_GRAPHS:
             raise ProtectedGraphWrite(f"writes may not change <{name}>, {PROTECTED_GRAPHS[name]}. Nothing was applied.")
+        if name.startswith(REASONER_GRAPHS):
+            raise ProtectedGraphWrite(f"writes may not change <{name}>: graphs under <{REASONER_GRAPHS}> are the "
+                                      "compiled reasoner's own. Nothing was applied.")
 
 
 # --- 3. derive -------------------------------------------------------------------------------------
 
 
-def _derive_after(store: KnowledgeStore, change: Change) -> list[ox.Quad]:
+def _derive_after(store: KnowledgeStore, change: Change, engine: str) -> list[ox.Quad]:
     graphs = asserted_graphs(store)
     for quad in change.removed:
         graph = graphs.get(URIRef(quad.graph_name.value))
@@ -362,12 +390,88 @@ def _derive_after(store: KnowledgeStore, change: Change) -> list[ox.Quad]:
         graphs.setdefault(URIRef(quad.graph_name.value), Graph()).add(_triple(quad))
     graphs = {name: graph for name, graph in graphs.items() if len(graph) or name in (ONTOLOGY_GRAPH, SHAPES_GRAPH)}
     try:
-        derivation = derive(graphs, digest=store.built_digest() or "", locate=_locator(graphs))
+        derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs),
+                            engine=engine)
     except InconsistentData as error:
         raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
     if not derivation.report.conforms:
         raise RefusedWrite("the write was refused and nothing was applied.", derivation.report)
     return derivation.quads
+
+
+def _incremental(store: KnowledgeStore, change: Change) -> tuple[set[ox.Quad], set[ox.Quad]] | None:
+    """The quads to remove and add for ``change``, worked out from the change alone; None when the
+    fast engine cannot do it (no compilers, data they do not cover): then ``derive`` re-derives all.
+
+    The working copy (:class:`yokuryu.graph.fast.IncrementalState`) validates the focus nodes the
+    change can reach and extends or retracts the closure from it; the inferred triples it says
+    were touched are compared with the live store, and the VoID counts are adjusted by the
+    change, so nothing here is proportional to the size of the store.
+    """
+    from yokuryu.graph.fast import IncrementalState, unsupported
+
+    if store.incremental is None:
+        store.incremental = IncrementalState.of(store.oxigraph, *schema())
+    state = store.incremental
+    if state is None:
+        return None
+    live = store.oxigraph
+    try:
+        report, touched = state.try_change(change.removed, change.added, locate=_graph_locator(live, change.added))
+    except InconsistentData as error:
+        store.incremental = None  # half-applied there: make a fresh copy next time
+        raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
+    except Exception as error:
+        store.incremental = None
+        if unsupported(error) or type(error).__name__ == "NeedsFullRederivation":
+            return None
+        raise
+    if touched is None:
+        raise RefusedWrite("the write was refused and nothing was applied.", report)
+    inferred = ox.NamedNode(str(INFERRED_GRAPH))
+    removed, added = set(change.removed), set(change.added)
+    for triple in touched:
+        quad = ox.Quad(triple.subject, triple.predicate, triple.object, inferred)
+        now, before = quad in state.store, quad in live
+        if now and not before:
+            added.add(quad)
+        elif before and not now:
+            removed.add(quad)
+    meta_removed, meta_added = _recounted_description(store, removed, added)
+    return removed | meta_removed, added | meta_added
+
+
+def _recounted_description(store: KnowledgeStore, removed: set[ox.Quad], added: set[ox.Quad]):
+    """The metadata graph's change: each graph's count moved by the change (graphs left empty vanish)."""
+    from rdflib.namespace import VOID
+
+    from yokuryu.graph.build import describe_dataset
+    from yokuryu.graph.terms import rdflib_triples_to_quads
+
+    meta = ox.NamedNode(str(METADATA_GRAPH))
+    counts: dict[URIRef, int] = {}
+    for quad in store.oxigraph.quads_for_pattern(None, ox.NamedNode(str(VOID.triples)), None, meta):
+        if quad.subject.value != DATASET_IRI and quad.subject != meta:
+            counts[URIRef(quad.subject.value)] = int(quad.object.value)
+    for sign, quads in ((-1, removed), (1, added)):
+        for quad in quads:
+            name = URIRef(quad.graph_name.value)
+            counts[name] = counts.get(name, 0) + sign
+    counts = {name: n for name, n in counts.items() if n > 0}
+    new = set(rdflib_triples_to_quads(describe_dataset(counts, store.built_digest() or ""), METADATA_GRAPH))
+    old = set(store.oxigraph.quads_for_pattern(None, None, None, meta))
+    return old - new, new - old
+
+
+def _graph_locator(live: ox.Store, added: set[ox.Quad]):
+    """Where a focus node is described, for a write's report: its graphs in the store or the write."""
+    def locate(node):
+        if not isinstance(node, URIRef):
+            return []
+        term = ox.NamedNode(str(node))
+        quads = [*live.quads_for_pattern(term, None, None), *(q for q in added if q.subject == term)]
+        return sorted({f"graph <{q.graph_name.value}>" for q in quads if q.graph_name.value not in PROTECTED_GRAPHS})
+    return locate
 
 
 def _locator(graphs: dict[URIRef, Graph]):
@@ -442,12 +546,12 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
         raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
-    except ValueError as error:
-        raise UnusableWrite(f"the update cannot be applied: {error}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise RemoteAccess(network_refused_message("update")) from error
         raise StoreFailure(f"the store could not apply the update: {error}") from error
+    except (ValueError, RuntimeError) as error:  # pyoxigraph: "The graph <g> does not exist"…
+        raise UnusableWrite(f"the update cannot be applied: {error}") from error
 
 
 def _skolem(quad: ox.Quad) -> ox.Quad:

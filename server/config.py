@@ -47,6 +47,7 @@ class ServerConfig:
     base_iri: str = BASE
     empty: bool = False
     workers: int = 8
+    engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
     max_query_nesting: int = 100
     max_query_clauses: int = 1000
     query_memory: int = 1024  # MiB

@@ -34,6 +34,7 @@ def serve(args) -> int:
     if config.allowed_hosts is None and is_loopback(args.host):
         # Listening on loopback: only local names can be meant; anything else is DNS rebinding.
         config.allowed_hosts = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(args.host))))
+    config.engine = args.engine
     if args.union_default_graph is not None:
         config.union_default_graph = args.union_default_graph
     elif config.empty:
@@ -63,7 +64,7 @@ def serve(args) -> int:
         store = open_store(config.store_path)
     else:
         try:
-            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild)
+            store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild, engine=config.engine)
         except InvalidData as error:
             print(error, file=sys.stderr)
             return 1
@@ -106,8 +107,8 @@ def serve(args) -> int:
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C: the usual way to stop a server, said in one line
+        print("yokuryu serve: interrupted, stopping", file=sys.stderr, flush=True)
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()

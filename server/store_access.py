@@ -21,7 +21,7 @@ def open_configured_store(config: ServerConfig) -> KnowledgeStore:
         return open_store(config.store_path)
     from yokuryu.graph.pipeline import InvalidData, prepare_store
 
-    store, result = prepare_store(config.store_path)
+    store, result = prepare_store(config.store_path, engine=config.engine)
     if result is not None and not result.ok:
         raise InvalidData(result.report)
     return store

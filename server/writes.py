@@ -33,7 +33,8 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
     try:
         outcome = transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
-            base_iri=base_iri, on_commit=_whoever_must_know(store), max_added=config.max_write_quads)
+            base_iri=base_iri, on_commit=_whoever_must_know(store), max_added=config.max_write_quads,
+            engine=config.engine)
         store.touch()  # pages answer Last-Modified from it
         return outcome
     except RefusedWrite as error:

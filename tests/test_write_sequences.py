@@ -92,8 +92,8 @@ EXPECTED_ERROR = {"broken": RefusedWrite, "delete-part": RefusedWrite, "protecte
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [7, 2026])
-def test_random_writes_through_the_python_api(built, seed):
+@pytest.mark.parametrize("engine, seed", [("reference", 7), ("fast", 7), ("fast", 2026)])
+def test_random_writes_through_the_python_api(built, engine, seed):
     store = open_store(None)
     store.load_build(built)
     writer = Writer(seed)
@@ -102,7 +102,7 @@ def test_random_writes_through_the_python_api(built, seed):
         kind, text = writer.draw()
         before = set(store.oxigraph)
         try:
-            update(store, text)
+            update(store, text, engine=engine)
         except WriteError as error:
             assert kind in EXPECTED_ERROR, f"step {step}: {kind} refused: {error.message}"
             assert isinstance(error, EXPECTED_ERROR[kind]), (kind, error)
@@ -115,6 +115,7 @@ def test_random_writes_through_the_python_api(built, seed):
     assert outcomes["applied"] and outcomes["refused"], outcomes
 
 
+@pytest.mark.slow
 def test_error_kinds_carry_their_http_status(built):
     store = open_store(None)
     store.load_build(built)

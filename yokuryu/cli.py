@@ -282,11 +282,18 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--rebuild", action="store_true", help="rebuild even if the store already holds a build")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="format of a validation report")
     _remote_arguments(sub, "load the build into")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl (default fast)")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress display (it shows only on a terminal)")
 
     sub = command("validate", cmd_validate, "Validate the bundled data (and extra files) against the shapes; exit 0 or 1.", """
         yokuryu validate my-camps.ttl --format json""")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to validate with the bundled data")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text", help="report format (default text)")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl (default fast)")
 
     sub = command("update", cmd_update,
                   "Apply a SPARQL Update to an on-disk store: validated, reasoned over and committed, or refused whole.", """
@@ -300,6 +307,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="the on-disk store, built by 'yokuryu build --store PATH'")
     sub.add_argument("--format", choices=("text", "json", "turtle"), default="text",
                      help="format of a validation report when the write is refused")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: validate and reason with the compiled shapes and rules (falls back to "
+                          "reference for what they cannot do); reference: pyshacl and owlrl (default fast)")
 
     sub = command("load", cmd_load,
                   "Bulk-load RDF files into an on-disk store, checked like a write: all files applied, or none.", """
@@ -416,6 +426,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="deepest nesting of brackets or elements in an RDF body, else 400 (default 64; "
                           "YOKURYU_MAX_RDF_DEPTH)")
     sub.add_argument("data_files", nargs="*", metavar="DATA_FILE", help="extra RDF files to build in")
+    sub.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: shapes and OWL-RL rules compiled to SPARQL on pyoxigraph (falls back to "
+                          "reference for what it cannot compile); reference: pyshacl and owlrl for the build and every write (default fast)")
     _remote_arguments(sub, "serve the data of")
     for name in ("build", "validate", "query", "export", "violations", "serve"):
         commands.choices[name].add_argument(
@@ -451,18 +464,21 @@ def _remote_arguments(sub, what: str) -> None:
 
 
 def cmd_build(args) -> int:
-    from yokuryu.graph.pipeline import prepare_store
     from yokuryu.graph.build import build
+    from yokuryu.graph.pipeline import prepare_store
+    from yokuryu.graph.progress import terminal_progress
 
     if args.remote_query or args.remote_update or args.remote_store:
         return _build_remote(args)
+    progress = terminal_progress(quiet=args.quiet)
     if args.store:
-        store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild)
+        store, result = prepare_store(args.store, args.data_files, rebuild=args.rebuild, engine=args.engine,
+                                      progress=progress)
         if result is None:
             print(f"{args.store}: already built ({len(store)} quads); use --rebuild to build again")
             return EXIT_OK
     else:
-        result = build(args.data_files)
+        result = build(args.data_files, engine=args.engine, progress=progress)
     if not result.ok:
         print(_report(result.report, args.format), file=sys.stderr)
         return EXIT_INVALID
@@ -481,6 +497,7 @@ def _build_remote(args) -> int:
 
     from yokuryu.graph.build import build
     from yokuryu.graph.remote import RemoteEngine, RemoteError
+    from yokuryu.graph.progress import terminal_progress
     from yokuryu.ontology import METADATA_GRAPH
     from yokuryu.server.config import ServerConfig
 
@@ -494,7 +511,7 @@ def _build_remote(args) -> int:
         print("yokuryu build: loading a remote server needs --remote-update URL (or --remote-store URL)",
               file=sys.stderr)
         return EXIT_USAGE
-    result = build(args.data_files)
+    result = build(args.data_files, engine=args.engine, progress=terminal_progress(quiet=args.quiet))
     if not result.ok:
         print(_report(result.report, args.format), file=sys.stderr)
         return EXIT_INVALID
@@ -519,7 +536,7 @@ def _build_remote(args) -> int:
 def cmd_validate(args) -> int:
     from yokuryu.graph.build import build
 
-    result = build(args.data_files, reason=False)
+    result = build(args.data_files, reason=False, engine=args.engine)
     print(_report(result.report, args.format), file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_INVALID
 
@@ -534,7 +551,7 @@ def cmd_update(args) -> int:
     text = Path(args.file).read_text(encoding="utf-8") if args.file else args.update
     store = open_built_store(args.store)
     try:
-        outcome = update(store, text, base_iri=Path(args.store).resolve().as_uri() + "/")
+        outcome = update(store, text, base_iri=Path(args.store).resolve().as_uri() + "/", engine=args.engine)
     except RefusedWrite as error:
         detail = _report(error.report, args.format) if error.report is not None else error.message
         print(f"yokuryu update: the write was refused and nothing was applied.\n{detail}", file=sys.stderr)
