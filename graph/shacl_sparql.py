@@ -39,7 +39,7 @@ from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRA
 NOT_DATA = (str(SHAPES_GRAPH), str(INFERRED_GRAPH), str(METADATA_GRAPH))
 
 _DATASET = "#DATASET#"
-_ANCHOR_LIMIT = 2000  # above this many focus nodes, a shape's checks run as joins, not per node
+_ANCHOR_LIMIT = 300  # above this many focus nodes, a shape's checks run as joins, not per node
 _FOCUS = "#FOCUS#"
 
 # Shape parameters that carry no constraint (or that validation leaves to others: sh:rule).
@@ -273,14 +273,13 @@ class CompiledShapes:
         and the predicates they are subject or (IRI) object of; the ontology's sets do the rest."""
         found: dict = {}
         typing_objects = set().union(*(spec["object_of"] for spec in self.target_specs.values()))
-        # Incoming predicates only where they type a node: a hub's many links stay unread.
-        incoming = " ".join(f"<{p}>" for p in sorted(typing_objects))
+        incoming = bool(typing_objects)  # only then can an incoming link give a node its class
         for chunk in _chunks(focus, 1000):
             values = "VALUES ?this { " + " ".join(map(sparql_term, chunk)) + " }"
-            query = (f"SELECT DISTINCT ?this ?k ?x{dataset} WHERE {{ {values} "
-                     f"{{ ?this <{RDF.type}> ?x BIND(0 AS ?k) }} UNION {{ ?this ?x ?o BIND(1 AS ?k) }}"
-                     + (f" UNION {{ VALUES ?x {{ {incoming} }} ?s ?x ?this BIND(2 AS ?k) }}"
-                        if incoming else "") + " }")
+            # VALUES inside each branch: an engine need not push outer bindings into a UNION.
+            query = (f"SELECT DISTINCT ?this ?k ?x{dataset} WHERE {{ "
+                     f"{{ {values} ?this <{RDF.type}> ?x BIND(0 AS ?k) }} UNION {{ {values} ?this ?x ?o BIND(1 AS ?k) }}"
+                     + (f" UNION {{ {values} ?s ?x ?this BIND(2 AS ?k) }}" if incoming else "") + " }")
             facts: dict = {}
             for row in engine.select(query):
                 facts.setdefault(row["this"], (set(), set(), set()))[int(row["k"].value)].add(row["x"].value)
@@ -315,11 +314,9 @@ class CompiledShapes:
             return seeds
         graphs = self._graphs(engine, data_graphs)
         dataset = "".join(f" FROM <{g}>" for g in graphs)
-        branches = []
-        if self.walk_backward:
-            branches.append("{ ?x " + "|".join(f"<{p}>" for p in sorted(self.walk_backward)) + " ?n }")
-        if self.walk_forward:
-            branches.append("{ ?n " + "|".join(f"<{p}>" for p in sorted(self.walk_forward)) + " ?x }")
+        # One plain triple pattern per predicate: engines look those up by index from ?n.
+        branches = [f"{{ #N# ?x <{p}> ?n }}" for p in sorted(self.walk_backward)]
+        branches += [f"{{ #N# ?n <{p}> ?x }}" for p in sorted(self.walk_forward)]
         if not branches:
             return seeds
         step = " UNION ".join(branches)
@@ -328,8 +325,9 @@ class CompiledShapes:
             found: set = set()
             for chunk in _chunks(sorted(frontier, key=str), 500):
                 values = " ".join(map(sparql_term, chunk))
-                rows = engine.select(f"SELECT DISTINCT ?x{dataset} WHERE {{ VALUES ?n {{ {values} }} "
-                                     f"{step} FILTER(!isLiteral(?x)) }}")
+                # VALUES inside each branch: an engine need not push outer bindings into a UNION.
+                rows = engine.select(f"SELECT DISTINCT ?x{dataset} WHERE {{ "
+                                     f"{step.replace('#N#', 'VALUES ?n { ' + values + ' }')} FILTER(!isLiteral(?x)) }}")
                 found.update(row["x"] for row in rows)
             frontier = found - reached
             reached |= found

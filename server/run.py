@@ -107,8 +107,8 @@ def serve(args) -> int:
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C: the usual way to stop a server, said in one line
+        print("yokuryu serve: interrupted, stopping", file=sys.stderr, flush=True)
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import re
 import shutil
@@ -141,12 +142,26 @@ def plain_server():
     process.stop()
 
 
-# Fixtures that start a real `yokuryu serve` process: a test using one is slow by nature (seconds
-# to start, often more to run), so it is marked slow here instead of by hand in every file.
+# A test that starts a process (a `yokuryu serve`, the console script, any subprocess), itself or
+# through a fixture, takes seconds: it is marked slow here, so the fast loop
+# (-m "not slow and not browser") stays in-process without anyone marking such tests by hand.
 PROCESS_FIXTURES = {"server", "start_server", "plain_server"}
+PROCESS_CALLS = ("ServerProcess(", "run_cli(", "start_server(", "subprocess.")
+
+
+def _starts_processes(function) -> bool:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in PROCESS_CALLS)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = [d for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+        if (PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or _starts_processes(getattr(item, "function", None))
+                or any(_starts_processes(d.func) for d in fixtures if d.baseid != "" or d.argname in PROCESS_FIXTURES)):
             item.add_marker(pytest.mark.slow)

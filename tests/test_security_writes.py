@@ -246,6 +246,7 @@ def test_limits_are_configurable(start_server):
     assert requests.put(f"{server.url}/store", params={"graph": GRAPH}, data=two, headers=auth, timeout=30).status_code == 201
 
 
+@pytest.mark.slow
 def test_a_parser_crash_is_contained():
     """Even if the scan missed a way to crash the parser, the parsing process dies, not the server."""
     import pyoxigraph as ox

@@ -98,6 +98,7 @@ def test_cli_pact_violations_say_the_seed_claim_needs_a_citation(cli_json):
         assert v["citationNeeded"] is True
 
 
+@pytest.mark.slow
 def test_cli_text_is_readable_and_flags_citation_needed():
     result = run_cli("violations")
     assert result.returncode == 0, result.stderr.decode()
@@ -110,6 +111,7 @@ def test_cli_text_is_readable_and_flags_citation_needed():
     assert "E8: adherence of the Soviet Union to the Potsdam Declaration" in out
 
 
+@pytest.mark.slow
 def test_cli_turtle_is_the_violations_of_the_inferred_graph():
     result = run_cli("violations", "--format", "turtle")
     assert result.returncode == 0, result.stderr.decode()
@@ -410,6 +412,7 @@ def validation_messages(tmp_path, turtle: str) -> list[str]:
     return [v.message for v in build([path], reason=False).report.violations]
 
 
+@pytest.mark.slow
 def test_the_valid_treaty_conforms(tmp_path):
     assert validation_messages(tmp_path, VALID_TREATY) == []
 

@@ -115,6 +115,7 @@ def test_random_writes_through_the_python_api(built, engine, seed):
     assert outcomes["applied"] and outcomes["refused"], outcomes
 
 
+@pytest.mark.slow
 def test_error_kinds_carry_their_http_status(built):
     store = open_store(None)
     store.load_build(built)

@@ -68,6 +68,7 @@ def test_missing_token_is_401_and_wrong_token_is_403(knowledge_graph):
     assert not ask(knowledge_graph, "ASK { <urn:x:s> ?p ?o }")
 
 
+@pytest.mark.slow
 def test_anonymous_updates_only_on_loopback():
     result = run_cli("serve", "--empty", "--allow-anonymous-updates", "--host", "0.0.0.0", timeout=60)
     assert result.returncode == 2
