@@ -68,8 +68,7 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
     engine = LocalEngine(store)
     data_graphs = [str(name) for name in inputs.names() if name not in (SHAPES_GRAPH,)]
     with progress.stage("validate") as stage:
-        report = with_results_graph(validator.validate(engine, data_graphs=data_graphs).to_validation_report(
-            locate, types_from=lambda: (inputs.data_union(), ontology)))
+        report = with_results_graph(validator.validate(engine, data_graphs=data_graphs).to_validation_report(locate))
         stage.done(len(store))
     if not report.conforms:
         return Derivation(report, engine="fast")
