@@ -120,6 +120,10 @@ def time_writes(store, count: int, engine: str) -> dict:
     from yokuryu.graph.transaction import RefusedWrite, update
 
     graph = "https://w3id.org/yokuryu/graph/user/bench-writes"
+    # The first write makes the fast engine's working copy (one reasoning pass): timed apart.
+    started = time.monotonic()
+    update(store, _ten_triples(graph, count + 1), engine=engine)
+    first = time.monotonic() - started
     latencies = []
     for n in range(count):
         started = time.monotonic()
@@ -135,7 +139,7 @@ def time_writes(store, count: int, engine: str) -> dict:
         refused = True
     refusal_seconds = time.monotonic() - started
     latencies.sort()
-    return {"writes": count, "p50": statistics.median(latencies), "p99": _percentile(latencies, 0.99),
+    return {"writes": count, "first": first, "p50": statistics.median(latencies), "p99": _percentile(latencies, 0.99),
             "max": latencies[-1], "refused_ok": refused and len(store) == before,
             "refusal_seconds": refusal_seconds, "store_quads": len(store), "peak_mib": _peak_mib()}
 
@@ -187,9 +191,11 @@ def write_results(path: Path, rows: list[dict], writes: dict | None, args) -> No
     lines += ["", "### Writes", ""]
     if writes and "p50" in writes:
         lines += [f"{writes['writes']} validated, reasoned writes of 10 triples each into the {writes['size']} store "
-                  f"({writes['store_quads']:,} quads at the end), fast engine:", "",
-                  "| p50 s | p99 s | max s | refused write changed nothing | refusal s |", "|---:|---:|---:|---|---:|",
-                  f"| {writes['p50']:.3f} | {writes['p99']:.3f} | {writes['max']:.3f} | "
+                  f"({writes['store_quads']:,} quads at the end), fast engine, after a first write that makes the "
+                  "working copy (timed apart):", "",
+                  "| first write s | p50 s | p99 s | max s | refused write changed nothing | refusal s |",
+                  "|---:|---:|---:|---:|---|---:|",
+                  f"| {writes.get('first', float('nan')):.2f} | {writes['p50']:.3f} | {writes['p99']:.3f} | {writes['max']:.3f} | "
                   f"{'yes' if writes['refused_ok'] else 'NO'} | {writes['refusal_seconds']:.3f} |"]
     else:
         lines.append(f"The write test did not run to the end: {writes}")

@@ -156,7 +156,10 @@ class Rule:
                              + " ".join(f"<{g}>" for g in graphs) + " }")
         parts += [pattern + " ." for i, pattern in enumerate(self.body) if not (i == atom and graphs)]
         if self.values:
-            if (atom is not None and graphs) or bound:
+            # With a delta, the VALUES table joins after it. Otherwise (all facts, or the head
+            # bound by an overdeleted triple) it comes first: it names the predicates, and with
+            # the head bound it narrows them to the few that can give that head.
+            if atom is not None and graphs:
                 parts.append(self.values)
             else:
                 parts.insert(0, self.values)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from yokuryu.graph.sparql_text import SparqlTextError, Token, iter_tokens, line_and_column
+from yokuryu.graph.sparql_text import TOKEN_PATTERN, line_and_column
 
 # Keywords that each add a node to the algebra: long flat runs of them nest deeply inside the engine.
 _CLAUSE_KEYWORDS = frozenset({
@@ -29,6 +29,9 @@ _OPERATORS = frozenset({"||", "&&", "=", "!=", "<", ">", "<=", ">=", "+", "-", "
 _OPENERS = {"(": ")", "[": "]", "{": "}", "<<": ">>"}
 _CLOSERS = frozenset(_OPENERS.values())
 _REMOTE = ("SERVICE", "LOAD")
+_DATASET_KEYWORDS = frozenset({"FROM", "USING", "WITH"})
+# Tokens that neither nest, nor count as a clause, nor name anything the check looks for.
+_PLAIN = frozenset({"string", "iri", "var", "pname", "number", "langtag", "semicolon", "sep"})
 
 
 @dataclass(frozen=True)
@@ -61,48 +64,63 @@ def check_sparql(text: str, kind: str = "query", limits: SparqlLimits = SparqlLi
     """The facts of ``text`` (a ``kind`` of "query" or "update"), or :class:`SparqlRefused`.
 
     Reading stops at the first token past a limit, so refusing costs no more than accepting.
+    The loop works on the lexer's matches directly (no token objects): it runs once per token
+    of every query the server receives.
     """
     nesting = deepest = clauses = bangs = 0
     names_dataset = False
-    sign: Token | None = None  # a '+' or '-' that is an operator unless a number follows at once
-    try:
-        for token in iter_tokens(text):
-            word = token.text
-            keyword = token.keyword
-            if sign is not None:
-                if not (token.kind == "number" and token.start == sign.start + 1):
-                    clauses += 1
-                sign = None
+    sign_end = -1  # where a '+' or '-' ended: an operator unless a number starts right there
+    max_nesting, max_clauses = limits.max_nesting, limits.max_clauses
+    for match in TOKEN_PATTERN.finditer(text):  # its last alternative takes any character: nothing is skipped
+        group = match.lastgroup
+        if group == "space":
+            continue
+        if sign_end >= 0:
+            if group != "number" or match.start() != sign_end:
+                clauses += 1
+            sign_end = -1
+        if group in _PLAIN:
+            bangs = 0
+        elif group == "word":
+            bangs = 0
+            keyword = match.group().upper()
+            if keyword in _CLAUSE_KEYWORDS:
+                clauses += 1
+            elif keyword in _DATASET_KEYWORDS:
+                names_dataset = True
+            if _leading_word(keyword) in _REMOTE:
+                raise SparqlRefused(_remote_message(_leading_word(keyword), kind), 403)
+        elif group == "unclosed":
+            line, column = line_and_column(text, match.start())
+            raise SparqlRefused(f"SPARQL syntax error: a string is never closed (it starts at line {line}, "
+                                f"column {column})")
+        else:  # brackets, braces and operators
+            word = match.group()
             if word in _OPENERS:
                 nesting += 1
             elif word in _CLOSERS:
-                nesting = max(0, nesting - 1)
+                nesting = nesting - 1 if nesting else 0
             bangs = bangs + 1 if word == "!" else 0
-            deepest = max(deepest, nesting + bangs)
-            if deepest > limits.max_nesting:
-                raise _too_deep(text, token, kind, limits)
-            if keyword is not None:
-                if keyword in _CLAUSE_KEYWORDS:
-                    clauses += 1
-                if keyword in ("FROM", "USING", "WITH"):
-                    names_dataset = True
-                if _leading_word(keyword) in _REMOTE:
-                    raise SparqlRefused(_remote_message(_leading_word(keyword), kind), 403)
-            elif token.kind == "punct" and word in _OPERATORS:
-                if word in ("+", "-"):
-                    sign = token
+            if nesting + bangs > deepest:
+                deepest = nesting + bangs
+                if deepest > max_nesting:
+                    raise _too_deep(text, match.start(), kind, limits)
+            if word in _OPERATORS:
+                if word == "+" or word == "-":
+                    sign_end = match.end()
                 else:
                     clauses += 1
-            if clauses > limits.max_clauses:
-                raise _too_long(kind, limits)
-    except SparqlTextError as error:
-        line, column = line_and_column(text, error.position)
-        raise SparqlRefused(f"SPARQL syntax error: {error} (it starts at line {line}, column {column})") from None
+        if clauses > max_clauses:
+            raise _too_long(kind, limits)
+    if sign_end >= 0:
+        clauses += 1
+    if clauses > max_clauses:
+        raise _too_long(kind, limits)
     return SparqlFacts(nesting=deepest, clauses=clauses, names_dataset=names_dataset)
 
 
-def _too_deep(text: str, token: Token, kind: str, limits: SparqlLimits) -> SparqlRefused:
-    line, column = line_and_column(text, token.start)
+def _too_deep(text: str, position: int, kind: str, limits: SparqlLimits) -> SparqlRefused:
+    line, column = line_and_column(text, position)
     return SparqlRefused(
         f"{kind} too deeply nested: more than {limits.max_nesting} levels of brackets, braces or '!' "
         f"(at line {line}, column {column}). Flatten it, or raise the limit with "

@@ -93,6 +93,7 @@ class Result:
     messages: tuple[str, ...]
     source_shape: Node              # the shape in the shapes graph (a blank node for most property shapes)
     graphs: tuple[str, ...] = ()    # the data graphs in which the focus node is a subject
+    inferred_type: str | None = None  # which statement gave the focus node the shape's class, if not stated
 
 
 @dataclass
@@ -123,6 +124,7 @@ class CompiledReport:
                 severity=r.severity.rsplit("#", 1)[-1],
                 shape=_show(shape) if shape is not None and not isinstance(shape, BNode) else None,
                 files=tuple(locate(focus)) if locate else r.graphs,
+                inferred_type=r.inferred_type,
             ))
         violations.sort(key=lambda v: (v.files, v.focus, v.path or "", v.message))
         return ValidationReport(conforms=self.conforms, violations=violations)
@@ -176,6 +178,7 @@ class CompiledShapes:
         compiled = cls(checks, shapes_graph, (compiler.walk_backward, compiler.walk_forward), compiler.depth,
                        compiler.target_patterns)
         compiled.target_specs = compiler.target_specs
+        compiled.hierarchy = compiler  # sub-/super-classes and properties, domains and ranges
         return compiled
 
     # -- validation ---------------------------------------------------------------------------
@@ -253,6 +256,7 @@ class CompiledShapes:
                 query = check.query.replace(_DATASET, dataset).replace(_FOCUS, _values(chunk))
                 results.extend(self._results(check, engine.select(query)))
         results = self._with_graphs(engine, graphs, results)
+        results = self._with_inferred_types(engine, graphs, results)
         results.sort(key=lambda r: (str(r.focus), str(r.component), str(r.path), str(r.value), str(r.source_shape)))
         return CompiledReport(results, self.shapes)
 
@@ -372,6 +376,62 @@ class CompiledShapes:
             yield Result(focus=focus, path=check.path, value=value, component=str(check.component),
                          severity=check.severity, messages=messages, source_shape=check.shape)
 
+    def _with_inferred_types(self, engine: SparqlEngine, graphs: list[str], results: list[Result]) -> list[Result]:
+        """As the reference report: say which statement typed a focus node that no statement calls
+        an instance of the shape's target class (the first candidate, by predicate IRI order)."""
+        from yokuryu.graph.validation import _short_names
+
+        hierarchy = getattr(self, "hierarchy", None)
+        if hierarchy is None or not results:
+            return results
+        names = _short_names()
+        data = "".join(f" FROM <{g}>" for g in graphs if g != str(ONTOLOGY_GRAPH))
+        cache: dict = {}
+        out = []
+        for r in results:
+            owners = [r.source_shape, *self.shapes.subjects(SH.property, r.source_shape)]
+            targets = {c for owner in owners for c in self.shapes.objects(owner, SH.targetClass)}
+            if not targets or not isinstance(r.focus, ox.NamedNode):
+                out.append(r)
+                continue
+            key = (r.focus, frozenset(targets))
+            if key not in cache:
+                cache[key] = self._typed_by(engine, data, r.focus, targets, hierarchy, names)
+            out.append(Result(r.focus, r.path, r.value, r.component, r.severity, r.messages, r.source_shape,
+                              r.graphs, cache[key]))
+        return out
+
+    @staticmethod
+    def _typed_by(engine, data, focus, targets, hierarchy, names) -> str | None:
+        def within_target(cls) -> bool:
+            return bool(targets & hierarchy.supers_c.get(cls, {cls}))
+
+        rows = engine.select(f"SELECT DISTINCT ?k ?p ?x{data} WHERE {{ "
+                             f"{{ VALUES ?this {{ {sparql_term(focus)} }} ?this <{RDF.type}> ?x BIND(0 AS ?k) }} UNION "
+                             f"{{ VALUES ?this {{ {sparql_term(focus)} }} ?this ?p ?o BIND(1 AS ?k) }} UNION "
+                             f"{{ VALUES ?this {{ {sparql_term(focus)} }} ?x ?p ?this BIND(2 AS ?k) }} }}")
+        if any(int(row["k"].value) == 0 and within_target(URIRef(row["x"].value)) for row in rows):
+            return None  # the data states the type (or a sub-class of it)
+        node = to_rdflib(focus)
+        ordered = sorted(rows, key=lambda row: (int(row["k"].value), row.get("p") and row["p"].value,
+                                                row.get("x") and str(row["x"])))
+        for row in ordered:
+            kind = int(row["k"].value)
+            if kind == 0:
+                continue
+            p = URIRef(row["p"].value)
+            declared = hierarchy.domain_of if kind == 1 else hierarchy.range_of
+            for prop in sorted(hierarchy.supers_p_of(p), key=str):
+                for cls in sorted(declared.get(prop, ()), key=str):
+                    if within_target(cls):
+                        if kind == 1:
+                            return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
+                                    f"subject of {p.n3(names)}, whose rdfs:domain is {cls.n3(names)}")
+                        subject = to_rdflib(row["x"])
+                        return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
+                                f"object of {p.n3(names)} (on {subject.n3(names)}), whose rdfs:range is {cls.n3(names)}")
+        return None
+
     @staticmethod
     def _with_graphs(engine: SparqlEngine, graphs: list[str], results: list[Result]) -> list[Result]:
         """Name the data graphs that describe each focus node, so a report says where to fix it."""
@@ -386,7 +446,7 @@ class CompiledShapes:
                 if row["g"].value in data:
                     where.setdefault(row["this"], []).append(row["g"].value)
         return [Result(r.focus, r.path, r.value, r.component, r.severity, r.messages, r.source_shape,
-                       tuple(sorted(where.get(r.focus, ())))) for r in results]
+                       tuple(sorted(where.get(r.focus, ()))), r.inferred_type) for r in results]
 
 
 def _values(chunk) -> str:
@@ -465,6 +525,7 @@ class _Compiler:
                 if sup != c:
                     self.sub_classes.setdefault(sup, set()).add(c)
         self.supers_c = supers_c
+        self.supers_p = supers_p
         self.domain_of: dict[Node, set] = {}
         self.range_of: dict[Node, set] = {}
         for p, d in ontology.subject_objects(RDFS.domain):
@@ -473,6 +534,9 @@ class _Compiler:
             self.range_of.setdefault(p, set()).add(r)
 
     # -- the ontology's hierarchy -------------------------------------------------------------
+
+    def supers_p_of(self, p: Node) -> set:
+        return self.supers_p.get(p, {p})
 
     def properties_under(self, p: Node) -> list[Node]:
         return sorted({p} | self.sub_properties.get(p, set()), key=str)

@@ -44,11 +44,12 @@ class Token(NamedTuple):
 # is an error: an unclosed string), so lexing is linear in the length of the text.
 _LOCAL = r"(?:[\w\-:%]|\\[_~.\-!$&'()*+,;=/?#@%]|\.+(?=[\w\-:%\\]))*"  # no final full stop
 _NAME = r"[^\W\d](?:[\w\-]|\.+(?=[\w\-]))*"
-_TOKEN = re.compile(r"""
+TOKEN_PATTERN = re.compile(r"""
     (?P<space>\s+|\#[^\n\r]*)
   | (?P<open>\{)
   | (?P<close>\})
   | (?P<semicolon>;)
+  | (?P<sep>(?:[.,](?!\d)\s*)+)
   | (?P<bracket>[()\[\],])
   | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|"{3}(?:[^"\\]|\\.|"(?!""))*"{3}
               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
@@ -74,7 +75,7 @@ def tokens(text: str) -> list[Token]:
 def iter_tokens(text: str) -> Iterator[Token]:
     """:func:`tokens`, one at a time (a caller that refuses early stops reading early)."""
     depth, pos, end = 0, 0, len(text)
-    match = _TOKEN.match
+    match = TOKEN_PATTERN.match
     while pos < end:
         found = match(text, pos)
         kind, next_pos = found.lastgroup, found.end()
@@ -83,7 +84,7 @@ def iter_tokens(text: str) -> Iterator[Token]:
             continue
         if kind == "unclosed":
             raise SparqlTextError("a string is never closed", pos)
-        if kind == "bracket":
+        if kind == "bracket" or kind == "sep":  # a run of '.' and ',' is one token
             kind = "punct"
         elif kind == "close":
             depth = depth - 1 if depth else 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone. Extra arguments go to pytest, e.g.
-#   bash tests/run.sh -m "not slow and not browser"    (the fast loop, under a minute)
+#   bash tests/run.sh -m "not slow and not browser"    (the fast loop: in-process tests only)
 #   bash tests/run.sh tests/test_cli.py -k query
 # The tests get a virtualenv of their own, .venv-test (YOKURYU_TEST_VENV moves it): the Quick
 # start's `pip install .` into .venv, and a server running from it, are never touched.

@@ -62,7 +62,7 @@ def _rows(report) -> list[tuple]:
     """A report's results as comparable rows; language tags lower-cased (the store does that)."""
     def value(text):
         return re.sub(r"@([A-Za-z0-9-]+)$", lambda m: "@" + m.group(1).lower(), text) if text else text
-    return sorted((v.focus, v.path, value(v.value), v.severity, v.message, v.shape, v.files)
+    return sorted((v.focus, v.path, value(v.value), v.severity, v.message, v.shape, v.files, v.inferred_type)
                   for v in report.violations)
 
 
