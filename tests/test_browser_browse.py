@@ -13,7 +13,7 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import pytest
 import requests
 
-from test_browser import browser, page, screenshot  # noqa: F401  (the fixtures: Chromium, a page)
+from test_browser import browser, page, screenshot, wait_for_status  # noqa: F401  (the fixtures: Chromium, a page)
 
 pytestmark = pytest.mark.browser
 
@@ -155,7 +155,7 @@ def test_query_results_show_labels_and_plain_numbers(server, page):
     page.goto(server.url + "/query")
     page.fill("#query", "SELECT ?estimate ?value WHERE { ?estimate a yk:DeathTollEstimate ; yk:estimatedValue ?value }")
     page.click("#run")
-    page.wait_for_function("document.getElementById('status').textContent.match(/result|failed/)")
+    wait_for_status(page, r"result|failed")
     # the labels arrive after the table (one request to /labels); the page's CSP forbids eval, so poll here
     for _ in range(100):
         if not any(t.startswith("res:") for t in page.locator("table.results a").all_inner_texts()):
@@ -171,7 +171,7 @@ def test_an_undeclared_prefix_is_named_with_its_position(server, page):
     page.goto(server.url + "/query")
     page.fill("#query", "SELECT ?s WHERE {\n  ?s foo:bar ?o\n}")
     page.click("#run")
-    page.wait_for_function("document.getElementById('status').textContent.match(/failed/)")
+    wait_for_status(page, r"failed")
     error = page.locator("#error").text_content()
     assert "prefix `foo:` is not declared (line 2, column 6)" in error
     assert "\\u{" not in error
@@ -182,13 +182,13 @@ def test_long_results_are_paged_and_queries_remembered(server, page):
     query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 250"
     page.fill("#query", query)
     page.click("#run")
-    page.wait_for_function("document.getElementById('status').textContent.match(/result|failed/)")
+    wait_for_status(page, r"result|failed")
     assert page.locator("table.results tbody tr").count() == 100
     assert page.locator("#page-status").text_content() == "rows 1–100 of 250"
     page.click("#next-page")
-    page.wait_for_function("document.getElementById('page-status').textContent.startsWith('rows 101')")
+    page.locator("#page-status", has_text="rows 101").wait_for()
     page.click("#next-page")
-    page.wait_for_function("document.getElementById('page-status').textContent === 'rows 201–250 of 250'")
+    page.locator("#page-status", has_text="rows 201–250 of 250").wait_for()
     assert page.locator("table.results tbody tr").count() == 50
     assert page.locator("#next-page").is_disabled()
     page.goto(server.url + "/query")
