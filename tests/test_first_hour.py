@@ -197,6 +197,28 @@ def test_ctrl_c_stops_a_build_with_one_line():
     assert rest == ["yokuryu build: interrupted\n"], rest
 
 
+@pytest.mark.parametrize("command", ["build", "validate"])
+def test_ctrl_c_leaves_no_process_of_a_reading_command_behind(command):
+    # build without --store and validate write nothing, so they run in a child that Ctrl-C kills.
+    run = Running(command)
+    run.wait_for_log("validating")
+    run.ctrl_c()
+    rest = run.finish()
+    assert run.process.returncode == 130
+    assert rest == [f"yokuryu {command}: interrupted\n"], rest
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.process.pid, 0)
+
+
+def test_ctrl_c_stops_a_build_into_a_store_with_one_line(tmp_path):
+    run = Running("build", "--store", tmp_path / "store")
+    run.wait_for_log("validating")
+    run.ctrl_c()
+    rest = run.finish()
+    assert run.process.returncode == 130
+    assert rest == ["yokuryu build: interrupted\n"], rest
+
+
 def test_query_timeout_stops_it_with_exit_124():
     result = run_cli("query", ENDLESS, "--timeout", "2", timeout=120)
     line = one_line_error(result, 124)

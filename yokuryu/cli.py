@@ -20,7 +20,9 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TIMEOUT = 130, 124  # as shells and GNU timeout report them
 # Read-only commands whose work happens inside pyoxigraph, where a signal cannot reach Python
 # until a query ends: they run in a child process that Ctrl-C or --timeout can stop at once.
-KILLABLE_COMMANDS = {"query", "export", "violations"}
+# Commands that only read and report run in a child that Ctrl-C kills at once; a build into a
+# store stays in-process so that an interrupt never SIGKILLs it half-way through a write.
+KILLABLE_COMMANDS = {"query", "export", "violations", "validate"}
 
 log = logging.getLogger("yokuryu")
 
@@ -45,12 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None:
             return code
         _warn_if_checkout_differs(args)
-        if args.command in KILLABLE_COMMANDS and hasattr(os, "fork"):
+        if _killable(args) and hasattr(os, "fork"):
             return _run_in_child(args)
         return _guarded(args, args.handler)
     except KeyboardInterrupt:
         print(f"yokuryu {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _killable(args) -> bool:
+    """Whether the command writes nothing, so that stopping it with SIGKILL loses nothing."""
+    if args.command == "build":
+        writes_somewhere = (getattr(args, "store", None) or getattr(args, "remote_query", None)
+                            or getattr(args, "remote_update", None) or getattr(args, "remote_store", None))
+        return not writes_somewhere
+    return args.command in KILLABLE_COMMANDS
 
 
 def _guarded(args, step):
