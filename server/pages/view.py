@@ -158,8 +158,10 @@ class _View:
             if len(cited) == 1:
                 return [citation(cited[0])]
             scoped = [c for c in cited if predicate in scopes[c]]
-            # No citation claims the statement: the candidates are those that claim no statement.
-            return [citation(c) for c in (scoped or [c for c in cited if not scopes[c]])]
+            # No citation claims the statement: those that claim none support it; if every
+            # citation claims some (the thing's type and label), they support it together.
+            unscoped = [c for c in cited if not scopes[c]]
+            return [citation(c) for c in (scoped or unscoped or cited)]
 
         return {"sentences": sentences, "citations_for": citations_for}
 
