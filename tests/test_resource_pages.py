@@ -199,3 +199,20 @@ def test_every_external_row_has_a_citation(client, store):
         for row in visible_rows(html):
             if "badge-external" in row["from"] and row["property"] != YK + "citation":
                 assert cited(row), (iri, row["property"])
+
+
+def test_see_also_links_are_data_an_integrator_can_query(client, store):
+    """The links a reader follows next are dcterms:relation statements in the curated graph,
+    which SPARQL answers and the page reads (not a list in the code)."""
+    rows = store.query(f"""SELECT ?o WHERE {{ GRAPH <{LINKS_GRAPH}> {{
+        res:internment-of-japanese-pows <http://purl.org/dc/terms/relation> ?o }} }}""")
+    targets = {r["o"].value[len(BASE + "resource/"):] for r in rows}
+    assert {"gupvi", "estimate-deaths-certified-by-ussr", "estimate-deaths-nimmo"} <= targets
+    html = client.get("/resource/internment-of-japanese-pows.html").get_data(as_text=True)
+    see_also = re.search(r'<section aria-labelledby="related-h".*?</section>', html, re.S).group(0)
+    for target in targets:
+        assert f'href="/resource/{target}.html"' in see_also
+    assert "badge-curated" in see_also
+    # the notice of denunciation is about the pact as an external fact too (E4)
+    assert store.query("ASK { GRAPH ?g { res:soviet-notice-of-denunciation-of-neutrality-pact "
+                       "yk:concerns res:soviet-japanese-neutrality-pact } }")
