@@ -32,7 +32,7 @@ from rdflib.term import Node, Variable
 
 from yokuryu.graph.sparql_engine import SparqlEngine, sparql_term
 from yokuryu.graph.terms import to_rdflib
-from yokuryu.graph.validation import ValidationReport, Violation, _show
+from yokuryu.graph.validation import ValidationReport, Violation, _show, _typed_by_text, transitive
 from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, SHAPES_GRAPH
 
 # Graphs that are never validated as data (the ontology is read alongside the data, as pyshacl does).
@@ -447,12 +447,8 @@ class CompiledShapes:
             for prop in sorted(hierarchy.supers_p_of(p), key=str):
                 for cls in sorted(declared.get(prop, ()), key=str):
                     if within_target(cls):
-                        if kind == 1:
-                            return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
-                                    f"subject of {p.n3(names)}, whose rdfs:domain is {cls.n3(names)}")
-                        subject = to_rdflib(row["x"])
-                        return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
-                                f"object of {p.n3(names)} (on {subject.n3(names)}), whose rdfs:range is {cls.n3(names)}")
+                        subject = None if kind == 1 else to_rdflib(row["x"])
+                        return _typed_by_text(node, cls, p, subject, names)
         return None
 
     @staticmethod
@@ -535,8 +531,8 @@ class _Compiler:
         self.target_patterns: dict = {}
         self.target_specs: dict = {}
         self.inspected = 0  # the farthest level whose nodes' own triples the current check reads
-        supers_p = _transitive(ontology, RDFS.subPropertyOf)
-        supers_c = _transitive(ontology, RDFS.subClassOf)
+        supers_p = transitive(ontology, RDFS.subPropertyOf, reflexive=True)
+        supers_c = transitive(ontology, RDFS.subClassOf, reflexive=True)
         self.sub_properties: dict[Node, set] = {}
         for p, supers in supers_p.items():
             for sup in supers:
@@ -1035,17 +1031,3 @@ def _triple_predicates(node):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from _triple_predicates(item)
-
-
-def _transitive(graph: Graph, predicate) -> dict:
-    """For each subject of ``predicate``, itself and every node it reaches by one or more steps."""
-    reach: dict = {}
-    for start in set(graph.subjects(predicate, None)):
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in graph.objects(todo.pop(), predicate):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        reach[start] = seen
-    return reach
