@@ -571,6 +571,10 @@ class _Compiler:
                 implying.update(self.properties_under(prop))
         return sorted(implying, key=str)
 
+    def strictly_below(self, cls: Node, other: Node) -> bool:
+        """``cls`` is a sub-class of ``other`` and not equivalent to it."""
+        return other != cls and other in self.supers_c.get(cls, ()) and cls not in self.supers_c.get(other, ())
+
     def members(self, cls: Node, var: str) -> str:
         """A group pattern binding (or testing) ``var`` to the nodes that are ``cls`` under RDFS."""
         if cls == RDFS.Resource or not isinstance(cls, URIRef):
@@ -703,8 +707,11 @@ class _Compiler:
         branches = []
         # The same targets as sets, so a write's few focus nodes are sorted into shapes in Python.
         spec = {"types": set(), "subject_of": set(), "object_of": set(), "nodes": set()}
-        for cls in sorted(self.sg.objects(shape, SH.targetClass), key=str):
-            branches.append(self.members(cls, "?this"))
+        classes = sorted(self.sg.objects(shape, SH.targetClass), key=str)
+        for cls in classes:
+            # A sub-class of another target class adds no node, only duplicate rows to sort out.
+            if not any(self.strictly_below(cls, other) for other in classes):
+                branches.append(self.members(cls, "?this"))
             spec["types"].update(str(c) for c in self.classes_under(cls))
             spec["subject_of"].update(str(p) for p in self.typing_properties(cls, self.domain_of))
             spec["object_of"].update(str(p) for p in self.typing_properties(cls, self.range_of))
