@@ -406,7 +406,7 @@ def _graph_label(name: URIRef) -> str:
         ONTOLOGY_GRAPH: "ontology (TBox)",
         SHAPES_GRAPH: "SHACL shapes and rules",
         EXTERNAL_GRAPH: "external facts with their citations",
-        LINKS_GRAPH: "links to DBpedia and Wikidata, curated by the project",
+        LINKS_GRAPH: "links to DBpedia and Wikidata, and between its own resources, curated by the project",
         INFERRED_GRAPH: "inferred by OWL-RL reasoning and the violation rules",
         METADATA_GRAPH: "dataset description",
     }
