@@ -36,6 +36,7 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
             base_iri=base_iri, on_commit=_whoever_must_know(store), max_added=config.max_write_quads,
             engine=config.engine)
         store.touch()  # pages answer Last-Modified from it
+        store.count_change(outcome.removed, outcome.added)  # /health's count, without walking the store
         return outcome
     except RefusedWrite as error:
         raise refusal(error) from error
