@@ -226,23 +226,25 @@ class CompiledShapes:
                             flagged.setdefault(i, []).append(row["this"])
         # Value checks: per node shape, one query joins its focus nodes with a union of every
         # check's violating (focus, value) pairs; each branch is anchored on ?this for a write.
-        # Over the whole data, the union runs alone first (violations are few, the focus nodes of
-        # a large shape many), and only the nodes it finds are then sorted into the shapes.
-        unjoined: dict = {}
+        # Over the whole data, the branches run alone first (violations are few, the focus nodes
+        # of a large shape many), and only the nodes they find are then sorted into the shapes.
+        joined = []
         for root, indexes in self.value_groups.items():
             nodes = None if targeted is None else targeted.get(root, [])
             if nodes is not None and not nodes:
                 continue
-            if nodes is None and all(self.checks[i].free for i in indexes):
-                union = " UNION ".join(f"{{ {self.checks[i].branch} BIND({i} AS ?_check) }}" for i in indexes)
-                rows = engine.select(f"SELECT DISTINCT ?_check ?this ?value ?_o{dataset} WHERE {{ {union} }}")
-                # _targeted names its nodes in a query: only IRIs (else the joined query below).
-                if all(isinstance(row["this"], ox.NamedNode) for row in rows):
-                    unjoined[root] = rows
-                    continue
+            joined.append((root, nodes))
+        free = [root for root, nodes in joined if nodes is None
+                and all(self.checks[i].free for i in self.value_groups[root])]
+        found, unnamed = self._violations_first(engine, dataset, free)
+        results.extend(found)
+        for root, nodes in joined:
+            if root in free and root not in unnamed:
+                continue
             for chunk in _chunks(nodes, 1000) if nodes is not None else [None]:
                 values = _values(chunk)
-                union = " UNION ".join(f"{{ {values} {self.checks[i].branch} BIND({i} AS ?_check) }}" for i in indexes)
+                union = " UNION ".join(f"{{ {values} {self.checks[i].branch} BIND({i} AS ?_check) }}"
+                                       for i in self.value_groups[root])
                 query = (f"SELECT DISTINCT ?_check ?this ?value ?_o{dataset} WHERE {{ "
                          f"{self.targets_query[root].replace(_FOCUS, values)} {{ {union} }} }}")
                 by_check: dict[int, list] = {}
@@ -250,16 +252,6 @@ class CompiledShapes:
                     by_check.setdefault(int(row["_check"].value), []).append(row)
                 for i, rows in sorted(by_check.items()):
                     results.extend(self._results(self.checks[i], rows))
-        candidates = sorted({row["this"] for rows in unjoined.values() for row in rows}, key=str)
-        shapes_of = self._targeted(engine, dataset, candidates) if candidates else {}
-        for root, rows in unjoined.items():
-            keep = set(shapes_of.get(root, ()))
-            by_check = {}
-            for row in rows:
-                if row["this"] in keep:
-                    by_check.setdefault(int(row["_check"].value), []).append(row)
-            for i, rows in sorted(by_check.items()):
-                results.extend(self._results(self.checks[i], rows))
         for i, check in enumerate(self.checks):
             if check.branch is not None:
                 continue
@@ -280,6 +272,39 @@ class CompiledShapes:
         results = self._with_inferred_types(engine, graphs, results)
         results.sort(key=lambda r: (str(r.focus), str(r.component), str(r.path), str(r.value), str(r.source_shape)))
         return CompiledReport(results, self.shapes)
+
+    def _violations_first(self, engine: SparqlEngine, dataset: str, roots: list) -> tuple[list[Result], set]:
+        """The value checks of these node shapes over the whole data, without their focus nodes:
+        one union of the distinct branches (shapes share some, such as "a label has a language"),
+        then the nodes found are sorted into shapes. Also answers the shapes whose candidate
+        nodes a query cannot name (blank nodes, literals): the caller joins those instead."""
+        branches: dict[str, list[int]] = {}
+        for root in roots:
+            for i in self.value_groups[root]:
+                branches.setdefault(self.checks[i].branch, []).append(i)
+        if not branches:
+            return [], set()
+        texts = list(branches)
+        union = " UNION ".join(f"{{ {text} BIND({k} AS ?_branch) }}" for k, text in enumerate(texts))
+        by_root: dict = {root: {} for root in roots}
+        for row in engine.select(f"SELECT DISTINCT ?_branch ?this ?value ?_o{dataset} WHERE {{ {union} }}"):
+            for i in branches[texts[int(row["_branch"].value)]]:
+                by_root[self.checks[i].root].setdefault(i, []).append(row)
+        unnamed = {root for root, by_check in by_root.items()
+                   if any(not isinstance(row["this"], ox.NamedNode) for rows in by_check.values() for row in rows)}
+        candidates = sorted({row["this"] for root, by_check in by_root.items() if root not in unnamed
+                             for rows in by_check.values() for row in rows}, key=str)
+        shapes_of = self._targeted(engine, dataset, candidates) if candidates else {}
+        results: list[Result] = []
+        for root, by_check in by_root.items():
+            if root in unnamed:
+                continue
+            keep = set(shapes_of.get(root, ()))
+            for i, rows in sorted(by_check.items()):
+                mine = [row for row in rows if row["this"] in keep]
+                if mine:
+                    results.extend(self._results(self.checks[i], mine))
+        return results, unnamed
 
     def _all_targets(self, engine: SparqlEngine, dataset: str) -> dict:
         """Each node shape's focus nodes when few (queries are then anchored on them), else None:
