@@ -216,3 +216,10 @@ def test_see_also_links_are_data_an_integrator_can_query(client, store):
     # the notice of denunciation is about the pact as an external fact too (E4)
     assert store.query("ASK { GRAPH ?g { res:soviet-notice-of-denunciation-of-neutrality-pact "
                        "yk:concerns res:soviet-japanese-neutrality-pact } }")
+
+
+def test_shape_constraints_without_an_iri_are_named_after_their_shape(client):
+    html = client.get("/shapes").get_data(as_text=True)
+    assert 'id="CompositeEstimateShape-sparql"' in html
+    assert "the SPARQL constraint of CompositeEstimateShape" in html
+    assert not re.search(r'<h2 id="https?://', html), "no heading named by a Skolem IRI"
