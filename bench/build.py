@@ -253,6 +253,12 @@ def _verdicts(rows: list[dict], writes: dict | None) -> list[str]:
                    f"(target < 60 s and < 4 GiB): {'met' if ok else 'NOT met'}")
     else:
         out.append("- 1M build: not run in this run (add --with-1m)" if not fast_1m else f"- 1M build: {fast_1m}")
+    largest = next((by[(size, "fast")] for size in ("1M", "100k", "10k") if "stages" in by.get((size, "fast"), {})), None)
+    if largest is not None:
+        cpu = sum(t["cpu_seconds"] for t in largest["stages"]) or 1
+        shares = sorted(largest["stages"], key=lambda t: -t["cpu_seconds"])
+        out.append(f"- where the {largest['size']} fast build's CPU time goes: "
+                   + ", ".join(f"{t['name']} {100 * t['cpu_seconds'] / cpu:.0f} %" for t in shares if t["cpu_seconds"] >= 0.005 * cpu))
     fast, ref = by.get(("100k", "fast")), by.get(("100k", "reference"))
     if fast and ref and "seconds" in fast:
         if "seconds" in ref:
