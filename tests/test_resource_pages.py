@@ -216,3 +216,21 @@ def test_see_also_links_are_data_an_integrator_can_query(client, store):
     # the notice of denunciation is about the pact as an external fact too (E4)
     assert store.query("ASK { GRAPH ?g { res:soviet-notice-of-denunciation-of-neutrality-pact "
                        "yk:concerns res:soviet-japanese-neutrality-pact } }")
+
+
+def test_shape_constraints_without_an_iri_are_named_after_their_shape(client):
+    html = client.get("/shapes").get_data(as_text=True)
+    assert 'id="CompositeEstimateShape-sparql"' in html
+    assert "the SPARQL constraint of CompositeEstimateShape" in html
+    assert not re.search(r'<h2 id="https?://', html), "no heading named by a Skolem IRI"
+
+
+def test_inferred_statements_can_be_hidden(client):
+    full = client.get("/resource/soviet-union.html").get_data(as_text=True)
+    assert 'class="inferred"' in full and 'href="/resource/soviet-union.html?inferred=hide"' in full
+    asserted = client.get("/resource/soviet-union.html?inferred=hide").get_data(as_text=True)
+    assert 'class="inferred"' not in asserted and '<details class="folded">' not in asserted
+    assert "show what the reasoner derived too" in asserted
+    rows = visible_rows(asserted)
+    assert rows and all("badge-inferred" not in r["from"] for r in rows)
+    assert client.get("/resource/soviet-union.html?inferred=maybe").status_code == 400

@@ -114,7 +114,11 @@ def thing_or_document(path: str) -> Response:
 def document_response(description: Description, ext: str, stem: str) -> Response:
     """The document about a thing, in the format its suffix names."""
     if ext == "html":
-        view = page_view(get_store(), description, get_config().base_iri)
+        hide = request.args.get("inferred", "")
+        if hide not in ("", "hide"):
+            raise ProtocolError(f"400 Bad Request: inferred={hide!r}: give inferred=hide to leave out what the "
+                                "reasoner derived, or nothing to show it")
+        view = page_view(get_store(), description, get_config().base_iri, asserted_only=hide == "hide")
         body = render_template("resource.html", view=view, title=view["label"], alternates=alternates(),
                                format_names=NAMES)
         response = Response(body, mimetype="text/html")

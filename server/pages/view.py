@@ -19,18 +19,23 @@ DCTERMS_RELATION = "http://purl.org/dc/terms/relation"
 RDFS_COMMENT = "http://www.w3.org/2000/01/rdf-schema#comment"
 
 
-def page_view(store, description: Description, base: str) -> dict:
-    """Everything the resource template renders, as plain values."""
+def page_view(store, description: Description, base: str, asserted_only: bool = False) -> dict:
+    """Everything the resource template renders, as plain values (``asserted_only``: without
+    the statements only the reasoner makes)."""
     view = _View(store, base)
     iri = description.iri
     hierarchy = Hierarchy.of(store)
     sections = []
     for subject in description.subjects:
         support = view.support(subject, description)
-        shown, folded = hierarchy.split(description.outgoing[subject])
+        outgoing, incoming = description.outgoing[subject], description.incoming[subject]
+        if asserted_only:
+            outgoing = [s for s in outgoing if not s.inferred]
+            incoming = [s for s in incoming if not s.inferred]
+        shown, folded = hierarchy.split(outgoing)
         if subject == iri:  # its dcterms:relation links are listed once, under "See also"
             shown = [s for s in shown if s.predicate.value != DCTERMS_RELATION]
-        shown_in, folded_in = hierarchy.split(description.incoming[subject], incoming=True)
+        shown_in, folded_in = hierarchy.split(incoming, incoming=True)
         sections.append({
             "iri": subject,
             "anchor": subject.partition("#")[2],
@@ -53,6 +58,7 @@ def page_view(store, description: Description, base: str) -> dict:
         "violations": view.violations(iri, description),
         "graph_dump": _graph_dump(iri),
         "related": view.related(iri, hierarchy),
+        "asserted_only": asserted_only,
     }
 
 
