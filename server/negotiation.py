@@ -48,6 +48,28 @@ def rdf_syntax_for(accept: str | None) -> RdfSyntax:
     return _choose_for(accept, _RDF_OFFERS, _RDF_DEFAULT, "an RDF graph")
 
 
+@lru_cache(maxsize=512)
+def protocol_offers(accept: str | None) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+    """The results and graph syntaxes for an Accept header, and the 406 for each kind that has none.
+
+    Remembered per header with its refusals (a client asking for SPARQL JSON has no graph
+    format, and would otherwise have that worked out again on every request). The errors are
+    templates: raise a copy (:func:`fresh`).
+    """
+    chosen, errors = {}, {}
+    for kind, choose in (("results", results_syntax_for), ("graph", rdf_syntax_for)):
+        try:
+            chosen[kind] = choose(accept)
+        except ProtocolError as error:
+            chosen[kind], errors[kind] = None, error
+    return chosen["results"], chosen["graph"], errors
+
+
+def fresh(error: ProtocolError) -> ProtocolError:
+    """A new exception with ``error``'s answer (a remembered one must not collect tracebacks)."""
+    return ProtocolError(error.message, error.status, dict(error.headers), error.body, error.media_type)
+
+
 def named_formats(values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None]:
     """The results and graph syntaxes that the ``format``-like parameter values name.
 

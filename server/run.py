@@ -86,7 +86,7 @@ def serve(args) -> int:
         store.touch()
         log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
     if executor is None:
-        # Start the query zygote now, before waitress starts any thread or opens its socket.
+        # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
     if journal is not None:

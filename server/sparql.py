@@ -17,7 +17,8 @@ from flask import Blueprint, Response, current_app, redirect, request
 from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
-from yokuryu.server.errors import ProtocolError
+from yokuryu.graph.remote import RemoteError
+from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
@@ -25,8 +26,8 @@ from yokuryu.graph.sparql_text import DatasetConflict, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
-from yokuryu.server.negotiation import (FORMAT_PARAMETERS, named_formats, prefers_html, rdf_syntax_for,
-                                        results_syntax_for, with_charset)
+from yokuryu.server.negotiation import (FORMAT_PARAMETERS, fresh, named_formats, prefers_html, protocol_offers,
+                                        rdf_syntax_for, results_syntax_for, with_charset)
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update, memory_only_note
 
@@ -202,8 +203,10 @@ def query_failure(error: Exception, text: str, not_acceptable: dict[str, Protoco
     """The client's answer for a query that failed with ``error``; None for a server fault (re-raise it)."""
     if isinstance(error, ProtocolError):
         return error
+    if isinstance(error, RemoteError):
+        return remote_failure(error)
     if isinstance(error, NotAcceptable):
-        return not_acceptable[error.kind]
+        return fresh(not_acceptable[error.kind])
     if isinstance(error, ResultsTooLarge):
         return ProtocolError(
             f"403 Forbidden: the results are larger than the {error.limit}-byte limit; narrow the query "
@@ -264,8 +267,10 @@ def _offers(format_values: list[str], accept: str | None = None
     it makes plain download links possible. ``json`` names both SPARQL JSON results and JSON-LD,
     so SPARQLWrapper's ``format=json`` works for SELECT and CONSTRUCT alike.
     """
+    if not format_values:
+        return protocol_offers(accept)
     chosen, errors = {}, {}
-    named = dict(zip(("results", "graph"), named_formats(format_values))) if format_values else {}
+    named = dict(zip(("results", "graph"), named_formats(format_values)))
     shown = ", ".join(format_values)
     for key, choose in (("results", results_syntax_for), ("graph", rdf_syntax_for)):
         if named.get(key) is not None:

@@ -26,9 +26,9 @@ from werkzeug.sansio.utils import get_current_url, get_host
 from yokuryu.graph.query_guard import SparqlLimits, SparqlRefused
 from yokuryu.server import cors, security
 from yokuryu.server.errors import ProtocolError
-from yokuryu.server.negotiation import prefers_html_for, rdf_syntax_for, results_syntax_for, with_charset
-from yokuryu.server.sparql import (FORM, QUERY_MEDIA_TYPE, Operation, as_requested, query_failure, query_request,
-                                   text_verdict)
+from yokuryu.server.negotiation import prefers_html_for, protocol_offers, with_charset
+from yokuryu.server.sparql import (FORM, QUERY_MEDIA_TYPE, REMEMBERED_TEXT, Operation, as_requested, query_failure,
+                                   query_request, text_verdict)
 
 PATH = "/sparql"
 # What every answer of the Flask app carries besides its own headers (security.py, cors.py).
@@ -68,15 +68,11 @@ class SparqlFastPath:
         facts = text_verdict(text, "query", SparqlLimits(config.max_query_nesting, config.max_query_clauses))
         if isinstance(facts, SparqlRefused):
             return None
-        chosen, not_acceptable = {}, {}
-        for kind, choose in (("results", results_syntax_for), ("graph", rdf_syntax_for)):
-            try:
-                chosen[kind] = choose(accept)
-            except ProtocolError as error:  # a 406, but only if the query gives this kind of answer
-                chosen[kind], not_acceptable[kind] = None, error
+        # A kind without a format is a 406 only if the query gives that kind of answer.
+        results_syntax, rdf_syntax, not_acceptable = protocol_offers(accept)
         base_iri = _base_url(environ.get("wsgi.url_scheme", "http"), host, environ.get("SERVER_NAME"),
                              environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""))
-        query = query_request(Operation("query", text), facts, config, base_iri, chosen["results"], chosen["graph"])
+        query = query_request(Operation("query", text), facts, config, base_iri, results_syntax, rdf_syntax)
         try:
             body, media_type = self.app.extensions["yokuryu.executor"].run(query)
         except Exception as error:  # noqa: BLE001 - query_failure says which are the client's
@@ -84,7 +80,7 @@ class SparqlFastPath:
             if failure is None:
                 raise
             return _failure(failure)
-        body, media_type = as_requested(body, media_type, chosen["graph"])
+        body, media_type = as_requested(body, media_type, rdf_syntax)
         return "200 OK", [("Content-Type", with_charset(media_type)), ("Content-Length", str(len(body))),
                           ("Vary", "Accept"), *_COMMON], body
 
@@ -123,12 +119,22 @@ def _fields(encoded: str) -> list[tuple[str, str]] | None:
     """Percent-decoded ``name=value`` pairs; None for anything unusual (Flask decodes it its way)."""
     if not encoded:
         return []
+    if len(encoded) <= REMEMBERED_TEXT:
+        return _remembered_fields(encoded)
+    return _decoded_fields(encoded)
+
+
+def _decoded_fields(encoded: str) -> list[tuple[str, str]] | None:
     if not encoded.isascii():
         return None
     try:
         return parse_qsl(encoded, keep_blank_values=True, encoding="utf-8", errors="strict")
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+# Clients repeat their query strings; at most 2,048 of at most 4,096 characters are remembered.
+_remembered_fields = lru_cache(maxsize=2048)(_decoded_fields)
 
 
 def _only_query(fields: list[tuple[str, str]] | None) -> str | None:
