@@ -259,7 +259,7 @@ class QueryProcesses:
             if self._zygote is not dead:
                 return  # another thread replaced it already
             log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
-                        "(%d quads)", dead.pid, len(self.store))
+                        "(%d quads)", dead.pid, self.store.quad_count())
             dead.close()
             self._zygote = _Zygote.spawn(self.store, self.memory_mib)
             with self._pool:
@@ -457,6 +457,7 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
     conn = Connection(os.dup(channel.fileno()))
     channel.close()
     baseline = _limit_memory(memory_mib)
+    copied = _CopiedPages()
     while True:
         try:
             request = conn.recv()
@@ -468,13 +469,59 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
-        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4
+        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4 or copied.too_many()
         try:
             conn.send((*reply, heavy))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:
             return
+
+
+class _CopiedPages:
+    """Whether this worker now holds too much memory of its own, most of it copies of the store.
+
+    A worker shares the zygote's memory until it writes to a page, and pyoxigraph's in-memory
+    store writes to the nodes a scan walks (reference counts): one query over all quads makes
+    the worker copy most of the store, although its resident size hardly moves. Such a worker
+    is retired after answering, so the copy goes back to the system instead of staying in every
+    worker that ever ran a scan. Measured cheaply first (minor page faults, one system call per
+    query), then, when enough pages were touched, exactly (the private pages, from the kernel).
+    """
+
+    KEEP = 32 * _MiB  # private memory a worker may keep between queries (its Python heap's share)
+
+    def __init__(self):
+        self._checked_at = self._faults()
+
+    def too_many(self) -> bool:
+        faults = self._faults()
+        if (faults - self._checked_at) * _PAGE < self.KEEP // 2:
+            return False
+        self._checked_at = faults
+        private = _private_bytes()
+        return private is None or private > self.KEEP  # no /proc: the faults alone decide
+
+    @staticmethod
+    def _faults() -> int:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _private_bytes() -> int | None:
+    """Memory only this process holds (copied or its own), from the kernel; None without /proc."""
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("Private_Dirty:", "Private_Clean:")):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _limit_memory(memory_mib: int) -> int:

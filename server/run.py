@@ -1,6 +1,7 @@
 """``yokuryu serve``: open or build the store, then serve the app with waitress."""
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -72,19 +73,25 @@ def serve(args) -> int:
         if result is not None and not result.ok:
             print(result.report.as_text(), file=sys.stderr)
             return 1
+        # The build's rdflib graphs, report and quad list are in the store now: not kept for the
+        # server's lifetime, nor forked into every query process.
+        del result
     journal, replayed = None, 0
     if config.journal_path:
-        from yokuryu.graph.journal import Journal, JournalError, replay
+        from yokuryu.graph.journal import Journal, JournalError
         try:
-            journal, pending = Journal.open(config.journal_path, store.built_digest() or "empty")
+            journal, replayed = Journal.open(config.journal_path, store.built_digest() or "empty", store.oxigraph)
         except JournalError as error:
             print(f"yokuryu serve: {error}", file=sys.stderr)
             return 2
-        replay(store.oxigraph, pending)
-        replayed = len(pending)
-        del pending  # the parsed quads are in the store now; do not keep them (or fork them)
+        store.incremental = None  # the fast engine's working copy, if any, predates the journal
+        store.count_change(None, None)
         store.touch()
         log.info("replayed %d journalled writes from %s", replayed, config.journal_path)
+    # Counted once, here: after the fork below, a walk over the whole in-memory store would make
+    # this process copy the store's pages that it shares with the query processes.
+    store.quad_count()
+    gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
     if executor is None:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
@@ -96,7 +103,7 @@ def serve(args) -> int:
     shown = f"[{host}]" if ":" in str(host) else host
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
-    print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {len(store)} quads "
+    print(f"Yokuryū ready in {time.monotonic() - started:.1f} s: {store.quad_count()} quads "
           f"({_where(store)}{_journal_note(config, journal, replayed)}; "
           f"{'plain mode' if config.empty else 'knowledge graph'}; {writes}; "
           f"query timeout {config.query_timeout:g} s, "
