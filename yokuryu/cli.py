@@ -402,7 +402,8 @@ def make_parser() -> argparse.ArgumentParser:
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
                      help="query workers: killable processes holding a copy of the store (forked from the "
-                          "in-memory store, or loaded from a dump of --store PATH) (default 8; YOKURYU_WORKERS)")
+                          "in-memory store, or loaded from a dump of --store PATH) (default: the cores + 2, at most 8; "
+                          "YOKURYU_WORKERS)")
     sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
                      help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
                           "(default granian; YOKURYU_HTTP_SERVER)")
