@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=12, help="known violations in each registry (default 12)")
     parser.add_argument("--writes", type=int, default=0, help="also time N incremental write checks per size")
     parser.add_argument("--no-reference", action="store_true", help="compiled engine only")
+    parser.add_argument("--verbose", action="store_true", help="also print each write's CPU time")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
@@ -106,10 +107,10 @@ def _one_size(size, args, bundled, compiled) -> None:
         print(f"{size:>5} {made.triple_count:>9} {len(fast.results):>8} {ref} {fast_s:11.2f} {fast_wall:8.2f} "
               f"{ratio}  {same}", flush=True)
         if args.writes:
-            _writes(size, made, store, engine, compiled, args.writes)
+            _writes(size, made, store, engine, compiled, args.writes, args.verbose)
 
 
-def _writes(size, made, store, engine, compiled, count) -> None:
+def _writes(size, made, store, engine, compiled, count, verbose=False) -> None:
     """Seeded edits of ~10 triples (a new internee with a stay, or a changed stay), each re-checked."""
     graph = next(iter(store.named_graphs()))
     for g in store.named_graphs():
@@ -147,6 +148,8 @@ def _writes(size, made, store, engine, compiled, count) -> None:
         values = sorted(values)
         return statistics.median(values) * 1000, values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
 
+    if verbose:
+        print("      per write (CPU ms):", " ".join(f"{t * 1000:.0f}" for t in cpu_times))
     (cpu50, cpu99), (wall50, wall99) = p50_p99(cpu_times), p50_p99(times)
     print(f"      {size} write re-check (10 triples, {count} writes): CPU p50 {cpu50:.0f} ms, p99 {cpu99:.0f} ms "
           f"(wall p50 {wall50:.0f} ms, p99 {wall99:.0f} ms); {statistics.mean(sizes):.0f} focus nodes re-checked "

@@ -351,13 +351,18 @@ class CompiledShapes:
         schema (a sub-class, sub-property, domain or range, or the ontology graph): validate all.
         """
         seeds: set = set()
+        # The class in "x rdf:type C" is no focus node the change can affect, unless a shape
+        # targets or walks objects of rdf:type (else every instance of C would be re-sorted).
+        typing = {str(RDF.type)} & (self.walk_backward | self.walk_forward
+                                    | set().union(*(spec["object_of"] for spec in self.target_specs.values())))
         for item in itertools.chain(added, removed):
             graph = getattr(item, "graph_name", None)
             if isinstance(graph, ox.NamedNode) and graph.value == str(ONTOLOGY_GRAPH):
                 return None
             if item.predicate.value in _SCHEMA_PREDICATES:
                 return None
-            for term in (item.subject, item.object):
+            terms = (item.subject,) if item.predicate.value == str(RDF.type) and not typing else (item.subject, item.object)
+            for term in terms:
                 if isinstance(term, ox.BlankNode):
                     return None  # cannot be named in a query: validate everything
                 if not isinstance(term, ox.Literal):

@@ -154,23 +154,32 @@ def test_a_journal_whose_snapshot_is_missing_is_refused(tmp_path):
     assert refused.returncode == 2 and b"snapshot" in refused.stderr and b"missing" in refused.stderr
 
 
-def test_health_counts_every_write(tmp_path):
+def test_health_and_void_counts_follow_every_write(tmp_path):
+    import pyoxigraph as ox
+
     journal = tmp_path / "writes.journal"
     server = ServerProcess("--empty", "--allow-anonymous-updates", "--journal", journal)
     try:
         def health() -> int:
             return requests.get(f"{server.url}/health", timeout=10).json()["quads"]
-        assert health() == 0
+
+        def void_triples() -> int:  # distinct triples of the union of all graphs
+            body = requests.get(f"{server.url}/.well-known/void", headers={"Accept": "application/n-triples"},
+                                timeout=10).content
+            return next(int(t.object.value) for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)
+                        if t.predicate.value == "http://rdfs.org/ns/void#triples"
+                        and t.subject.value.endswith("/dataset"))
+        assert health() == void_triples() == 0
         assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a", "b" . GRAPH <{EX}g> {{ <{EX}s> <{EX}p> "a" }} }}'
                      ).status_code == 200
-        assert health() == count_all(server) == 3
+        assert health() == count_all(server) == 3 and void_triples() == 2
         assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a" }}').status_code == 200  # already there
         assert write(server, f'DELETE DATA {{ <{EX}s> <{EX}p> "zzz" }}').status_code == 200  # never there
-        assert health() == count_all(server) == 3
+        assert health() == count_all(server) == 3 and void_triples() == 2
         assert write(server, f"DELETE WHERE {{ <{EX}s> <{EX}p> ?o }}").status_code == 200
-        assert health() == count_all(server) == 1
-        assert write(server, f"CLEAR ALL").status_code == 200
-        assert health() == count_all(server) == 0
+        assert health() == count_all(server) == 1 and void_triples() == 1
+        assert write(server, "CLEAR ALL").status_code == 200
+        assert health() == count_all(server) == void_triples() == 0
     finally:
         server.stop()
 
@@ -192,8 +201,13 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     refused = run_cli("load", "--store", store, good, bad)
     assert refused.returncode == 1 and b"bad.ttl" in refused.stderr and b"nothing was loaded" in refused.stderr
-    loaded = run_cli("load", "--store", store, good)
+    loaded = run_cli("load", "--store", store, good)  # into an empty store: the bulk loader
     assert loaded.returncode == 0, loaded.stderr
+    more = tmp_path / "more.nt"
+    more.write_text(f'<{EX}s> <{EX}p> "more" .\n')
+    refused = run_cli("load", "--store", store, more, bad)  # into a filled store: one transaction
+    assert refused.returncode == 1 and b"nothing was loaded" in refused.stderr
+    assert run_cli("load", "--store", store, more).returncode == 0
 
     copy = tmp_path / "copy"
     assert run_cli("backup", "--store", store, copy).returncode == 0
@@ -205,7 +219,7 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     server = ServerProcess("--empty", "--store", copy)
     try:
-        assert values(server) == ["good"]
+        assert values(server) == ["good", "more"]
     finally:
         server.stop()
 
