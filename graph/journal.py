@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
+from yokuryu.graph.store import load_nquads
+
 log = logging.getLogger(__name__)
 
 HEADER = "# yokuryu journal 1 base="
@@ -81,7 +83,7 @@ class Journal:
                                "(the writes before the snapshot are only there)")
         if generation:
             store.clear()
-            _load(store, snapshot.read_bytes(), lenient=True)  # written by pyoxigraph itself
+            load_nquads(store, snapshot.read_bytes(), lenient=True)  # written by pyoxigraph itself
             log.info("loaded the snapshot %s (generation %d)", snapshot, generation)
         replayed, valid = _replay(path, data, store) if data else (0, 0)
         tail = valid - (len(data.partition(b"\n")[0]) + 1) if valid else 0
@@ -195,7 +197,7 @@ def _replay(path: Path, data: bytes, store: ox.Store) -> tuple[int, int]:
         try:
             for quad in list(ox.parse(_untagged(body[:split], b"D "), format=NQUADS)):
                 store.remove(quad)
-            _load(store, _untagged(body[split:], b"A "))
+            load_nquads(store, _untagged(body[split:], b"A "))
         except (SyntaxError, ValueError) as error:
             raise JournalError(f"{path}: a recorded write near byte {position} cannot be read ({error}); "
                                "was the file changed by hand?") from error
@@ -213,25 +215,6 @@ def _untagged(part: bytes, tag: bytes) -> bytes:
     if not part.startswith(tag):
         raise ValueError(f"a line does not start with {tag.decode()!r}")
     return part[len(tag):].replace(b"\n" + tag, b"\n")
-
-
-def _load(store: ox.Store, nquads: bytes, lenient: bool = False) -> None:
-    """Add N-Quads to ``store``, keeping blank node labels (its loader would rename them).
-
-    Lines without a blank node go through the store's own loader (fast, no Python objects);
-    only lines that may hold one are parsed into quads here.
-    """
-    if not nquads:
-        return
-    if b"_:" not in nquads:
-        store.load(nquads, format=NQUADS, lenient=lenient)
-        return
-    plain, blank = [], []
-    for line in nquads.splitlines(keepends=True):
-        (blank if b"_:" in line else plain).append(line)
-    if plain:
-        store.load(b"".join(plain), format=NQUADS, lenient=lenient)
-    store.extend(list(ox.parse(b"".join(blank), format=NQUADS)))
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from yokuryu.ontology import BASE
 
@@ -46,7 +46,10 @@ class ServerConfig:
     max_result_bytes: int = 64 * 1024 * 1024
     base_iri: str = BASE
     empty: bool = False
-    workers: int = 8
+    # Query workers: two more than the cores (a cheap query is not stuck behind heavy ones), at
+    # most 8. Each worker that scans the in-memory store copies much of it until it is retired,
+    # so more workers than cores cost memory under load without answering faster.
+    workers: int = field(default_factory=lambda: min(8, (os.cpu_count() or 2) + 2))
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
     max_query_nesting: int = 100
     max_query_clauses: int = 1000

@@ -402,7 +402,8 @@ def make_parser() -> argparse.ArgumentParser:
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
                      help="query workers: killable processes holding a copy of the store (forked from the "
-                          "in-memory store, or loaded from a dump of --store PATH) (default 8; YOKURYU_WORKERS)")
+                          "in-memory store, or loaded from a dump of --store PATH) (default: the cores + 2, at most 8; "
+                          "YOKURYU_WORKERS)")
     sub.add_argument("--empty", action="store_true",
                      help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
                           "no reasoning or validation; the default graph is the store's real default graph")
