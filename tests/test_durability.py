@@ -154,23 +154,32 @@ def test_a_journal_whose_snapshot_is_missing_is_refused(tmp_path):
     assert refused.returncode == 2 and b"snapshot" in refused.stderr and b"missing" in refused.stderr
 
 
-def test_health_counts_every_write(tmp_path):
+def test_health_and_void_counts_follow_every_write(tmp_path):
+    import pyoxigraph as ox
+
     journal = tmp_path / "writes.journal"
     server = ServerProcess("--empty", "--allow-anonymous-updates", "--journal", journal)
     try:
         def health() -> int:
             return requests.get(f"{server.url}/health", timeout=10).json()["quads"]
-        assert health() == 0
+
+        def void_triples() -> int:  # distinct triples of the union of all graphs
+            body = requests.get(f"{server.url}/.well-known/void", headers={"Accept": "application/n-triples"},
+                                timeout=10).content
+            return next(int(t.object.value) for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)
+                        if t.predicate.value == "http://rdfs.org/ns/void#triples"
+                        and t.subject.value.endswith("/dataset"))
+        assert health() == void_triples() == 0
         assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a", "b" . GRAPH <{EX}g> {{ <{EX}s> <{EX}p> "a" }} }}'
                      ).status_code == 200
-        assert health() == count_all(server) == 3
+        assert health() == count_all(server) == 3 and void_triples() == 2
         assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a" }}').status_code == 200  # already there
         assert write(server, f'DELETE DATA {{ <{EX}s> <{EX}p> "zzz" }}').status_code == 200  # never there
-        assert health() == count_all(server) == 3
+        assert health() == count_all(server) == 3 and void_triples() == 2
         assert write(server, f"DELETE WHERE {{ <{EX}s> <{EX}p> ?o }}").status_code == 200
-        assert health() == count_all(server) == 1
-        assert write(server, f"CLEAR ALL").status_code == 200
-        assert health() == count_all(server) == 0
+        assert health() == count_all(server) == 1 and void_triples() == 1
+        assert write(server, "CLEAR ALL").status_code == 200
+        assert health() == count_all(server) == void_triples() == 0
     finally:
         server.stop()
 

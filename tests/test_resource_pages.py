@@ -234,3 +234,13 @@ def test_inferred_statements_can_be_hidden(client):
     rows = visible_rows(asserted)
     assert rows and all("badge-inferred" not in r["from"] for r in rows)
     assert client.get("/resource/soviet-union.html?inferred=maybe").status_code == 400
+
+
+def test_which_citation_supports_a_statement_is_in_the_data(store):
+    """SPARQL users get the same answer as the page: the citations of the thing that claim the property."""
+    rows = store.query("""SELECT ?c WHERE { res:potsdam-declaration-article-9 yk:citation ?c .
+        ?c yk:supportsProperty yk:provisionText }""")
+    assert [r["c"].value.rpartition("/")[2] for r in rows] == ["citation-e11"]
+    rows = store.query("""SELECT ?c WHERE { res:return-of-jun-ushiroku yk:citation ?c . ?c yk:supportsProperty yk:date }
+        ORDER BY ?c""")
+    assert [r["c"].value.rpartition("/")[2] for r in rows] == ["citation-e21", "citation-e39"]
