@@ -173,8 +173,9 @@ class Derivation:
     """
 
     def __init__(self, report: ValidationReport, quads: list[ox.Quad] | None = None,
-                 engine: str = "reference", dataset: ox.Store | None = None):
+                 engine: str = "reference", dataset: ox.Store | None = None, count: int | None = None):
         self.report = report
+        self._count = count  # the dataset's size when known (len() of a large store is a scan)
         self.engine = engine  # the engine that really ran (fast falls back to reference)
         self.dataset = dataset
         self._quads = quads if quads is not None or dataset is not None else []
@@ -187,7 +188,11 @@ class Derivation:
         return self._quads
 
     def quad_count(self) -> int:
-        return len(self.dataset) if self._quads is None else len(self._quads)
+        if self._quads is not None:
+            return len(self._quads)
+        if self._count is None:
+            self._count = len(self.dataset)
+        return self._count
 
     def graph_counts(self) -> dict[str, int]:
         """Triples per named graph, counted in the store when there is one."""

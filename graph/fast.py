@@ -65,14 +65,15 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
             log.info("fast engine unavailable: %s", error)
             return None
         raise
+    asserted = inputs.triple_count()
     with progress.stage("load", unit="quads") as stage:
         store = inputs.take_store()  # the parsed files are in it already: this adds the schema and sources
-        stage.done(len(store))
+        stage.done(asserted)
     engine = LocalEngine(store)
     data_graphs = [str(name) for name in inputs.names() if name not in (SHAPES_GRAPH,)]
     with progress.stage("validate") as stage:
         report = with_results_graph(validator.validate(engine, data_graphs=data_graphs).to_validation_report(locate))
-        stage.done(len(store))
+        stage.done(asserted)
     if not report.conforms:
         return Derivation(report, engine="fast")
     if reasoner is not None:
@@ -87,18 +88,19 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
                 return None
             raise
     with progress.stage("describe", unit="quads") as stage:
-        finish_store(store, order=inputs.names(), digest=digest)
-        stage.done(len(store))
-    return Derivation(report, engine="fast", dataset=store)
+        count = finish_store(store, order=inputs.names(), digest=digest)
+        stage.done(count)
+    return Derivation(report, engine="fast", dataset=store, count=count)
 
 
-def finish_store(store: ox.Store, *, order, digest: str) -> None:
+def finish_store(store: ox.Store, *, order, digest: str) -> int:
     """Turn the working store into the build: the reasoner's own graphs dropped, the dataset
     description (VoID: each graph's licence and triple count) added, blank nodes named.
 
     Everything here but the blank-node quads runs inside pyoxigraph: the counts are one query,
     the private graphs are dropped whole. Only the quads that mention a blank node (the schema's
     restrictions and lists, in practice) become Python objects, to be named by RDFC-1.0.
+    Returns the number of quads in the store (counting a large store costs a scan).
     """
     from yokuryu.graph.build import describe_dataset, skolemize
 
@@ -119,7 +121,9 @@ def finish_store(store: ox.Store, *, order, digest: str) -> None:
     named[METADATA_GRAPH] = describe_dataset(ordered, digest)
     for quad in blank_quads:
         store.remove(quad)
-    store.bulk_extend(skolemize(named))
+    skolemized = skolemize(named)
+    store.bulk_extend(skolemized)
+    return sum(counts.values()) - len(blank_quads) + len(skolemized)  # the quads now in the store
 
 
 def is_private(graph: str) -> bool:

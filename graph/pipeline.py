@@ -59,7 +59,7 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
         log.info("storing %d quads %s", result.quad_count(), f"in {path}" if path is not None else "in memory")
         with progress.stage("store", unit="quads") as stage:
             store = _store_build(store, result)
-            stage.done(len(store))
+            stage.done(result.quad_count())
         if cached is not None:
             _write_cache(cached, result)
     return store, result

@@ -95,7 +95,7 @@ class _Line:
 
         # Running: the stage and its clock; ended: its count, time and rate.
         self.bar = tqdm(desc=f"{name:<9}", unit=f" {unit}", unit_scale=True, file=stream, leave=True,
-                        bar_format="{desc}" + " " * 17 + " {elapsed:>6} …", mininterval=0,
+                        bar_format="{desc}" + " " * 17 + " {elapsed_s:6.1f} s …", mininterval=0,
                         **({} if _width(stream) else {"ncols": 80, "nrows": 24}))
         self.stopped = threading.Event()
         self.ticker = threading.Thread(target=self._tick, daemon=True)
@@ -108,7 +108,7 @@ class _Line:
     def close(self, count: int) -> None:
         self.stopped.set()
         self.ticker.join()
-        self.bar.bar_format = "{desc}{n_fmt:>8}{unit:<9} {elapsed:>6} {rate_fmt}"
+        self.bar.bar_format = "{desc}{n_fmt:>8}{unit:<9} {elapsed_s:6.1f} s  {rate_fmt}"
         self.bar.n = count
         self.bar.refresh()
         self.bar.close()
