@@ -3,6 +3,9 @@
     python bench/build.py                 # 10k and 100k, both engines, writes into the 100k store
     python bench/build.py --with-1m       # also 1M (fast engine; reference only with --reference-1m)
     python bench/build.py --sizes 10k --writes 20 --results /tmp/RESULTS.md
+    python bench/build.py --sizes 10k 100k 1M --registry-dir /work/reg --reference-timeout 600
+                                          # the whole table, registries made beforehand
+    python bench/build.py --sizes 10k 100k --engines fast --writes 5    # a quick look at the fast engine
 
 Each build runs in a fresh child process (so its peak memory is its own: ``ru_maxrss``), with
 the build cache off, from a registry file made by ``bench/registry.py``. A build is parse →
@@ -18,6 +21,7 @@ engines; a 10-triple write p50 under 0.5 s and p99 under 1 s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -44,11 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["10k", "100k"], choices=sorted(registry.SIZES),
                         help="registry sizes to build (default 10k 100k)")
     parser.add_argument("--with-1m", action="store_true", help="also build the 1M registry (minutes; not for CI)")
+    parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=("fast", "reference"),
+                        help="engines to build with (default both; the reference engines take minutes at 100k)")
     parser.add_argument("--reference-1m", action="store_true", help="also run the reference engines on 1M (hours)")
     parser.add_argument("--reference-timeout", type=float, default=1800,
                         help="stop a reference build after this many seconds and report a lower bound (default 1800)")
     parser.add_argument("--writes", type=int, default=50, help="10-triple writes to time (default 50)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--registry-dir", metavar="DIR",
+                        help="use DIR/<size>.ttl where it exists (made by bench/registry.py with the same seed) "
+                             "instead of generating the registry in a temporary folder")
     parser.add_argument("--results", default=str(RESULTS), help="the Markdown file to write (default bench/RESULTS.md)")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "ENGINE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -58,22 +67,28 @@ def main(argv: list[str] | None = None) -> int:
     sizes = list(dict.fromkeys(args.sizes + (["1M"] if args.with_1m else [])))
     rows, writes = [], None
     with tempfile.TemporaryDirectory(prefix="yokuryu-bench-") as tmp:
+        files = {}
         for size in sizes:
-            data = Path(tmp) / f"registry-{size}.ttl"
-            made = registry.generate(registry.persons_for_size(size), seed=args.seed)
-            made.write(data)
-            print(f"{size}: {made.triple_count:,} triples in {data.name}", file=sys.stderr)
-            for engine in ("fast", "reference"):
+            given = Path(args.registry_dir) / f"{size}.ttl" if args.registry_dir else None
+            if given is not None and given.is_file():
+                data, triples = given, _count_triples(given)
+            else:
+                data = Path(tmp) / f"registry-{size}.ttl"
+                made = registry.generate(registry.persons_for_size(size), seed=args.seed)
+                made.write(data)
+                triples = made.triple_count
+            files[size] = data
+            print(f"{size}: {triples:,} triples in {data}", file=sys.stderr)
+            for engine in args.engines:
                 if engine == "reference" and size == "1M" and not args.reference_1m:
                     continue
                 timeout = args.reference_timeout if engine == "reference" else None
                 result = run_child("build", engine, data, timeout=timeout)
-                result.update(size=size, engine=engine, triples=made.triple_count)
+                result.update(size=size, engine=engine, triples=triples)
                 rows.append(result)
                 print(f"  {engine:<9} {_seconds(result)}  {result.get('peak_mib', 0):,.0f} MiB", file=sys.stderr)
         largest = sizes[-1]
-        data = Path(tmp) / f"registry-{largest}.ttl"
-        writes = run_child("writes", "fast", data, timeout=None, writes=args.writes)
+        writes = run_child("writes", "fast", files[largest], timeout=None, writes=args.writes)
         writes.update(size=largest)
     write_results(Path(args.results), rows, writes, args)
     print(f"wrote {args.results}", file=sys.stderr)
@@ -100,13 +115,14 @@ def child(kind: str, engine: str, data: str, *, writes: int) -> int:
     from yokuryu.graph.progress import Progress
 
     progress = Progress()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     store, result = prepare_store(None, [data], rebuild=True, engine=engine, progress=progress)
     total = time.monotonic() - started
     if result is None or not result.ok:
         print(result.report.as_text()[:2000] if result else "no build", file=sys.stderr)
         return 1
-    out = {"seconds": total, "stages": [list(t) for t in progress.timings], "quads": len(result.quads),
+    out = {"seconds": total, "cpu_seconds": time.process_time() - cpu_started,
+           "stages": [dataclasses.asdict(t) for t in progress.timings], "quads": result.quad_count(),
            "engine_used": result.engine, "peak_mib": _peak_mib()}
     if kind == "writes":
         del result  # the write test measures the store, not the build's copy of its quads
@@ -124,11 +140,12 @@ def time_writes(store, count: int, engine: str) -> dict:
     started = time.monotonic()
     update(store, _ten_triples(graph, count + 1), engine=engine)
     first = time.monotonic() - started
-    latencies = []
+    latencies, cpu = [], []
     for n in range(count):
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         outcome = update(store, _ten_triples(graph, n), engine=engine)
         latencies.append(time.monotonic() - started)
+        cpu.append(time.process_time() - cpu_started)
         assert outcome.checked, outcome
     before = len(store)
     started = time.monotonic()
@@ -139,7 +156,9 @@ def time_writes(store, count: int, engine: str) -> dict:
         refused = True
     refusal_seconds = time.monotonic() - started
     latencies.sort()
+    cpu.sort()
     return {"writes": count, "first": first, "p50": statistics.median(latencies), "p99": _percentile(latencies, 0.99),
+            "cpu_p50": statistics.median(cpu), "cpu_p99": _percentile(cpu, 0.99),
             "max": latencies[-1], "refused_ok": refused and len(store) == before,
             "refusal_seconds": refusal_seconds, "store_quads": len(store), "peak_mib": _peak_mib()}
 
@@ -156,6 +175,13 @@ def _ten_triples(graph: str, n: int, *, broken: bool = False) -> str:
             f" <http://purl.org/dc/terms/source> <https://example.org/bench/folder-{n}> .\n}} }}")
 
 
+def _count_triples(path: Path) -> int:
+    import pyoxigraph as ox
+    store = ox.Store()
+    store.bulk_load(path=str(path), format=ox.RdfFormat.TURTLE)
+    return len(store)
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
@@ -168,17 +194,22 @@ def _peak_mib() -> float:
 # --- RESULTS.md ------------------------------------------------------------------------------------
 
 
+STAGES = ("parse", "load", "validate", "reason", "rules", "describe", "store")
+
+
 def write_results(path: Path, rows: list[dict], writes: dict | None, args) -> None:
     lines = [BEGIN, "", f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
              f"`python bench/build.py {' '.join(sys.argv[1:])}`".rstrip(), "", f"Machine: {_machine()}", "",
              "### Builds", "",
-             "| size | triples | engine | total s | peak MiB | parse | load | validate | reason | rules | describe | store | reference / fast |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "Each build in its own process, build cache off. Each stage: wall-clock seconds, and in brackets the "
+             "CPU seconds of the process (all its threads; the closer figure on a shared machine). "
+             "The fast engine's `reason` includes the SHACL-AF rules; `load` and `describe` are its own steps.", "",
+             "| size | triples | engine | total s (CPU) | peak MiB | " + " | ".join(STAGES) + " | reference / fast |",
+             "|---|---:|---|---:|---:|" + "---:|" * len(STAGES) + "---:|"]
     fast_seconds = {r["size"]: r.get("seconds") for r in rows if r["engine"] == "fast"}
     for r in rows:
-        stages = {name: seconds for name, _, _, seconds in r.get("stages", [])}
-        cells = [f"{stages[s]:.2f}" if s in stages else "–" for s in
-                 ("parse", "load", "validate", "reason", "rules", "describe", "store")]
+        stages = {t["name"]: t for t in r.get("stages", [])}
+        cells = [f"{stages[s]['seconds']:.2f} ({stages[s]['cpu_seconds']:.2f})" if s in stages else "–" for s in STAGES]
         ratio = ""
         if r["engine"] == "reference" and fast_seconds.get(r["size"]):
             if "seconds" in r:
@@ -186,16 +217,26 @@ def write_results(path: Path, rows: list[dict], writes: dict | None, args) -> No
             elif "timed_out" in r:
                 ratio = f"> {r['timed_out'] / fast_seconds[r['size']]:.1f}×"
         engine = r["engine"] + ("" if r.get("engine_used", r["engine"]) == r["engine"] else f" (ran {r['engine_used']})")
-        lines.append(f"| {r['size']} | {r['triples']:,} | {engine} | {_seconds(r)} | "
+        total = _seconds(r) + (f" ({r['cpu_seconds']:.1f})" if "cpu_seconds" in r else "")
+        lines.append(f"| {r['size']} | {r['triples']:,} | {engine} | {total} | "
                      f"{r.get('peak_mib', 0):,.0f} | " + " | ".join(cells) + f" | {ratio} |")
+    lines += ["", "Memory: the process's peak resident set (MiB) at the end of each stage (a high-water mark, so "
+              "a stage's own need is where the figure jumps):", "",
+              "| size | engine | " + " | ".join(STAGES) + " |", "|---|---|" + "---:|" * len(STAGES)]
+    for r in rows:
+        stages = {t["name"]: t for t in r.get("stages", [])}
+        if stages:
+            lines.append(f"| {r['size']} | {r['engine']} | "
+                         + " | ".join(f"{stages[s]['peak_mib']:,.0f}" if s in stages else "–" for s in STAGES) + " |")
     lines += ["", "### Writes", ""]
     if writes and "p50" in writes:
         lines += [f"{writes['writes']} validated, reasoned writes of 10 triples each into the {writes['size']} store "
                   f"({writes['store_quads']:,} quads at the end), fast engine, after a first write that makes the "
                   "working copy (timed apart):", "",
-                  "| first write s | p50 s | p99 s | max s | refused write changed nothing | refusal s |",
-                  "|---:|---:|---:|---:|---|---:|",
+                  "| first write s | p50 s | p99 s | max s | CPU p50 s | CPU p99 s | refused write changed nothing | refusal s |",
+                  "|---:|---:|---:|---:|---:|---:|---|---:|",
                   f"| {writes.get('first', float('nan')):.2f} | {writes['p50']:.3f} | {writes['p99']:.3f} | {writes['max']:.3f} | "
+                  f"{writes.get('cpu_p50', float('nan')):.3f} | {writes.get('cpu_p99', float('nan')):.3f} | "
                   f"{'yes' if writes['refused_ok'] else 'NO'} | {writes['refusal_seconds']:.3f} |"]
     else:
         lines.append(f"The write test did not run to the end: {writes}")
@@ -219,6 +260,12 @@ def _verdicts(rows: list[dict], writes: dict | None) -> list[str]:
                    f"(target < 60 s and < 4 GiB): {'met' if ok else 'NOT met'}")
     else:
         out.append("- 1M build: not run in this run (add --with-1m)" if not fast_1m else f"- 1M build: {fast_1m}")
+    largest = next((by[(size, "fast")] for size in ("1M", "100k", "10k") if "stages" in by.get((size, "fast"), {})), None)
+    if largest is not None:
+        cpu = sum(t["cpu_seconds"] for t in largest["stages"]) or 1
+        shares = sorted(largest["stages"], key=lambda t: -t["cpu_seconds"])
+        out.append(f"- where the {largest['size']} fast build's CPU time goes: "
+                   + ", ".join(f"{t['name']} {100 * t['cpu_seconds'] / cpu:.0f} %" for t in shares if t["cpu_seconds"] >= 0.005 * cpu))
     fast, ref = by.get(("100k", "fast")), by.get(("100k", "reference"))
     if fast and ref and "seconds" in fast:
         if "seconds" in ref:

@@ -5,11 +5,12 @@
     python bench/validation.py --writes 50          # also time incremental re-checks of small writes
 
 For each size it generates a registry (``bench/registry.py``), loads it beside the bundled graph,
-validates with both engines and prints seconds, the ratio and whether the two reports agree
+validates with both engines and prints CPU seconds (this process; wall time beside the compiled
+one), the ratio of CPU times and whether the two reports agree
 (same focus node, component, path and value for every result). The reference includes its RDFS
 step (``yokuryu.graph.validation.validate``), exactly as ``yokuryu build`` runs it; parsing is
 timed apart. ``--writes N`` applies N seeded edits of about ten triples each to the compiled
-store and times ``affected_focus_nodes`` + ``validate(focus=…)`` (p50 and p99). Not a test:
+store and times ``affected_focus_nodes`` + ``validate(focus=…)`` (p50 and p99, CPU and wall). Not a test:
 numbers depend on the machine; see bench/README.md for how results are recorded.
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=12, help="known violations in each registry (default 12)")
     parser.add_argument("--writes", type=int, default=0, help="also time N incremental write checks per size")
     parser.add_argument("--no-reference", action="store_true", help="compiled engine only")
+    parser.add_argument("--verbose", action="store_true", help="also print each write's CPU time")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
@@ -69,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     compiled = CompiledShapes.compile(shapes, ontology)
     compile_s = time.perf_counter() - started
     print(f"# Validation, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-          f"{_cores()} cores, Python {platform.python_version()}")
+          f"{_cores()} cores, Python {platform.python_version()}, load average {_load()}")
+    print("# times are CPU seconds of this process (other sessions inflate wall time, not CPU time)")
     print(f"# compile: {len(compiled.checks)} queries in {compile_s:.2f} s")
-    print(f"{'size':>5} {'triples':>9} {'results':>8} {'pyshacl s':>10} {'compiled s':>11} {'ratio':>7}  same report")
+    print(f"{'size':>5} {'triples':>9} {'results':>8} {'pyshacl s':>10} {'compiled s':>11} {'(wall)':>8} "
+          f"{'ratio':>7}  same report")
     for size in sizes:
         _one_size(size, args, bundled, compiled)
     return 0
@@ -87,26 +91,26 @@ def _one_size(size, args, bundled, compiled) -> None:
             store.extend(rdflib_triples_to_quads(graph, name))
         store.bulk_load(path=str(path), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(str(user_graph(path))))
         engine = LocalEngine(store)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         fast = compiled.validate(engine)
-        fast_s = time.perf_counter() - started
+        fast_wall, fast_s = time.perf_counter() - started, time.process_time() - cpu
         reference_s, same = None, "-"
         if not args.no_reference and size != "1M":
             data = bundled.data_union()
             data.parse(path, format="turtle")
-            started = time.perf_counter()
+            cpu = time.process_time()
             reference = validate(data, shapes=bundled.graphs[SHAPES_GRAPH], ontology=bundled.graphs[ONTOLOGY_GRAPH])
-            reference_s = time.perf_counter() - started
+            reference_s = time.process_time() - cpu
             same = "yes" if _keys(reference.graph) == _fast_keys(fast) else "NO"
         ratio = f"{reference_s / fast_s:6.1f}x" if reference_s else "      -"
         ref = f"{reference_s:10.2f}" if reference_s else f"{'-':>10}"
-        print(f"{size:>5} {made.triple_count:>9} {len(fast.results):>8} {ref} {fast_s:11.2f} {ratio}  {same}",
-              flush=True)
+        print(f"{size:>5} {made.triple_count:>9} {len(fast.results):>8} {ref} {fast_s:11.2f} {fast_wall:8.2f} "
+              f"{ratio}  {same}", flush=True)
         if args.writes:
-            _writes(size, made, store, engine, compiled, args.writes)
+            _writes(size, made, store, engine, compiled, args.writes, args.verbose)
 
 
-def _writes(size, made, store, engine, compiled, count) -> None:
+def _writes(size, made, store, engine, compiled, count, verbose=False) -> None:
     """Seeded edits of ~10 triples (a new internee with a stay, or a changed stay), each re-checked."""
     graph = next(iter(store.named_graphs()))
     for g in store.named_graphs():
@@ -114,7 +118,7 @@ def _writes(size, made, store, engine, compiled, count) -> None:
             graph = g
     graphs = [g.value for g in store.named_graphs() if g.value not in NOT_DATA]
     rng = random.Random(7)
-    times, sizes = [], []
+    times, cpu_times, sizes = [], [], []
     yk = lambda local: ox.NamedNode(YK + local)  # noqa: E731
     rdf_type = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
     label = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
@@ -130,19 +134,26 @@ def _writes(size, made, store, engine, compiled, count) -> None:
                  ox.Triple(stay, yk("participant"), person), ox.Triple(stay, yk("heldIn"), camp),
                  ox.Triple(stay, yk("startDate"), ox.Literal("1945-09", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#gYearMonth"))),
                  ox.Triple(stay, yk("statedIn"), ox.NamedNode(f"{reg}register-volume-0#entry-0"))]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         store.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in added)
         # Named graphs given, as a write transaction knows them (listing them scans the store).
         affected = compiled.affected_focus_nodes(engine, added, [], data_graphs=graphs)
         report = compiled.validate(engine, data_graphs=graphs, focus=affected)
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu)
         sizes.append(len(affected))
         # The registry's own faults may be among the affected nodes; a new internee adds none.
         assert all(r.focus not in (person, stay) for r in report.results), report.results
-    times.sort()
-    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    print(f"      {size} write re-check (10 triples, {count} writes): p50 {statistics.median(times) * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms; {statistics.mean(sizes):.0f} focus nodes re-checked on average", flush=True)
+    def p50_p99(values):
+        values = sorted(values)
+        return statistics.median(values) * 1000, values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
+
+    if verbose:
+        print("      per write (CPU ms):", " ".join(f"{t * 1000:.0f}" for t in cpu_times))
+    (cpu50, cpu99), (wall50, wall99) = p50_p99(cpu_times), p50_p99(times)
+    print(f"      {size} write re-check (10 triples, {count} writes): CPU p50 {cpu50:.0f} ms, p99 {cpu99:.0f} ms "
+          f"(wall p50 {wall50:.0f} ms, p99 {wall99:.0f} ms); {statistics.mean(sizes):.0f} focus nodes re-checked "
+          "on average", flush=True)
 
 
 def _keys(results_graph: Graph) -> list:
@@ -167,6 +178,11 @@ def _plain(term):
     if isinstance(term, (BNode, ox.BlankNode)):
         return "[blank]"
     return getattr(term, "value", None) if isinstance(term, (ox.NamedNode, ox.Literal)) else str(term)
+
+
+def _load() -> str:
+    import os
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
 
 
 def _cores() -> int:

@@ -13,7 +13,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 import pyoxigraph as ox
-from rdflib import Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, VOID, XSD
 
 from yokuryu import __version__
@@ -42,6 +42,8 @@ from yokuryu.shapes import shapes_files
 
 log = logging.getLogger(__name__)
 
+# Where the compiled reasoner keeps its own graphs (never stored; no input may write there).
+REASONER_GRAPHS = str(GRAPH) + "reasoner/"
 # Graphs that describe the data rather than being data: never validated or reasoned over as facts.
 SCHEMA_GRAPHS = (ONTOLOGY_GRAPH, SHAPES_GRAPH)
 
@@ -54,15 +56,18 @@ class InputError(ValueError):
 class Inputs:
     """The asserted named graphs of a build, and the files each one came from.
 
-    RDF files are kept as parsed by pyoxigraph (``oxigraph_triples``); the rdflib graphs that the
-    reference engines need are made from them on first use, so a build with the fast engine
-    never turns a large file into rdflib terms.
+    RDF files are parsed by pyoxigraph straight into a store (``store``: Rust all the way, no
+    Python object per triple); the ontology, the shapes and the source documents are rdflib
+    graphs (they are small, and the reference engines and the compilers read them as such).
+    The rdflib graphs of the data, which only the reference engines need, are made on first use
+    of :attr:`graphs`, so a build with the fast engine never turns a large file into rdflib terms.
     """
 
     origins: dict[URIRef, list[str]] = field(default_factory=dict)
     digest: str = ""
     _rdflib: dict[URIRef, Graph] = field(default_factory=dict)
-    oxigraph_triples: dict[URIRef, list[ox.Triple]] = field(default_factory=dict)
+    store: ox.Store | None = None
+    _taken: ox.Store | None = None  # the store handed to the fast engine, still read by files_mentioning
 
     @classmethod
     def of(cls, graphs: dict[URIRef, Graph]) -> Inputs:
@@ -76,10 +81,11 @@ class Inputs:
             graph.add(triple)
         self._note(name, origin)
 
-    def add_oxigraph(self, name: URIRef, triples: list[ox.Triple], origin: str) -> None:
-        """Add pyoxigraph triples as parsed from an RDF file."""
-        self.oxigraph_triples.setdefault(name, []).extend(triples)
-        self._note(name, origin)
+    def parsed_store(self) -> ox.Store:
+        """The store that RDF files are parsed into (made on first use)."""
+        if self.store is None:
+            self.store = ox.Store()
+        return self.store
 
     def _note(self, name: URIRef, origin: str) -> None:
         files = self.origins.setdefault(name, [])
@@ -89,11 +95,11 @@ class Inputs:
     @property
     def graphs(self) -> dict[URIRef, Graph]:
         """Every asserted graph as an rdflib graph (converted from the parsed files once)."""
-        for name, triples in self.oxigraph_triples.items():
-            graph = self._rdflib.setdefault(name, Graph())
-            for t in triples:
-                graph.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
-        self.oxigraph_triples = {}
+        if self.store is not None:
+            for quad in self.store:
+                graph = self._rdflib.setdefault(URIRef(quad.graph_name.value), Graph())
+                graph.add((to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object)))
+            self.store = None
         return self._rdflib
 
     def graphs_for_schema(self) -> dict[URIRef, Graph]:
@@ -101,19 +107,36 @@ class Inputs:
         return {name: self._rdflib[name] for name in SCHEMA_GRAPHS if name in self._rdflib}
 
     def names(self) -> list[URIRef]:
-        return list(dict.fromkeys([*self._rdflib, *self.oxigraph_triples]))
+        """Every asserted graph, in the order the inputs named them."""
+        return list(dict.fromkeys([*self.origins, *self._rdflib]))
+
+    def take_store(self) -> ox.Store:
+        """Every asserted quad in one pyoxigraph store, which the caller now owns (the fast engine
+        validates and reasons in it). The parsed files' store is handed over, not copied; the
+        inputs keep only their rdflib graphs and file names after this."""
+        store = self.store if self.store is not None else ox.Store()
+        self.store, self._taken = None, store
+        store.bulk_extend(q for name, graph in self._rdflib.items() for q in rdflib_triples_to_quads(graph, name))
+        return store
+
+    def give_back(self, store: ox.Store) -> None:
+        """Take back a store from :meth:`take_store` (the fast engine gave up): keep only the
+        asserted graphs in it, so that :attr:`graphs` sees what was parsed and nothing derived."""
+        names = {str(name) for name in self.names()}
+        for graph in list(store.named_graphs()):
+            if not isinstance(graph, ox.NamedNode) or graph.value not in names:
+                store.remove_graph(graph)
+        self.store, self._taken = store, None
 
     def quads(self) -> Iterator[ox.Quad]:
         """Every asserted quad, without going through rdflib for what pyoxigraph parsed."""
         for name, graph in self._rdflib.items():
             yield from rdflib_triples_to_quads(graph, name)
-        for name, triples in self.oxigraph_triples.items():
-            graph_name = ox.NamedNode(str(name))
-            for t in triples:
-                yield ox.Quad(t.subject, t.predicate, t.object, graph_name)
+        if self.store is not None:
+            yield from self.store
 
     def triple_count(self) -> int:
-        return sum(len(g) for g in self._rdflib.values()) + sum(len(t) for t in self.oxigraph_triples.values())
+        return sum(len(g) for g in self._rdflib.values()) + (len(self.store) if self.store is not None else 0)
 
     @property
     def data_graph_names(self) -> list[URIRef]:
@@ -124,37 +147,102 @@ class Inputs:
         union = Graph()
         graphs = self.graphs
         for name in self.data_graph_names:
-            union += graphs[name]
+            if name in graphs:
+                union += graphs[name]
         return union
 
     def files_mentioning(self, node) -> list[str]:
         """The input files whose triples have ``node`` as subject (for validation reports)."""
         found: list[str] = []
-        for name, graph in self.graphs.items():
-            if (node, None, None) in graph:
-                found.extend(f for f in self.origins[name] if f not in found)
+        names = [name for name, graph in self._rdflib.items() if (node, None, None) in graph]
+        parsed = self.store if self.store is not None else self._taken
+        if parsed is not None and isinstance(node, (URIRef, BNode)):
+            term = ox.NamedNode(str(node)) if isinstance(node, URIRef) else ox.BlankNode(str(node))
+            names += [URIRef(q.graph_name.value) for q in parsed.quads_for_pattern(term, None, None)]
+        for name in dict.fromkeys(names):
+            found.extend(f for f in self.origins.get(name, []) if f not in found)
         return found
+
+
+class Derivation:
+    """What ``derive`` made of the asserted graphs: the report, and the quads to store if it conforms.
+
+    The reference engines give a list of quads; the fast engine gives the pyoxigraph store it
+    worked in (``dataset``), already holding exactly the quads to store, so that a million
+    quads need not become Python objects: :attr:`quads` lists them only when someone asks.
+    """
+
+    def __init__(self, report: ValidationReport, quads: list[ox.Quad] | None = None,
+                 engine: str = "reference", dataset: ox.Store | None = None, count: int | None = None):
+        self.report = report
+        self._count = count  # the dataset's size when known (len() of a large store is a scan)
+        self.engine = engine  # the engine that really ran (fast falls back to reference)
+        self.dataset = dataset
+        self._quads = quads if quads is not None or dataset is not None else []
+
+    @property
+    def quads(self) -> list[ox.Quad]:
+        """Every quad to store, in a stable order (graph, subject, predicate, object)."""
+        if self._quads is None:
+            self._quads = sorted(self.dataset, key=_quad_key)
+        return self._quads
+
+    def quad_count(self) -> int:
+        if self._quads is not None:
+            return len(self._quads)
+        if self._count is None:
+            self._count = len(self.dataset)
+        return self._count
+
+    def graph_counts(self) -> dict[str, int]:
+        """Triples per named graph, counted in the store when there is one."""
+        if self._quads is None:
+            rows = self.dataset.query("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+            return {row["g"].value: int(row["n"].value) for row in rows}
+        counts: dict[str, int] = {}
+        for quad in self._quads:
+            key = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else ""
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def _quad_key(quad: ox.Quad) -> tuple[str, str, str, str]:
+    return str(quad.graph_name), str(quad.subject), str(quad.predicate), str(quad.object)
 
 
 @dataclass
 class BuildResult:
-    """What a build produced: the quads to store, the validation report and the counts."""
+    """What a build produced: the quads to store (see :class:`Derivation`), the report and the counts."""
 
     inputs: Inputs
-    report: ValidationReport
-    quads: list[ox.Quad] = field(default_factory=list)
-    engine: str = "reference"
+    derivation: Derivation
+
+    @property
+    def report(self) -> ValidationReport:
+        return self.derivation.report
+
+    @property
+    def quads(self) -> list[ox.Quad]:
+        return self.derivation.quads
+
+    @property
+    def dataset(self) -> ox.Store | None:
+        """The fast engine's store holding exactly :attr:`quads`, or None."""
+        return self.derivation.dataset
+
+    @property
+    def engine(self) -> str:
+        return self.derivation.engine
 
     @property
     def ok(self) -> bool:
         return self.report.conforms
 
+    def quad_count(self) -> int:
+        return self.derivation.quad_count()
+
     def triple_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for quad in self.quads:
-            key = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else ""
-            counts[key] = counts.get(key, 0) + 1
-        return counts
+        return self.derivation.graph_counts()
 
 
 def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path | None = None) -> Inputs:
@@ -176,14 +264,14 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
     for file in sorted(data_folder.iterdir(), key=lambda f: f.name):
         if file.name.endswith((".trig", ".ttl")):
             data = file.read_bytes()
-            _add_rdf(inputs, data, file.name, prefix + file.name, default_graph=EXTERNAL_GRAPH)
+            add_rdf_file(inputs, data, file.name, prefix + file.name, default_graph=EXTERNAL_GRAPH)
     for path in extra_files:
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
-        _add_rdf(inputs, data, path.name, str(path), default_graph=user_graph(path))
+        add_rdf_file(inputs, data, path.name, str(path), default_graph=user_graph(path))
     return inputs
 
 
@@ -246,16 +334,7 @@ def build(extra_files: Sequence[str | Path] = (), *, reason: bool = True,
         stage.done(inputs.triple_count())
     derivation = derive(inputs, digest=inputs.digest, locate=inputs.files_mentioning, reason=reason,
                         engine=engine, progress=progress)
-    return BuildResult(inputs=inputs, report=derivation.report, quads=derivation.quads, engine=derivation.engine)
-
-
-@dataclass
-class Derivation:
-    """What ``derive`` made of the asserted graphs: the report, and the quads to store if it conforms."""
-
-    report: ValidationReport
-    quads: list[ox.Quad] = field(default_factory=list)
-    engine: str = "reference"  # the engine that really ran (fast falls back to reference)
+    return BuildResult(inputs=inputs, derivation=derivation)
 
 
 def derive(inputs: Inputs, *, digest: str, locate=None, reason: bool = True, engine: str = "reference",
@@ -332,7 +411,7 @@ def _graph_label(name: URIRef) -> str:
         ONTOLOGY_GRAPH: "ontology (TBox)",
         SHAPES_GRAPH: "SHACL shapes and rules",
         EXTERNAL_GRAPH: "external facts with their citations",
-        LINKS_GRAPH: "links to DBpedia and Wikidata, curated by the project",
+        LINKS_GRAPH: "links to DBpedia and Wikidata, and between its own resources, curated by the project",
         INFERRED_GRAPH: "inferred by OWL-RL reasoning and the violation rules",
         METADATA_GRAPH: "dataset description",
     }
@@ -356,36 +435,41 @@ def skolemize(graphs: dict[URIRef, Graph]) -> list[ox.Quad]:
         return ox.NamedNode(GENID[term.value]) if isinstance(term, ox.BlankNode) else term
 
     quads = [ox.Quad(named(q.subject), q.predicate, named(q.object), q.graph_name) for q in dataset]
-    quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
+    quads.sort(key=_quad_key)
     return quads
 
 
-def _add_rdf(inputs: Inputs, data: bytes, filename: str, origin: str, default_graph: URIRef) -> None:
-    """Parse one RDF file; triples outside a named graph go to ``default_graph``."""
+def add_rdf_file(inputs: Inputs, data: bytes, filename: str, origin: str, default_graph: URIRef) -> None:
+    """Parse one RDF file into the inputs' store; triples outside a named graph go to ``default_graph``.
+
+    pyoxigraph's bulk loader parses and indexes in Rust, with blank nodes renamed apart per file.
+    A file that can name graphs (TriG, N-Quads, JSON-LD) is parsed into a scratch store first,
+    so that a file writing into a reserved graph is refused before anything of it is kept.
+    """
     try:
         syntax = rdf_syntax_for_path(filename)
     except UnknownFormat as error:
         raise InputError(str(error)) from error
     # Bundled files use absolute IRIs only; a user's file resolves relative IRIs against its path.
     base = Path(origin).resolve().as_uri() if not origin.startswith("graph/data/") else None
+    target = ox.Store() if syntax.is_dataset else inputs.parsed_store()
     try:
-        quads = list(ox.parse(data, format=syntax.oxigraph, base_iri=base, rename_blank_nodes=True))
+        target.bulk_load(data, format=syntax.oxigraph, base_iri=base, to_graph=ox.NamedNode(str(default_graph)))
     except SyntaxError as error:
         raise InputError(f"{origin}: not valid {syntax.name}: {error}") from error
     except (ValueError, OSError) as error:
         raise InputError(f"{origin}: cannot parse as {syntax.name}: {error}") from error
-    by_graph: dict[URIRef, list[ox.Triple]] = {}
-    for quad in quads:
-        if isinstance(quad.graph_name, ox.DefaultGraph):
-            name = default_graph
-        elif isinstance(quad.graph_name, ox.NamedNode):
-            name = URIRef(quad.graph_name.value)
-        else:
-            raise InputError(f"{origin}: a graph named by a blank node cannot be stored; give it an IRI")
-        by_graph.setdefault(name, []).append(quad.triple)
-    if not by_graph:
-        by_graph[default_graph] = []
-    for name, triples in by_graph.items():
-        if name in SCHEMA_GRAPHS or name == INFERRED_GRAPH or name == METADATA_GRAPH:
-            raise InputError(f"{origin}: writes into the reserved graph <{name}>; put your triples in another graph")
-        inputs.add_oxigraph(name, triples, origin)
+    names = [default_graph]
+    if syntax.is_dataset:
+        names = []
+        for graph in target.named_graphs():
+            if isinstance(graph, ox.BlankNode):
+                raise InputError(f"{origin}: a graph named by a blank node cannot be stored; give it an IRI")
+            name = URIRef(graph.value)
+            if name in SCHEMA_GRAPHS or name in (INFERRED_GRAPH, METADATA_GRAPH) or name.startswith(REASONER_GRAPHS):
+                raise InputError(f"{origin}: writes into the reserved graph <{name}>; put your triples in another graph")
+            names.append(name)
+        inputs.parsed_store().bulk_extend(target)
+        names = names or [default_graph]  # an empty file still names its graph
+    for name in dict.fromkeys(names):
+        inputs._note(name, origin)

@@ -43,8 +43,12 @@ def compilers():
 
 
 def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progress: Progress | None = None):
-    """A :class:`yokuryu.graph.build.Derivation` made by the compiled engines, or None."""
-    from yokuryu.graph.build import Derivation, describe_dataset, skolemize
+    """A :class:`yokuryu.graph.build.Derivation` made by the compiled engines, or None.
+
+    It works in the store the inputs were parsed into (taken over, not copied) and leaves in it
+    exactly the quads to store, so nothing of the data goes through Python objects.
+    """
+    from yokuryu.graph.build import Derivation
 
     progress = progress or Progress()
     found = compilers()
@@ -61,15 +65,15 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
             log.info("fast engine unavailable: %s", error)
             return None
         raise
-    store = ox.Store()
+    asserted = inputs.triple_count()
     with progress.stage("load", unit="quads") as stage:
-        store.bulk_extend(inputs.quads())
-        stage.done(len(store))
+        store = inputs.take_store()  # the parsed files are in it already: this adds the schema and sources
+        stage.done(asserted)
     engine = LocalEngine(store)
     data_graphs = [str(name) for name in inputs.names() if name not in (SHAPES_GRAPH,)]
     with progress.stage("validate") as stage:
         report = with_results_graph(validator.validate(engine, data_graphs=data_graphs).to_validation_report(locate))
-        stage.done(len(store))
+        stage.done(asserted)
     if not report.conforms:
         return Derivation(report, engine="fast")
     if reasoner is not None:
@@ -80,43 +84,51 @@ def derive_fast(inputs, *, digest: str, locate=None, reason: bool = True, progre
         except Exception as error:  # noqa: BLE001 - data the compiled rules do not cover (owl:sameAs…)
             if unsupported(error):
                 log.info("fast engine cannot reason over this data: %s", error)
+                inputs.give_back(store)  # the reference engines read the asserted graphs from it
                 return None
             raise
     with progress.stage("describe", unit="quads") as stage:
-        counts = {URIRef(g.value): _count(store, g.value) for g in store.named_graphs()
-                  if isinstance(g, ox.NamedNode) and not is_private(g.value)}
-        ordered = {name: counts[name] for name in inputs.names() if name in counts}
-        ordered.update(counts)
-        quads = store_quads(store, metadata=describe_dataset(ordered, digest), skolemize=skolemize)
-        stage.done(len(quads))
-    return Derivation(report, quads, engine="fast")
+        count = finish_store(store, order=inputs.names(), digest=digest)
+        stage.done(count)
+    return Derivation(report, engine="fast", dataset=store, count=count)
+
+
+def finish_store(store: ox.Store, *, order, digest: str) -> int:
+    """Turn the working store into the build: the reasoner's own graphs dropped, the dataset
+    description (VoID: each graph's licence and triple count) added, blank nodes named.
+
+    Everything here but the blank-node quads runs inside pyoxigraph: the counts are one query,
+    the private graphs are dropped whole. Only the quads that mention a blank node (the schema's
+    restrictions and lists, in practice) become Python objects, to be named by RDFC-1.0.
+    Returns the number of quads in the store (counting a large store costs a scan).
+    """
+    from yokuryu.graph.build import describe_dataset, skolemize
+
+    for graph in list(store.named_graphs()):
+        if isinstance(graph, ox.NamedNode) and is_private(graph.value):
+            store.remove_graph(graph)
+    rows = store.query("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+    counts = {URIRef(row["g"].value): int(row["n"].value) for row in rows if isinstance(row["g"], ox.NamedNode)}
+    ordered = {name: counts[name] for name in order if name in counts}
+    ordered.update(counts)
+    with_blank = list(store.query(
+        "SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o FILTER(isBlank(?s) || isBlank(?o)) } }"))
+    blank_quads = [ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in with_blank]
+    graphs: dict[URIRef, list[ox.Quad]] = {}
+    for quad in blank_quads:
+        graphs.setdefault(URIRef(quad.graph_name.value), []).append(quad)
+    named = {name: _triples_graph(quads) for name, quads in graphs.items()}
+    named[METADATA_GRAPH] = describe_dataset(ordered, digest)
+    for quad in blank_quads:
+        store.remove(quad)
+    skolemized = skolemize(named)
+    store.bulk_extend(skolemized)
+    return sum(counts.values()) - len(blank_quads) + len(skolemized)  # the quads now in the store
 
 
 def is_private(graph: str) -> bool:
     """Graphs the compiled reasoner keeps for itself (support, rule output, scratch): never stored."""
     return graph.startswith(REASONER_GRAPHS) or graph == str(METADATA_GRAPH)
-
-
-def store_quads(store: ox.Store, *, metadata, skolemize) -> list[ox.Quad]:
-    """The store's quads with the description added and blank nodes named as the build names them.
-
-    RDFC-1.0 labels a blank node from the quads that mention blank nodes only, so only those
-    quads (the schema's restrictions and lists, in practice) go through canonicalisation.
-    """
-    plain, with_blank = [], {}
-    for quad in store:
-        if is_private(quad.graph_name.value):
-            continue
-        if isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode):
-            with_blank.setdefault(URIRef(quad.graph_name.value), []).append(quad)
-        else:
-            plain.append(quad)
-    graphs = {name: _triples_graph(quads) for name, quads in with_blank.items()}
-    graphs[METADATA_GRAPH] = metadata
-    named = skolemize(graphs)
-    quads = plain + named
-    quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
-    return quads
 
 
 def _triples_graph(quads):

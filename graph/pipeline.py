@@ -1,6 +1,7 @@
 """Getting a store that holds a build: open an on-disk one, or build into memory."""
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -8,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyoxigraph as ox
+from rdflib import URIRef
 
 from yokuryu.graph.build import DEFAULT_ENGINE, BuildResult, build, input_digest
 from yokuryu.graph.progress import Progress
 from yokuryu.graph.store import KnowledgeStore, StoreError, open_store
-from yokuryu.ontology import GRAPH
+from yokuryu.ontology import GRAPH, METADATA_GRAPH
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +56,44 @@ def prepare_store(path: str | Path | None, extra_files: Sequence[str | Path] = (
     progress = progress or Progress()
     result = build(extra_files, engine=engine, progress=progress)
     if result.ok:
-        log.info("storing %d quads %s", len(result.quads), f"in {path}" if path is not None else "in memory")
+        log.info("storing %d quads %s", result.quad_count(), f"in {path}" if path is not None else "in memory")
         with progress.stage("store", unit="quads") as stage:
-            store.load_build(result)
-            stage.done(len(result.quads))
+            store = _store_build(store, result)
+            stage.done(result.quad_count())
         if cached is not None:
             _write_cache(cached, result)
     return store, result
+
+
+def _store_build(store: KnowledgeStore, result: BuildResult) -> KnowledgeStore:
+    """Put a successful build into ``store``; the store that holds it (maybe a new one).
+
+    The fast engine's build is already a pyoxigraph store: in memory it simply becomes the
+    store; on disk it is copied by pyoxigraph's bulk loader, the dataset description last, so
+    that a build interrupted half-way leaves a store that does not count as built.
+    """
+    dataset = result.dataset
+    if dataset is None:
+        store.load_build(result)
+        return store
+    if not store.is_persistent and len(store) == 0:
+        return KnowledgeStore(dataset)
+    metadata = ox.NamedNode(str(METADATA_GRAPH))
+    description = list(dataset.quads_for_pattern(None, None, None, metadata))
+    dataset.remove_graph(metadata)
+    dump = io.BytesIO()
+    dataset.dump(dump, format=ox.RdfFormat.N_QUADS)
+    dataset.extend(description)
+    with store.write_lock:
+        store.incremental = None  # a working copy of the old content is of no use any more
+        store.oxigraph.clear()
+        store.oxigraph.bulk_load(dump.getvalue(), format=ox.RdfFormat.N_QUADS)
+        del dump
+        store.oxigraph.extend(description)
+        if store.is_persistent:
+            store.oxigraph.flush()
+        store.touch()
+    return store
 
 
 def cache_dir() -> Path | None:
@@ -86,7 +119,10 @@ def _write_cache(target: Path, result: BuildResult) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".build-", suffix=".nq", delete=False) as tmp:
-            ox.serialize(result.quads, tmp, format=ox.RdfFormat.N_QUADS)
+            if result.dataset is not None:
+                result.dataset.dump(tmp, format=ox.RdfFormat.N_QUADS)
+            else:
+                ox.serialize(result.quads, tmp, format=ox.RdfFormat.N_QUADS)
         os.replace(tmp.name, target)
     except OSError as error:  # a read-only home is no reason to fail: the build is in memory already
         log.warning("could not cache the build in %s: %s", target.parent, error)
@@ -114,3 +150,66 @@ def resolve_graph_name(store: KnowledgeStore, name: str) -> str:
             return iri
     short = ", ".join(g[len(str(GRAPH)):] if g.startswith(str(GRAPH)) else g for g in store.graph_names())
     raise StoreError(f"no named graph {name!r} in the store; the graphs are: {short}")
+
+
+def load_files(store: KnowledgeStore, files: Sequence[str | Path], *, engine: str = DEFAULT_ENGINE,
+               progress: Progress | None = None) -> tuple[int, int]:
+    """Add RDF files to a built store as one checked change; the numbers of quads added and removed.
+
+    This is ``yokuryu load``: the bulk twin of a write. Each file is parsed as ``yokuryu build
+    FILE`` parses it (its triples in the graph ``…/graph/user/FILE-STEM``, a TriG or N-Quads
+    file's graphs kept), then the store's asserted graphs and the files are validated and
+    reasoned over whole, as a build does them — a write's incremental path would track each of
+    a large file's triples one by one, which costs more than starting afresh. Any file that does
+    not parse, or writes into a reserved graph, stops the load (:class:`InputError`); data that
+    breaks a shape raises :class:`InvalidData` with the report. Either way nothing is stored.
+
+    The store then gets the difference: the new quads in one atomic ``extend``, and the few that
+    go (the dataset description's old counts) right after it.
+    """
+    from yokuryu.graph.build import InputError, Inputs, add_rdf_file, derive, user_graph
+    from yokuryu.graph.transaction import PROTECTED_GRAPHS, REASONER_GRAPHS, apply_in_one_transaction, schema
+    from yokuryu.ontology import ONTOLOGY_GRAPH, SHAPES_GRAPH
+
+    progress = progress or Progress()
+    if not store.is_built:
+        raise StoreError(f"{store.path} holds no build; run 'yokuryu build --store {store.path}' first")
+    inputs = Inputs(digest=store.built_digest() or "")
+    ontology, shapes = schema()
+    inputs.add(ONTOLOGY_GRAPH, ontology, "the ontology")
+    inputs.add(SHAPES_GRAPH, shapes, "the shapes")
+    with progress.stage("parse") as stage:
+        for path in files:
+            path = Path(path)
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
+            add_rdf_file(inputs, data, path.name, str(path), default_graph=user_graph(path))
+        stage.done(inputs.triple_count())
+    live = store.oxigraph
+    parsed = inputs.parsed_store()
+    for graph in live.named_graphs():
+        if isinstance(graph, ox.NamedNode) and graph.value not in PROTECTED_GRAPHS \
+                and not graph.value.startswith(REASONER_GRAPHS):
+            parsed.bulk_extend(live.quads_for_pattern(None, None, None, graph))
+            inputs.origins.setdefault(URIRef(graph.value), []).append(f"graph <{graph.value}>")
+    derivation = derive(inputs, digest=inputs.digest, locate=inputs.files_mentioning, engine=engine, progress=progress)
+    if not derivation.report.conforms:
+        raise InvalidData(derivation.report)
+    with progress.stage("store", unit="quads") as stage:
+        new = derivation.dataset
+        if new is None:
+            new = ox.Store()
+            new.extend(derivation.quads)
+        added = [quad for quad in new if quad not in live]
+        removed = [quad for quad in live if quad not in new]
+        with store.write_lock:
+            store.incremental = None  # the working copy of writes knows nothing of this change
+            live.extend(added)  # atomic: all of the files' quads and what they entail, or none
+            apply_in_one_transaction(store, removed, [])
+            if store.is_persistent:
+                live.flush()
+            store.touch()
+        stage.done(len(added) + len(removed))
+    return len(added), len(removed)

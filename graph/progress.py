@@ -3,15 +3,20 @@
 ``yokuryu build`` passes :func:`terminal_progress`; everything else (tests, the server, a build
 whose output goes to a file or a pipe, ``-q``) gets a silent :class:`Progress`, which only keeps
 the timings (``bench/build.py`` reads them).
+
+On a terminal each stage is a tqdm line: while the stage runs its clock ticks (the work itself
+happens inside pyoxigraph, which cannot report as it goes, so a ticking clock is what tells a
+person that a long validation is alive); when it ends the line shows the count and the rate.
 """
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-
 
 log = logging.getLogger(__name__)
 # What each stage does, for `yokuryu -v` (whichever engine runs it).
@@ -24,6 +29,8 @@ STEPS = {
     "describe": "describing the dataset (VoID) and naming blank nodes",
     "store": "storing the build",
 }
+# How often a running stage's clock is redrawn on a terminal.
+TICK_SECONDS = 0.5
 
 
 @dataclass
@@ -43,32 +50,85 @@ class Stage:
         self.advance(count - self.count)
 
 
+@dataclass
+class Timing:
+    """A finished stage: its count, wall-clock seconds, CPU seconds (this process, all threads)
+    and the process's peak resident memory so far (MiB; 0 where the platform does not say)."""
+
+    name: str
+    count: int
+    unit: str
+    seconds: float
+    cpu_seconds: float
+    peak_mib: float = 0.0
+
+
 class Progress:
-    """Stages as they run; ``timings`` keeps (name, count, unit, seconds) for benchmarks."""
+    """Stages as they run; ``timings`` keeps a :class:`Timing` per stage, for benchmarks."""
 
     def __init__(self, show: bool = False, stream=None):
         self.show = show
         self.stream = stream or sys.stderr
-        self.timings: list[tuple[str, int, str, float]] = []
+        self.timings: list[Timing] = []
 
     @contextmanager
     def stage(self, name: str, unit: str = "triples"):
         stage = Stage(name, unit)
+        cpu_started = time.process_time()
         log.info("%s", STEPS.get(name, name))
-        if self.show:
-            # The stage's line while it runs, rewritten in place with its result when it ends.
-            self.stream.write(f"\r{name:<9} …")
-            self.stream.flush()
+        display = _Line(name, unit, self.stream) if self.show else None
         try:
             yield stage
         finally:
             seconds = time.monotonic() - stage.started
-            self.timings.append((name, stage.count, unit, seconds))
+            self.timings.append(Timing(name, stage.count, unit, seconds, time.process_time() - cpu_started, _peak_mib()))
             log.info("%s: %d %s in %.2f s", name, stage.count, unit, seconds)
-            if self.show:
-                rate = f"{stage.count / seconds:>12,.0f} {unit}/s" if seconds > 0 else ""
-                self.stream.write(f"\r{name:<9}{stage.count:>12,} {unit:<8}{seconds:>8.2f} s{rate}\n")
-                self.stream.flush()
+            if display is not None:
+                display.close(stage.count)
+
+
+class _Line:
+    """A stage's line on the terminal: tqdm draws it, a small thread keeps its clock ticking."""
+
+    def __init__(self, name: str, unit: str, stream):
+        from tqdm import tqdm
+
+        # Running: the stage and its clock; ended: its count, time and rate.
+        self.bar = tqdm(desc=f"{name:<9}", unit=f" {unit}", unit_scale=True, file=stream, leave=True,
+                        bar_format="{desc}" + " " * 17 + " {elapsed_s:6.1f} s …", mininterval=0,
+                        **({} if _width(stream) else {"ncols": 80, "nrows": 24}))
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+        self.ticker.start()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(TICK_SECONDS):
+            self.bar.refresh()
+
+    def close(self, count: int) -> None:
+        self.stopped.set()
+        self.ticker.join()
+        self.bar.bar_format = "{desc}{n_fmt:>8}{unit:<9} {elapsed_s:6.1f} s  {rate_fmt}"
+        self.bar.n = count
+        self.bar.refresh()
+        self.bar.close()
+
+
+def _peak_mib() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _width(stream) -> int:
+    """The terminal's width, 0 when it does not say (a fresh pseudo-terminal reports 0 columns and
+    0 rows, and tqdm hides a line on a screen 0 rows high)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def terminal_progress(quiet: bool = False, stream=None) -> Progress:

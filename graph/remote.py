@@ -335,6 +335,9 @@ class RemoteKnowledgeStore(KnowledgeStore):
     def location(self) -> str:
         return self.engine.query_url
 
+    def quad_count(self) -> int:
+        return len(self)  # others may write to the remote server: ask it every time
+
     def graph_count(self, name: str | None) -> int:
         where = "{ ?s ?p ?o }" if name is None else f"GRAPH <{name}> {{ ?s ?p ?o }}"
         rows = self.engine.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}")

@@ -32,7 +32,7 @@ from rdflib.term import Node, Variable
 
 from yokuryu.graph.sparql_engine import SparqlEngine, sparql_term
 from yokuryu.graph.terms import to_rdflib
-from yokuryu.graph.validation import ValidationReport, Violation, _show
+from yokuryu.graph.validation import ValidationReport, Violation, _show, _typed_by_text, transitive
 from yokuryu.ontology import GENID, INFERRED_GRAPH, METADATA_GRAPH, ONTOLOGY_GRAPH, SHAPES_GRAPH
 
 # Graphs that are never validated as data (the ontology is read alongside the data, as pyshacl does).
@@ -146,6 +146,7 @@ class _Check:
     root: Node | None = None     # the node shape whose targets give the focus nodes
     flag: str | None = None      # boolean SPARQL expression over ?this: "this check has a result here"
     branch: str | None = None    # or: a pattern binding ?this ?value (?_o) to its results, joined with the targets
+    free: bool = False           # the branch alone binds ?this to few nodes: run it first, ask the targets after
 
 
 class CompiledShapes:
@@ -225,13 +226,25 @@ class CompiledShapes:
                             flagged.setdefault(i, []).append(row["this"])
         # Value checks: per node shape, one query joins its focus nodes with a union of every
         # check's violating (focus, value) pairs; each branch is anchored on ?this for a write.
+        # Over the whole data, the branches run alone first (violations are few, the focus nodes
+        # of a large shape many), and only the nodes they find are then sorted into the shapes.
+        joined = []
         for root, indexes in self.value_groups.items():
             nodes = None if targeted is None else targeted.get(root, [])
             if nodes is not None and not nodes:
                 continue
+            joined.append((root, nodes))
+        free = [root for root, nodes in joined if nodes is None
+                and all(self.checks[i].free for i in self.value_groups[root])]
+        found, unnamed = self._violations_first(engine, dataset, free)
+        results.extend(found)
+        for root, nodes in joined:
+            if root in free and root not in unnamed:
+                continue
             for chunk in _chunks(nodes, 1000) if nodes is not None else [None]:
                 values = _values(chunk)
-                union = " UNION ".join(f"{{ {values} {self.checks[i].branch} BIND({i} AS ?_check) }}" for i in indexes)
+                union = " UNION ".join(f"{{ {values} {self.checks[i].branch} BIND({i} AS ?_check) }}"
+                                       for i in self.value_groups[root])
                 query = (f"SELECT DISTINCT ?_check ?this ?value ?_o{dataset} WHERE {{ "
                          f"{self.targets_query[root].replace(_FOCUS, values)} {{ {union} }} }}")
                 by_check: dict[int, list] = {}
@@ -260,12 +273,47 @@ class CompiledShapes:
         results.sort(key=lambda r: (str(r.focus), str(r.component), str(r.path), str(r.value), str(r.source_shape)))
         return CompiledReport(results, self.shapes)
 
+    def _violations_first(self, engine: SparqlEngine, dataset: str, roots: list) -> tuple[list[Result], set]:
+        """The value checks of these node shapes over the whole data, without their focus nodes:
+        one union of the distinct branches (shapes share some, such as "a label has a language"),
+        then the nodes found are sorted into shapes. Also answers the shapes whose candidate
+        nodes a query cannot name (blank nodes, literals): the caller joins those instead."""
+        branches: dict[str, list[int]] = {}
+        for root in roots:
+            for i in self.value_groups[root]:
+                branches.setdefault(self.checks[i].branch, []).append(i)
+        if not branches:
+            return [], set()
+        texts = list(branches)
+        union = " UNION ".join(f"{{ {text} BIND({k} AS ?_branch) }}" for k, text in enumerate(texts))
+        by_root: dict = {root: {} for root in roots}
+        for row in engine.select(f"SELECT DISTINCT ?_branch ?this ?value ?_o{dataset} WHERE {{ {union} }}"):
+            for i in branches[texts[int(row["_branch"].value)]]:
+                by_root[self.checks[i].root].setdefault(i, []).append(row)
+        unnamed = {root for root, by_check in by_root.items()
+                   if any(not isinstance(row["this"], ox.NamedNode) for rows in by_check.values() for row in rows)}
+        candidates = sorted({row["this"] for root, by_check in by_root.items() if root not in unnamed
+                             for rows in by_check.values() for row in rows}, key=str)
+        shapes_of = self._targeted(engine, dataset, candidates) if candidates else {}
+        results: list[Result] = []
+        for root, by_check in by_root.items():
+            if root in unnamed:
+                continue
+            keep = set(shapes_of.get(root, ()))
+            for i, rows in sorted(by_check.items()):
+                mine = [row for row in rows if row["this"] in keep]
+                if mine:
+                    results.extend(self._results(self.checks[i], mine))
+        return results, unnamed
+
     def _all_targets(self, engine: SparqlEngine, dataset: str) -> dict:
         """Each node shape's focus nodes when few (queries are then anchored on them), else None:
         a shape with many focus nodes is checked by joins over the whole data instead."""
         found: dict = {}
         for root, template in self.targets_query.items():
-            nodes = [row["this"] for row in engine.select(f"SELECT ?this{dataset} WHERE {template.replace(_FOCUS, '')}")]
+            # LIMIT: past the threshold the nodes are not needed, and counting them all costs a scan.
+            nodes = [row["this"] for row in engine.select(f"SELECT ?this{dataset} WHERE {template.replace(_FOCUS, '')} "
+                                                          f"LIMIT {_ANCHOR_LIMIT + 1}")]
             if len(nodes) > _ANCHOR_LIMIT or any(isinstance(node, ox.BlankNode) for node in nodes):
                 found[root] = None
             else:
@@ -303,13 +351,18 @@ class CompiledShapes:
         schema (a sub-class, sub-property, domain or range, or the ontology graph): validate all.
         """
         seeds: set = set()
+        # The class in "x rdf:type C" is no focus node the change can affect, unless a shape
+        # targets or walks objects of rdf:type (else every instance of C would be re-sorted).
+        typing = {str(RDF.type)} & (self.walk_backward | self.walk_forward
+                                    | set().union(*(spec["object_of"] for spec in self.target_specs.values())))
         for item in itertools.chain(added, removed):
             graph = getattr(item, "graph_name", None)
             if isinstance(graph, ox.NamedNode) and graph.value == str(ONTOLOGY_GRAPH):
                 return None
             if item.predicate.value in _SCHEMA_PREDICATES:
                 return None
-            for term in (item.subject, item.object):
+            terms = (item.subject,) if item.predicate.value == str(RDF.type) and not typing else (item.subject, item.object)
+            for term in terms:
                 if isinstance(term, ox.BlankNode):
                     return None  # cannot be named in a query: validate everything
                 if not isinstance(term, ox.Literal):
@@ -424,12 +477,8 @@ class CompiledShapes:
             for prop in sorted(hierarchy.supers_p_of(p), key=str):
                 for cls in sorted(declared.get(prop, ()), key=str):
                     if within_target(cls):
-                        if kind == 1:
-                            return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
-                                    f"subject of {p.n3(names)}, whose rdfs:domain is {cls.n3(names)}")
-                        subject = to_rdflib(row["x"])
-                        return (f"inferred, not stated: {node.n3(names)} is a {cls.n3(names)} because it is the "
-                                f"object of {p.n3(names)} (on {subject.n3(names)}), whose rdfs:range is {cls.n3(names)}")
+                        subject = None if kind == 1 else to_rdflib(row["x"])
+                        return _typed_by_text(node, cls, p, subject, names)
         return None
 
     @staticmethod
@@ -512,8 +561,8 @@ class _Compiler:
         self.target_patterns: dict = {}
         self.target_specs: dict = {}
         self.inspected = 0  # the farthest level whose nodes' own triples the current check reads
-        supers_p = _transitive(ontology, RDFS.subPropertyOf)
-        supers_c = _transitive(ontology, RDFS.subClassOf)
+        supers_p = transitive(ontology, RDFS.subPropertyOf, reflexive=True)
+        supers_c = transitive(ontology, RDFS.subClassOf, reflexive=True)
         self.sub_properties: dict[Node, set] = {}
         for p, supers in supers_p.items():
             for sup in supers:
@@ -551,6 +600,10 @@ class _Compiler:
             if any(cls == c or cls in self.supers_c.get(c, ()) for c in classes):
                 implying.update(self.properties_under(prop))
         return sorted(implying, key=str)
+
+    def strictly_below(self, cls: Node, other: Node) -> bool:
+        """``cls`` is a sub-class of ``other`` and not equivalent to it."""
+        return other != cls and other in self.supers_c.get(cls, ()) and cls not in self.supers_c.get(other, ())
 
     def members(self, cls: Node, var: str) -> str:
         """A group pattern binding (or testing) ``var`` to the nodes that are ``cls`` under RDFS."""
@@ -605,6 +658,29 @@ class _Compiler:
         if alternative is not None:
             return "(" + "|".join(self.path(step, steps, inverse) for step in Collection(self.sg, alternative)) + ")"
         raise UnsupportedShapes(f"the path {node.n3()} is not a SHACL path the compiler knows")
+
+    def zero_length(self, node: Node) -> bool:
+        """Whether a SHACL path can match zero steps (then it relates every node to itself)."""
+        if isinstance(node, URIRef):
+            return False
+        if (node, RDF.first, None) in self.sg:
+            return all(self.zero_length(step) for step in Collection(self.sg, node))
+        if self.sg.value(node, SH.zeroOrOnePath) is not None or self.sg.value(node, SH.zeroOrMorePath) is not None:
+            return True
+        for key in (SH.oneOrMorePath, SH.inversePath):
+            inner = self.sg.value(node, key)
+            if inner is not None:
+                return self.zero_length(inner)
+        alternative = self.sg.value(node, SH.alternativePath)
+        if alternative is not None:
+            return any(self.zero_length(step) for step in Collection(self.sg, alternative))
+        return True  # unknown: assume the worst
+
+    def ranged(self, path_node: Node, cls: Node) -> bool:
+        """Whether every value of this one-predicate path is a ``cls`` by the rdfs:range of the
+        predicate (or of a super-property), as RDFS entails for any value that is not a literal."""
+        return (isinstance(path_node, URIRef) and isinstance(cls, URIRef) and cls != RDFS.Resource
+                and path_node in self.typing_properties(cls, self.range_of))
 
     def path_length(self, node: Node) -> int:
         """How many steps from a focus node its farthest value node can be."""
@@ -661,8 +737,11 @@ class _Compiler:
         branches = []
         # The same targets as sets, so a write's few focus nodes are sorted into shapes in Python.
         spec = {"types": set(), "subject_of": set(), "object_of": set(), "nodes": set()}
-        for cls in sorted(self.sg.objects(shape, SH.targetClass), key=str):
-            branches.append(self.members(cls, "?this"))
+        classes = sorted(self.sg.objects(shape, SH.targetClass), key=str)
+        for cls in classes:
+            # A sub-class of another target class adds no node, only duplicate rows to sort out.
+            if not any(self.strictly_below(cls, other) for other in classes):
+                branches.append(self.members(cls, "?this"))
             spec["types"].update(str(c) for c in self.classes_under(cls))
             spec["subject_of"].update(str(p) for p in self.typing_properties(cls, self.domain_of))
             spec["object_of"].update(str(p) for p in self.typing_properties(cls, self.range_of))
@@ -725,8 +804,13 @@ class _Compiler:
         outer, self.inspected = self.inspected, 0
         messages, severity = self.info(shape)
 
+        # A path with no zero-length step binds ?this by itself, to the nodes that have values:
+        # its branches can be run over the whole data before the targets are known.
+        free = not self.zero_length(path_node)
+
         def check(component, query, value, flag, branch=None):
-            return _Check(shape, component, path_node, query, value, messages, severity, flag=flag, branch=branch)
+            return _Check(shape, component, path_node, query, value, messages, severity, flag=flag, branch=branch,
+                          free=free and branch is not None)
 
         checks = []
         for n in self.sg.objects(shape, SH.minCount):
@@ -745,8 +829,9 @@ class _Compiler:
             query = (f"SELECT ?this{_DATASET} WHERE {{ {focus} ?this {path} ?_v }} "
                      f"GROUP BY ?this HAVING (COUNT(DISTINCT ?_v) > {int(n)})")
             xs = [self.var() for _ in range(int(n) + 1)]
-            flag = f"EXISTS {{ ?this {path} {', '.join(xs)} {_all_different(xs)} }}" if int(n) <= 3 else None
-            checks.append(check(SH.MaxCountConstraintComponent, query, "none", flag))
+            # A branch, not a per-node flag: the nodes with too many values are found in one pass.
+            branch = f"?this {path} {', '.join(xs)} {_all_different(xs)}" if int(n) <= 3 else None
+            checks.append(check(SH.MaxCountConstraintComponent, query, "none", None, branch))
         for parameter in sorted(_VALUE_PARAMETERS, key=str):
             for argument in sorted(self.sg.objects(shape, parameter), key=str):
                 if parameter == SH.hasValue:
@@ -754,7 +839,10 @@ class _Compiler:
                     checks.append(check(SH.HasValueConstraintComponent, query, "none",
                                         f"NOT EXISTS {{ ?this {path} {_term(argument)} }}"))
                     continue
-                ok = self.value_ok(parameter, argument, "?value", shape, level)
+                if parameter == SH["class"] and self.ranged(path_node, argument):
+                    ok = "!isLiteral(?value)"  # the range types every node value: only a literal fails
+                else:
+                    ok = self.value_ok(parameter, argument, "?value", shape, level)
                 query = f"SELECT DISTINCT ?this ?value{_DATASET} WHERE {{ {focus} ?this {path} ?value FILTER(!({ok})) }}"
                 checks.append(check(_COMPONENT[parameter], query, "bound", None,
                                     f"?this {path} ?value FILTER(!({ok}))"))
@@ -980,17 +1068,3 @@ def _triple_predicates(node):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from _triple_predicates(item)
-
-
-def _transitive(graph: Graph, predicate) -> dict:
-    """For each subject of ``predicate``, itself and every node it reaches by one or more steps."""
-    reach: dict = {}
-    for start in set(graph.subjects(predicate, None)):
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in graph.objects(todo.pop(), predicate):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        reach[start] = seen
-    return reach

@@ -36,6 +36,10 @@ class KnowledgeStore:
         # The fast engine's working copy for incremental writes (yokuryu.graph.fast.IncrementalState),
         # made by the first write that needs it.
         self.incremental = None
+        # The number of quads, kept by the writes that go through the server (see count_change):
+        # counting an in-memory store walks all of it, which costs time and, in a process that
+        # shares the store with forked query processes, makes this process copy the pages it walks.
+        self._quads: int | None = None
 
     # --- state -------------------------------------------------------------
 
@@ -59,6 +63,19 @@ class KnowledgeStore:
     def __len__(self) -> int:
         return len(self.oxigraph)
 
+    def quad_count(self) -> int:
+        """The number of quads, counted once and then kept up to date by :meth:`count_change`."""
+        if self._quads is None:
+            self._quads = len(self.oxigraph)
+        return self._quads
+
+    def count_change(self, removed: int | None, added: int | None) -> None:
+        """A committed write removed and added that many quads (None: unknown, count again when asked)."""
+        if removed is None or added is None or self._quads is None:
+            self._quads = None
+        else:
+            self._quads += added - removed
+
     def graph_names(self) -> list[str]:
         return sorted(g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode))
 
@@ -79,6 +96,7 @@ class KnowledgeStore:
             self.incremental = None  # a working copy of the old content is of no use any more
             self.oxigraph.clear()
             self.oxigraph.extend(quads)
+            self._quads = None
             if self.is_persistent:
                 self.oxigraph.flush()
             self.touch()
@@ -150,3 +168,22 @@ def open_store(path: str | Path | None) -> KnowledgeStore:
             raise StoreError(f"--store {path}: another yokuryu process has this store open (one process at "
                              "a time may open it); stop that process, or query it through its server") from error
         raise StoreError(f"--store {path}: cannot open the store ({error})") from error
+
+
+def load_nquads(store: ox.Store, nquads: bytes, lenient: bool = False) -> None:
+    """Add N-Quads to ``store``, keeping blank node labels (its loader would rename them).
+
+    Lines without a blank node go through the store's own loader (fast, no Python objects);
+    only lines that may hold one are parsed into quads here.
+    """
+    if not nquads:
+        return
+    if b"_:" not in nquads:
+        store.load(nquads, format=ox.RdfFormat.N_QUADS, lenient=lenient)
+        return
+    plain, blank = [], []
+    for line in nquads.split(b"\n"):
+        (blank if b"_:" in line else plain).append(line)
+    if plain:
+        store.load(b"\n".join(plain), format=ox.RdfFormat.N_QUADS, lenient=lenient)
+    store.extend(list(ox.parse(b"\n".join(blank), format=ox.RdfFormat.N_QUADS)))

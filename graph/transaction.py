@@ -37,7 +37,13 @@ from rdflib import Graph, URIRef
 from yokuryu.graph.build import Inputs, derive
 from yokuryu.graph.reasoning import InconsistentData
 from yokuryu.graph.offline import run_offline
-from yokuryu.graph.query_guard import is_network_refusal, network_refused_message
+from yokuryu.graph.query_guard import (
+    SparqlLimits,
+    SparqlRefused,
+    check_sparql,
+    is_network_refusal,
+    network_refused_message,
+)
 from yokuryu.graph.sparql_text import operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
@@ -166,7 +172,7 @@ Committed = Callable[[set[ox.Quad], set[ox.Quad]], None]
 def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
            union_default_graph: bool = True, base_iri: str | None = None,
            on_commit: Committed | None = None, max_added: int | None = None,
-           engine: str = "reference") -> WriteOutcome:
+           engine: str = "reference", limits: SparqlLimits = SparqlLimits()) -> WriteOutcome:
     """Apply ``change`` (SPARQL Update text, or a :class:`Change`) to ``store`` as one transaction.
 
     ``plain`` runs the update as it is (no schema, no checks: ``serve --empty``). Otherwise the
@@ -175,9 +181,14 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
     under the store's write lock (so in commit order) and before this function returns.
     ``max_added`` bounds the quads a checked write may add (an ``INSERT … WHERE`` over a cross
     product would otherwise be validated and reasoned over for minutes under the write lock).
+    ``limits`` bound the nesting and length of update text before pyoxigraph parses it (its
+    parser is recursive: 10,000 nested brackets in an INSERT DATA kill the process), for every
+    caller alike — the endpoint passes its configured limits, ``yokuryu update`` the defaults.
     Raises a :class:`WriteError`; then nothing was applied.
     """
     started = time.monotonic()
+    if isinstance(change, str):
+        _refuse_unparseable(change, limits)
     with store.write_lock:
         if plain:
             return _plain_update(store, change, base_iri, on_commit, started)
@@ -570,6 +581,13 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         raise StoreFailure(f"the store could not apply the update: {error}") from error
     except (ValueError, RuntimeError) as error:  # pyoxigraph: "The graph <g> does not exist"…
         raise UnusableWrite(f"the update cannot be applied: {error}") from error
+
+
+def _refuse_unparseable(text: str, limits: SparqlLimits) -> None:
+    try:
+        check_sparql(text, "update", limits)
+    except SparqlRefused as error:
+        raise (RemoteAccess if error.status == 403 else UpdateSyntaxError)(error.message) from None
 
 
 def _skolem(quad: ox.Quad) -> ox.Quad:

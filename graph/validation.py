@@ -99,8 +99,8 @@ def rdfs_entailments(data: Graph, ontology: Graph) -> Graph:
     closure = Graph()
     closure += ontology
     closure += data
-    supers_of_property = _transitive(ontology, RDFS.subPropertyOf)
-    supers_of_class = _transitive(ontology, RDFS.subClassOf)
+    supers_of_property = transitive(ontology, RDFS.subPropertyOf)
+    supers_of_class = transitive(ontology, RDFS.subClassOf)
     domains = {p: set(ontology.objects(p, RDFS.domain)) for p in ontology.subjects(RDFS.domain, None)}
     ranges = {p: set(ontology.objects(p, RDFS.range)) for p in ontology.subjects(RDFS.range, None)}
     for s, p, o in list(data):
@@ -117,11 +117,12 @@ def rdfs_entailments(data: Graph, ontology: Graph) -> Graph:
     return closure
 
 
-def _transitive(graph: Graph, predicate) -> dict:
-    """For each subject of ``predicate``, every node it reaches by one or more steps."""
+def transitive(graph: Graph, predicate, *, reflexive: bool = False) -> dict:
+    """For each subject of ``predicate``, every node it reaches by one or more steps (and itself
+    too when ``reflexive``: "its super-classes or itself", as the compiled shapes ask)."""
     reach: dict = {}
     for start in set(graph.subjects(predicate, None)):
-        seen, todo = set(), [start]
+        seen, todo = ({start} if reflexive else set()), [start]
         while todo:
             for nxt in graph.objects(todo.pop(), predicate):
                 if nxt not in seen:
@@ -178,7 +179,7 @@ def _inferred_type(focus, shape, data: Graph, shapes: Graph, ontology: Graph) ->
     targets = {c for owner in owners for c in shapes.objects(owner, SH.targetClass)}
     if not targets:
         return None
-    subclasses = _transitive(ontology, RDFS.subClassOf)
+    subclasses = transitive(ontology, RDFS.subClassOf)
     asserted = set(data.objects(focus, RDF.type))
     if any(targets & ({c} | subclasses.get(c, set())) for c in asserted):
         return None  # the data states the type (or a subclass of it)
@@ -187,20 +188,23 @@ def _inferred_type(focus, shape, data: Graph, shapes: Graph, ontology: Graph) ->
     def within_target(cls) -> bool:
         return bool(targets & ({cls} | subclasses.get(cls, set())))
 
-    supers_of_property = _transitive(ontology, RDFS.subPropertyOf)
-    for p, o in data.predicate_objects(focus):
+    supers_of_property = transitive(ontology, RDFS.subPropertyOf)
+    # Outgoing statements first (their domains), then incoming ones (their ranges).
+    uses = [(p, None, RDFS.domain) for p, _ in data.predicate_objects(focus)]
+    uses += [(p, s_, RDFS.range) for s_, p in data.subject_predicates(focus)]
+    for p, subject, declared in uses:
         for prop in {p} | supers_of_property.get(p, set()):
-            for cls in ontology.objects(prop, RDFS.domain):
+            for cls in ontology.objects(prop, declared):
                 if within_target(cls):
-                    return (f"inferred, not stated: {focus.n3(names)} is a {cls.n3(names)} because it is the "
-                            f"subject of {p.n3(names)}, whose rdfs:domain is {cls.n3(names)}")
-    for s_, p in data.subject_predicates(focus):
-        for prop in {p} | supers_of_property.get(p, set()):
-            for cls in ontology.objects(prop, RDFS.range):
-                if within_target(cls):
-                    return (f"inferred, not stated: {focus.n3(names)} is a {cls.n3(names)} because it is the "
-                            f"object of {p.n3(names)} (on {s_.n3(names)}), whose rdfs:range is {cls.n3(names)}")
+                    return _typed_by_text(focus, cls, p, subject, names)
     return None
+
+
+def _typed_by_text(focus, cls, p, subject, names) -> str:
+    """The report's "typed by" line; ``subject`` is set when ``focus`` is the object of ``p``."""
+    because = (f"subject of {p.n3(names)}, whose rdfs:domain" if subject is None else
+               f"object of {p.n3(names)} (on {subject.n3(names)}), whose rdfs:range")
+    return f"inferred, not stated: {focus.n3(names)} is a {cls.n3(names)} because it is the {because} is {cls.n3(names)}"
 
 
 def _short_names():

@@ -31,5 +31,5 @@ def health():
                        problem="files the pages need are missing (was the package reinstalled "
                                "under the running server? restart it)",
                        missing=missing), 503
-    return jsonify(status="ok", quads=len(store), graphs=len(store.graph_names()),
+    return jsonify(status="ok", quads=store.quad_count(), graphs=len(store.graph_names()),
                    persistent=store.is_persistent)

@@ -53,7 +53,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from yokuryu.graph.offline import lock_out_network
-from yokuryu.graph.store import KnowledgeStore
+from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
 
@@ -259,7 +259,7 @@ class QueryProcesses:
             if self._zygote is not dead:
                 return  # another thread replaced it already
             log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
-                        "(%d quads)", dead.pid, len(self.store))
+                        "(%d quads)", dead.pid, self.store.quad_count())
             dead.close()
             self._zygote = _Zygote.spawn(self.store, self.memory_mib)
             with self._pool:
@@ -457,6 +457,7 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
     conn = Connection(os.dup(channel.fileno()))
     channel.close()
     baseline = _limit_memory(memory_mib)
+    copied = _CopiedPages()
     while True:
         try:
             request = conn.recv()
@@ -468,13 +469,59 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
-        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4
+        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4 or copied.too_many()
         try:
             conn.send((*reply, heavy))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:
             return
+
+
+class _CopiedPages:
+    """Whether this worker now holds too much memory of its own, most of it copies of the store.
+
+    A worker shares the zygote's memory until it writes to a page, and pyoxigraph's in-memory
+    store writes to the nodes a scan walks (reference counts): one query over all quads makes
+    the worker copy most of the store, although its resident size hardly moves. Such a worker
+    is retired after answering, so the copy goes back to the system instead of staying in every
+    worker that ever ran a scan. Measured cheaply first (minor page faults, one system call per
+    query), then, when enough pages were touched, exactly (the private pages, from the kernel).
+    """
+
+    KEEP = 32 * _MiB  # private memory a worker may keep between queries (its Python heap's share)
+
+    def __init__(self):
+        self._checked_at = self._faults()
+
+    def too_many(self) -> bool:
+        faults = self._faults()
+        if (faults - self._checked_at) * _PAGE < self.KEEP // 2:
+            return False
+        self._checked_at = faults
+        private = _private_bytes()
+        return private is None or private > self.KEEP  # no /proc: the faults alone decide
+
+    @staticmethod
+    def _faults() -> int:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _private_bytes() -> int | None:
+    """Memory only this process holds (copied or its own), from the kernel; None without /proc."""
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("Private_Dirty:", "Private_Clean:")):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _limit_memory(memory_mib: int) -> int:
@@ -515,12 +562,23 @@ def _nquads(quads: set[ox.Quad]) -> bytes:
     return out.getvalue()
 
 
+_LOAD_CHUNK = 8 * _MiB
+
+
 def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
     """A restarted zygote: load the store from the dump on stdin, then serve the server."""
     _die_with(server)
     channel = socket.socket(fileno=fd)
     store = KnowledgeStore(ox.Store())
-    store.oxigraph.bulk_extend(ox.parse(sys.stdin.buffer, format=NQUADS))
+    # The store's own loader, not a Python object per quad (at 1M quads 10 s of CPU became 3),
+    # fed a chunk at a time so that it parses while the server is still writing the dump.
+    pending = b""
+    while chunk := sys.stdin.buffer.read(_LOAD_CHUNK):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        load_nquads(store.oxigraph, pending[:cut], lenient=True)  # written by pyoxigraph itself
+        pending = pending[cut:]
+    load_nquads(store.oxigraph, pending, lenient=True)
     Connection(os.dup(channel.fileno())).send(("ready",))
     zygote_main(store, channel, memory_mib)
 

@@ -12,6 +12,7 @@ from flask import current_app, has_app_context
 
 from yokuryu.graph import transaction
 from yokuryu.graph.journal import JournalError
+from yokuryu.graph.query_guard import SparqlLimits
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.transaction import RefusedWrite, WriteError, WriteOutcome, ntriples
 from yokuryu.server.config import ServerConfig
@@ -34,8 +35,9 @@ def apply_update(store: KnowledgeStore, config: ServerConfig, update: str, *,
         outcome = transaction.update(
             store, update, plain=config.empty, union_default_graph=config.union_default_graph,
             base_iri=base_iri, on_commit=_whoever_must_know(store), max_added=config.max_write_quads,
-            engine=config.engine)
+            engine=config.engine, limits=SparqlLimits(config.max_query_nesting, config.max_query_clauses))
         store.touch()  # pages answer Last-Modified from it
+        store.count_change(outcome.removed, outcome.added)  # /health's count, without walking the store
         return outcome
     except RefusedWrite as error:
         raise refusal(error) from error

@@ -70,7 +70,8 @@ def test_class_pages_page(client, store):
 
 
 @pytest.mark.parametrize("path, status", [("/class/NoSuchClass", 404), ("/class/Treaty?page=0", 400),
-                                          ("/class/Treaty?page=99", 404), ("/class/x%20y", 404)])
+                                          ("/class/Treaty?page=99", 404), ("/class/x%20y", 404),
+                                          ("/class/Treaty?from=19x5", 400), ("/class/Treaty?from=1960&to=1950", 400)])
 def test_class_page_errors_are_precise(client, path, status):
     assert client.get(path).status_code == status
 
@@ -110,3 +111,20 @@ def test_class_page_facet_by_sentence(client, store):
     expected = {r["x"].value for r in store.query(
         "SELECT DISTINCT ?x WHERE { ?x a yk:Person ; yk:statedIn|yk:mentionedIn <https://w3id.org/yokuryu/source/japanese-pows-in-the-soviet-union#s7> }")}
     assert listed == expected and expected
+
+
+def test_class_page_facet_by_date_range(client):
+    """Dated members show their dates; a decade (or any from/to in years) keeps the members whose
+    dates overlap it, and the other facets and the pager keep the range."""
+    html = client.get("/class/Treaty").get_data(as_text=True)
+    decades = dict(re.findall(r'href="/class/Treaty\?from=(\d{4})&amp;to=\d{4}">\d{4}s \((\d+)\)', html))
+    assert decades["1940"] == "2" and "1950" in decades and "1920" in decades
+    assert '<span class="dates">1941-04-13 – 1946-04</span>' in html  # the pact: signed, then in force until April 1946
+    forties = client.get("/class/Treaty?from=1940&to=1949").get_data(as_text=True)
+    listed = set(re.findall(r'<li><a href="/resource/([^".]+)\.html"', forties))
+    # the pact (1941–1946) and the Third Geneva Convention (1949); not Geneva 1929 (in force 1931) nor 1956
+    assert listed == {"soviet-japanese-neutrality-pact", "geneva-convention-1949-iii"}
+    assert 'aria-current="true">1940s' in forties
+    events = client.get("/class/Event?from=1956&to=1956").get_data(as_text=True)
+    assert "/resource/return-of-jun-ushiroku.html" in events and "/resource/death-of-joseph-stalin.html" not in events
+    assert re.search(r'href="/class/Event\?[^"]*from=1956&amp;to=1956[^"]*"', events), "other facets keep the range"

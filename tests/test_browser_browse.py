@@ -67,7 +67,7 @@ def test_the_storys_things_are_at_most_two_clicks_from_home(server, store, page)
     screenshot(page, "class", full_page=False)
 
 
-PHONE_PAGES = ["/", "/query", "/class", "/class/Treaty", "/timeline", "/search?q=soviet", "/ontology", "/shapes",
+PHONE_PAGES = ["/", "/query", "/class", "/class/Treaty", "/class/Person?from=1940&to=1949", "/timeline", "/search?q=soviet", "/ontology", "/shapes",
                "/resource/internment-of-japanese-pows.html", "/resource/soviet-union.html",
                "/resource/soviet-japanese-neutrality-pact.html", "/resource/potsdam-declaration.html",
                "/resource/estimate-deaths-nimmo.html", "/source/japanese-pows-in-the-soviet-union.html",
@@ -195,3 +195,19 @@ def test_long_results_are_paged_and_queries_remembered(server, page):
     page.wait_for_selector("#history-list button")
     assert page.locator("#history").is_visible()
     assert page.locator("#history-list button").first.get_attribute("title") == query
+
+
+def test_each_statement_shows_its_own_citation(server, page):
+    """Potsdam Art. 9: its text rests on E11, the reading of it as an obligation of the issuers on
+    E12, each on its own row, and the citation link opens the citation."""
+    page.goto(server.url + "/resource/potsdam-declaration-article-9.html")
+    table = page.locator("section.statements table.statements").first
+    text_row = table.locator("tr", has=page.locator("th a[title$='#provisionText']"))
+    obliges_row = table.locator("tr", has=page.locator("th a[title$='#obligesPartiesBoundBy']")).first
+    assert text_row.locator("a.citation-ref").all_inner_texts() == ["E11"]
+    assert obliges_row.locator("a.citation-ref").all_inner_texts() == ["E12"]
+    table.scroll_into_view_if_needed()
+    screenshot(page, "statements", full_page=False)
+    text_row.locator("a.citation-ref").click()
+    page.wait_for_url("**/resource/citation-e11.html")
+    assert "history.state.gov" in page.locator("main").inner_text()

@@ -83,6 +83,107 @@ def test_unfinished_record_is_cut_and_a_foreign_journal_refused(tmp_path):
     assert refused.returncode == 2 and b"other starting data" in refused.stderr
 
 
+def count_all(server) -> int:
+    query = "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
+    response = requests.get(f"{server.url}/sparql", params={"query": query},
+                            headers={"Accept": "application/sparql-results+json"}, timeout=60)
+    return int(select_values(response, "n")[0])
+
+
+def long_journal(path, quads: int) -> None:
+    """A journal holding one write of ``quads`` quads (over 1 MiB: long enough to be compacted)."""
+    with open(path, "wb") as out:
+        out.write(b"# yokuryu journal 1 base=empty\nTX\n")
+        for i in range(quads):
+            out.write(f'A <{EX}bulk{i}> <{EX}q> "{"x" * 40} {i}" .\n'.encode())
+        out.write(f'A _:kept <{EX}r> "blank in the snapshot" .\n'.encode())
+        out.write(b"TC\n")
+
+
+def test_a_long_journal_is_compacted_into_a_snapshot_and_every_write_survives(tmp_path):
+    journal = tmp_path / "writes.journal"
+    snapshot = tmp_path / "writes.journal.snapshot"
+    long_journal(journal, 20_000)
+    uncompacted = journal.read_bytes()
+    args = ("--empty", "--allow-anonymous-updates", "--journal", journal)
+    ServerProcess(*args).stop()
+    assert snapshot.exists() and journal.stat().st_size < 100  # the write is in the snapshot now
+
+    # A crash between writing the snapshot and replacing the journal leaves the new snapshot
+    # beside the old, uncompacted journal: replaying it over the snapshot changes nothing.
+    journal.write_bytes(uncompacted)
+    first = ServerProcess(*args)
+    try:
+        assert "(1 replayed)" in "".join(first.output)
+        assert count_all(first) == 20_001
+        for value in ("one", "two"):
+            assert write(first, f'INSERT DATA {{ <{EX}s> <{EX}p> "{value}" }}').status_code == 200
+        assert write(first, f'INSERT DATA {{ _:b <{EX}p> "blank" }}').status_code == 200
+        assert write(first, f'DELETE DATA {{ <{EX}bulk7> <{EX}q> "{"x" * 40} 7" }}').status_code == 200
+        # Journalled by its label: the snapshot must give the blank node the same label at every start.
+        assert write(first, f'DELETE WHERE {{ ?b <{EX}r> "blank in the snapshot" }}').status_code == 200
+    finally:
+        crash(first)
+    with open(journal, "ab") as handle:  # a write that crashed half-way: never acknowledged
+        handle.write(f'TX\nA <{EX}s> <{EX}p> "half" .\n'.encode())
+    second = ServerProcess(*args)
+    try:
+        assert "(5 replayed)" in "".join(second.output)  # the short tail after the snapshot
+        assert values(second) == ["blank", "one", "two"]
+        assert count_all(second) == 20_000 - 1 + 3
+        # The blank node read back from the journal is the one written: deletable.
+        assert write(second, f'DELETE WHERE {{ ?b <{EX}p> "blank" }}').status_code == 200
+        assert requests.get(f"{second.url}/health", timeout=10).json()["quads"] == 20_000 - 1 + 2
+    finally:
+        crash(second)
+    third = ServerProcess(*args)
+    try:
+        assert values(third) == ["one", "two"]
+        assert count_all(third) == 20_000 - 1 + 2
+    finally:
+        third.stop()
+
+
+def test_a_journal_whose_snapshot_is_missing_is_refused(tmp_path):
+    journal = tmp_path / "writes.journal"
+    long_journal(journal, 20_000)
+    server = ServerProcess("--empty", "--journal", journal)
+    server.stop()
+    (tmp_path / "writes.journal.snapshot").unlink()
+    refused = run_cli("serve", "--empty", "--port", "0", "--journal", journal, timeout=60)
+    assert refused.returncode == 2 and b"snapshot" in refused.stderr and b"missing" in refused.stderr
+
+
+def test_health_and_void_counts_follow_every_write(tmp_path):
+    import pyoxigraph as ox
+
+    journal = tmp_path / "writes.journal"
+    server = ServerProcess("--empty", "--allow-anonymous-updates", "--journal", journal)
+    try:
+        def health() -> int:
+            return requests.get(f"{server.url}/health", timeout=10).json()["quads"]
+
+        def void_triples() -> int:  # distinct triples of the union of all graphs
+            body = requests.get(f"{server.url}/.well-known/void", headers={"Accept": "application/n-triples"},
+                                timeout=10).content
+            return next(int(t.object.value) for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)
+                        if t.predicate.value == "http://rdfs.org/ns/void#triples"
+                        and t.subject.value.endswith("/dataset"))
+        assert health() == void_triples() == 0
+        assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a", "b" . GRAPH <{EX}g> {{ <{EX}s> <{EX}p> "a" }} }}'
+                     ).status_code == 200
+        assert health() == count_all(server) == 3 and void_triples() == 2
+        assert write(server, f'INSERT DATA {{ <{EX}s> <{EX}p> "a" }}').status_code == 200  # already there
+        assert write(server, f'DELETE DATA {{ <{EX}s> <{EX}p> "zzz" }}').status_code == 200  # never there
+        assert health() == count_all(server) == 3 and void_triples() == 2
+        assert write(server, f"DELETE WHERE {{ <{EX}s> <{EX}p> ?o }}").status_code == 200
+        assert health() == count_all(server) == 1 and void_triples() == 1
+        assert write(server, "CLEAR ALL").status_code == 200
+        assert health() == count_all(server) == void_triples() == 0
+    finally:
+        server.stop()
+
+
 def test_without_a_journal_the_server_says_writes_are_lost(start_server):
     server = start_server("--empty", "--allow-anonymous-updates")
     assert "WRITES ARE NOT KEPT" in "".join(server.output)
@@ -100,8 +201,13 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     refused = run_cli("load", "--store", store, good, bad)
     assert refused.returncode == 1 and b"bad.ttl" in refused.stderr and b"nothing was loaded" in refused.stderr
-    loaded = run_cli("load", "--store", store, good)
+    loaded = run_cli("load", "--store", store, good)  # into an empty store: the bulk loader
     assert loaded.returncode == 0, loaded.stderr
+    more = tmp_path / "more.nt"
+    more.write_text(f'<{EX}s> <{EX}p> "more" .\n')
+    refused = run_cli("load", "--store", store, more, bad)  # into a filled store: one transaction
+    assert refused.returncode == 1 and b"nothing was loaded" in refused.stderr
+    assert run_cli("load", "--store", store, more).returncode == 0
 
     copy = tmp_path / "copy"
     assert run_cli("backup", "--store", store, copy).returncode == 0
@@ -113,7 +219,7 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     server = ServerProcess("--empty", "--store", copy)
     try:
-        assert values(server) == ["good"]
+        assert values(server) == ["good", "more"]
     finally:
         server.stop()
 

@@ -195,3 +195,36 @@ def test_an_on_disk_store_queries_in_processes_loaded_from_a_dump_and_sees_write
     found = requests.get(f"{server.url}/sparql", params={"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"},
                          timeout=60)
     assert select_values(found, "o") == ["later"]
+
+
+def private_mib(pid: int) -> float:
+    """Memory only ``pid`` holds (its own or copied from what it shares), from the kernel."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return sum(int(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("Private_Dirty:", "Private_Clean:"))) / 1024
+
+
+@pytest.mark.slow
+def test_a_worker_that_copied_the_store_on_a_scan_is_replaced_and_its_memory_freed(start_server, tmp_path):
+    # 200k quads in memory: a scan over all of them makes a forked worker copy tens of MB of the
+    # store (pyoxigraph writes reference counts as it walks), which a point lookup does not.
+    journal = tmp_path / "data.journal"
+    with open(journal, "wb") as out:
+        out.write(b"# yokuryu journal 1 base=empty\nTX\n")
+        out.writelines(f'A <urn:s{i}> <urn:p> "value number {i}" .\n'.encode() for i in range(200_000))
+        out.write(b"TC\n")
+    server = start_server("--empty", "--journal", journal, "--workers", "1")
+    point = {"query": "SELECT ?o WHERE { <urn:s7> <urn:p> ?o }"}
+    scan = {"query": 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o FILTER(REGEX(?o, "9$")) }'}
+    assert select_values(requests.get(f"{server.url}/sparql", params=point, timeout=60), "o") == ["value number 7"]
+    zygote, (worker,) = zygote_and_workers(server)
+    assert select_values(requests.get(f"{server.url}/sparql", params=point, timeout=60), "o") == ["value number 7"]
+    assert zygote_and_workers(server) == (zygote, [worker])  # a lookup copies little: the worker stays
+
+    assert select_values(requests.get(f"{server.url}/sparql", params=scan, timeout=60), "n") == ["20000"]
+    wait_until(lambda: not running(worker))
+    assert not running(worker), "the worker that copied the store must be retired"
+    assert select_values(requests.get(f"{server.url}/sparql", params=point, timeout=60), "o") == ["value number 7"]
+    same_zygote, (fresh,) = zygote_and_workers(server)
+    assert same_zygote == zygote and fresh != worker
+    assert private_mib(fresh) < 32 and private_mib(server.process.pid) < 64  # nobody keeps a copy

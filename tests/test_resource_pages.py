@@ -160,3 +160,87 @@ def test_the_internment_dates_each_have_their_own_citation(client):
     end = next(r for r in rows if r["property"] == YK + "endDate")
     assert ">E14<" in start["from"] and ">E21<" not in start["from"]
     assert ">E21<" in end["from"] and ">E14<" not in end["from"]
+
+
+def cited(row: dict) -> set[str]:
+    return set(re.findall(r'class="citation-ref"[^>]*>(E\d+)<', row["from"]))
+
+
+@pytest.mark.parametrize("page, prop, value, expected", [
+    # Potsdam Art. 9: its text from E11, the reading as an obligation of the issuers from E12
+    ("potsdam-declaration-article-9", YK + "provisionText", None, {"E11"}),
+    ("potsdam-declaration-article-9", YK + "obligesPartiesBoundBy", YK + "Issuance", {"E12"}),
+    ("potsdam-declaration-article-9", "http://www.w3.org/2000/01/rdf-schema#comment", None, {"E12"}),
+    # the Republic of China's issuance: the date from E9, which state the Chinese issuer was from E10
+    ("potsdam-declaration-issuance-republic-of-china", YK + "onDate", "1945-07-26", {"E9"}),
+    ("potsdam-declaration-issuance-republic-of-china", YK + "party", BASE + "resource/republic-of-china", {"E10"}),
+    # the 25 April expiry: counted from E2's ratification date and term, the dispute in E5
+    ("claim-neutrality-pact-expired-25-april-1946", YK + "claimedDate", "1946-04-25", {"E2", "E5"}),
+    ("claim-neutrality-pact-expired-25-april-1946", YK + "basis", None, {"E2"}),
+    # Ushiroku's return: the day from both E21 and E39, that it was he from E39
+    ("return-of-jun-ushiroku", YK + "date", "1956-12-26", {"E21", "E39"}),
+    ("return-of-jun-ushiroku", YK + "participant", BASE + "resource/jun-ushiroku", {"E39"}),
+    ("soviet-japanese-neutrality-pact", YK + "signedOn", "1941-04-13", {"E1"}),
+])
+def test_external_statements_show_the_citation_that_supports_them(client, page, prop, value, expected):
+    rows = [r for r in visible_rows(client.get(f"/resource/{page}.html").get_data(as_text=True))
+            if r["property"] == prop and (value is None or r["value"] == value)]
+    assert len(rows) == 1
+    assert cited(rows[0]) == expected
+
+
+def test_every_external_row_has_a_citation(client, store):
+    """No external statement of a thing with several citations is left without one."""
+    many = [r["x"].value for r in store.query("""SELECT ?x WHERE { ?x yk:citation ?c }
+        GROUP BY ?x HAVING(COUNT(DISTINCT ?c) > 1)""")]
+    assert len(many) >= 5
+    for iri in many:
+        html = client.get(iri.replace(BASE, "/") + ".html").get_data(as_text=True)
+        for row in visible_rows(html):
+            if "badge-external" in row["from"] and row["property"] != YK + "citation":
+                assert cited(row), (iri, row["property"])
+
+
+def test_see_also_links_are_data_an_integrator_can_query(client, store):
+    """The links a reader follows next are dcterms:relation statements in the curated graph,
+    which SPARQL answers and the page reads (not a list in the code)."""
+    rows = store.query(f"""SELECT ?o WHERE {{ GRAPH <{LINKS_GRAPH}> {{
+        res:internment-of-japanese-pows <http://purl.org/dc/terms/relation> ?o }} }}""")
+    targets = {r["o"].value[len(BASE + "resource/"):] for r in rows}
+    assert {"gupvi", "estimate-deaths-certified-by-ussr", "estimate-deaths-nimmo"} <= targets
+    html = client.get("/resource/internment-of-japanese-pows.html").get_data(as_text=True)
+    see_also = re.search(r'<section aria-labelledby="related-h".*?</section>', html, re.S).group(0)
+    for target in targets:
+        assert f'href="/resource/{target}.html"' in see_also
+    assert "badge-curated" in see_also
+    # the notice of denunciation is about the pact as an external fact too (E4)
+    assert store.query("ASK { GRAPH ?g { res:soviet-notice-of-denunciation-of-neutrality-pact "
+                       "yk:concerns res:soviet-japanese-neutrality-pact } }")
+
+
+def test_shape_constraints_without_an_iri_are_named_after_their_shape(client):
+    html = client.get("/shapes").get_data(as_text=True)
+    assert 'id="CompositeEstimateShape-sparql"' in html
+    assert "the SPARQL constraint of CompositeEstimateShape" in html
+    assert not re.search(r'<h2 id="https?://', html), "no heading named by a Skolem IRI"
+
+
+def test_inferred_statements_can_be_hidden(client):
+    full = client.get("/resource/soviet-union.html").get_data(as_text=True)
+    assert 'class="inferred"' in full and 'href="/resource/soviet-union.html?inferred=hide"' in full
+    asserted = client.get("/resource/soviet-union.html?inferred=hide").get_data(as_text=True)
+    assert 'class="inferred"' not in asserted and '<details class="folded">' not in asserted
+    assert "show what the reasoner derived too" in asserted
+    rows = visible_rows(asserted)
+    assert rows and all("badge-inferred" not in r["from"] for r in rows)
+    assert client.get("/resource/soviet-union.html?inferred=maybe").status_code == 400
+
+
+def test_which_citation_supports_a_statement_is_in_the_data(store):
+    """SPARQL users get the same answer as the page: the citations of the thing that claim the property."""
+    rows = store.query("""SELECT ?c WHERE { res:potsdam-declaration-article-9 yk:citation ?c .
+        ?c yk:supportsProperty yk:provisionText }""")
+    assert [r["c"].value.rpartition("/")[2] for r in rows] == ["citation-e11"]
+    rows = store.query("""SELECT ?c WHERE { res:return-of-jun-ushiroku yk:citation ?c . ?c yk:supportsProperty yk:date }
+        ORDER BY ?c""")
+    assert [r["c"].value.rpartition("/")[2] for r in rows] == ["citation-e21", "citation-e39"]

@@ -53,12 +53,17 @@ def class_page(name: str):
     narrower = request.args.get("type", "").strip()
     graph_kind = request.args.get("graph", "").strip()
     sentence = request.args.get("sentence", "").strip()
+    first, last = _year_param("from"), _year_param("to")
+    if first and last and first > last:
+        raise ProtocolError(f"400 Bad Request: from={first} is after to={last}; give from ≤ to")
     members = _members(store, cls)
     sentences = _sentences_of(store, [m.iri for m in members])
+    spans = _spans_of(store, [m.iri for m in members])
     facets = {
         "types": _type_facet(store, cls, members, label, narrower),
         "graphs": _graph_facet(members, graph_kind),
         "sentences": _sentence_facet(sentences, sentence),
+        "decades": _decade_facet(spans, first, last),
     }
     if narrower:
         members = [m for m in members if str(YK) + narrower in m.types]
@@ -66,8 +71,11 @@ def class_page(name: str):
         members = [m for m in members if graph_kind in m.graph_kinds]
     if sentence:
         members = [m for m in members if sentence in sentences.get(m.iri, set())]
+    if first or last:
+        members = [m for m in members if m.iri in spans and _overlaps(spans[m.iri], first, last)]
     rows = sorted(({"iri": m.iri, "label": label(m.iri), "href": href_for(m.iri, base),
-                    "types": [label(t) for t in m.types if t != cls and t.startswith(str(YK))]}
+                    "types": [label(t) for t in m.types if t != cls and t.startswith(str(YK))],
+                    "dates": spans[m.iri].shown if m.iri in spans else None}
                    for m in members), key=lambda r: r["label"].lower())
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     if page > pages:
@@ -77,7 +85,8 @@ def class_page(name: str):
         "class.html", title=label(cls).capitalize(), cls={"iri": cls, "name": name, "label": label(cls),
                                                           "definition": _definition(store, cls)},
         rows=shown, total=len(rows), page=page, pages=pages, facets=facets,
-        chosen={"type": narrower, "graph": graph_kind, "sentence": sentence}, first_index=(page - 1) * PAGE_SIZE + 1)
+        chosen={"type": narrower, "graph": graph_kind, "sentence": sentence, "from": first, "to": last},
+        first_index=(page - 1) * PAGE_SIZE + 1)
 
 
 @blueprint.get("/timeline")
@@ -196,6 +205,53 @@ def _sentence_facet(sentences: dict[str, set[str]], chosen: str) -> list[dict]:
         return []
     order = sorted(counts, key=lambda s: int(s[1:]) if s[1:].isdigit() else 0)
     return [{"name": s, "label": s.upper(), "count": counts[s], "chosen": s == chosen} for s in order]
+
+
+@dataclass
+class Span:
+    start: str  # first day any of the thing's dates covers
+    end: str  # last day
+    shown: str  # the dates as the data gives them: "1941-04-13 – 1946-04"
+
+
+def _spans_of(store, things: list[str]) -> dict[str, Span]:
+    """From the earliest to the latest date the asserted graphs give each thing (the timeline's
+    dates: signature, start, end, birth …); partial dates cover their whole month or year."""
+    if not things:
+        return {}
+    values = " ".join(f"<{t}>" for t in things)
+    properties = " ".join(f"<{YK}{p}>" for p in DATE_PROPERTIES)
+    query = f"""SELECT DISTINCT ?thing ?date WHERE {{ VALUES ?thing {{ {values} }} VALUES ?property {{ {properties} }}
+      GRAPH ?g {{ ?thing ?property ?date }} FILTER(?g != ykg:inferred && ?g != ykg:ontology && ?g != ykg:shapes) }}"""
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    for row in store.query(query):
+        span = date_range(row["date"])
+        if span is not None:
+            found.setdefault(row["thing"].value, []).append((span[0], span[1], row["date"].value))
+    spans = {}
+    for thing, dates in found.items():
+        earliest = min(dates)
+        latest = max(dates, key=lambda d: (d[1], d[0]))
+        shown = earliest[2] if earliest == latest else f"{earliest[2]} – {latest[2]}"
+        spans[thing] = Span(earliest[0], latest[1], shown)
+    return spans
+
+
+def _overlaps(span: Span, first: str | None, last: str | None) -> bool:
+    return (not first or span.end[:4] >= first) and (not last or span.start[:4] <= last)
+
+
+def _decade_facet(spans: dict[str, Span], first: str | None, last: str | None) -> list[dict]:
+    """The decades the members' dates fall in, with how many members each (a span counts in
+    every decade it overlaps); only when at least two members are dated."""
+    if len(spans) < 2:
+        return []
+    counts: dict[int, int] = {}
+    for span in spans.values():
+        for decade in range(int(span.start[:3]) * 10, int(span.end[:3]) * 10 + 1, 10):
+            counts[decade] = counts.get(decade, 0) + 1
+    return [{"from": str(d), "to": str(d + 9), "label": f"{d}s", "count": n,
+             "chosen": first == str(d) and last == str(d + 9)} for d, n in sorted(counts.items())]
 
 
 def _is_class(store, iri: str) -> bool:

@@ -101,14 +101,21 @@ def _shape_docs(quads) -> list[dict]:
     for q in quads:
         if isinstance(q.subject, ox.NamedNode):
             by_subject[q.subject.value][q.predicate.value].append(q.object)
+    # A constraint written as a blank node has only a Skolem IRI: name it after its shape.
+    owner = {o.value: s for s, props in by_subject.items() for o in props.get(SH + "sparql", [])}
     docs = []
     for iri, props in by_subject.items():
         kinds = [t.value.removeprefix(SH) for t in props.get(RDF + "type", []) if t.value.startswith(SH)]
         if not kinds:
             continue
         first = lambda p: next((o.value for o in props.get(p, []) if isinstance(o, ox.Literal)), None)  # noqa: E731
-        docs.append({"iri": iri, "anchor": iri.rpartition("#")[2], "kinds": kinds,
-                     "label": first(RDFS + "label") or iri.rpartition("#")[2], "comment": first(RDFS + "comment"),
+        anchor = iri.rpartition("#")[2]
+        label = first(RDFS + "label")
+        if "#" not in iri and iri in owner:
+            anchor = owner[iri].rpartition("#")[2] + "-sparql"
+            label = label or f"the SPARQL constraint of {owner[iri].rpartition('#')[2]}"
+        docs.append({"iri": iri, "anchor": anchor, "kinds": kinds, "label": label or anchor,
+                     "comment": first(RDFS + "comment") or first(SH + "message"),
                      "sparql": first(SH + "construct") or first(SH + "select")})
     return sorted(docs, key=lambda d: (not d["sparql"], d["label"].lower()))
 

@@ -36,24 +36,20 @@ blueprint = Blueprint("pages", __name__)
 ALL_DOCUMENTS = {**DOCUMENT_SYNTAXES, **DATASET_SYNTAXES}
 
 
-@blueprint.get("/resource/<path:local>")
-def resource(local: str):
-    return thing_or_document(f"resource/{local}")
+# Every IRI below these paths is a thing of the graph (or its document), answered the same way.
+THING_PATHS = {"resource": "<path:local>", "source": "<path:local>", "graph": "<path:local>",
+               ".well-known/genid": "<local>"}
 
 
-@blueprint.get("/source/<path:local>")
-def source(local: str):
-    return thing_or_document(f"source/{local}")
+def thing_at(prefix: str):
+    def view(local: str):
+        return thing_or_document(f"{prefix}/{local}")
+    return view
 
 
-@blueprint.get("/graph/<path:local>")
-def graph(local: str):
-    return thing_or_document(f"graph/{local}")
-
-
-@blueprint.get("/.well-known/genid/<local>")
-def genid(local: str):
-    return thing_or_document(f".well-known/genid/{local}")
+for _prefix, _rest in THING_PATHS.items():
+    blueprint.add_url_rule(f"/{_prefix}/{_rest}", endpoint=_prefix.rpartition("/")[2], view_func=thing_at(_prefix),
+                           methods=["GET"])
 
 
 @blueprint.get("/dataset")
@@ -118,7 +114,11 @@ def thing_or_document(path: str) -> Response:
 def document_response(description: Description, ext: str, stem: str) -> Response:
     """The document about a thing, in the format its suffix names."""
     if ext == "html":
-        view = page_view(get_store(), description, get_config().base_iri)
+        hide = request.args.get("inferred", "")
+        if hide not in ("", "hide"):
+            raise ProtocolError(f"400 Bad Request: inferred={hide!r}: give inferred=hide to leave out what the "
+                                "reasoner derived, or nothing to show it")
+        view = page_view(get_store(), description, get_config().base_iri, asserted_only=hide == "hide")
         body = render_template("resource.html", view=view, title=view["label"], alternates=alternates(),
                                format_names=NAMES)
         response = Response(body, mimetype="text/html")

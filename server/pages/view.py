@@ -15,19 +15,27 @@ from yokuryu.server.safe_links import href_for
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 DCTERMS_SOURCE = "http://purl.org/dc/terms/source"
+DCTERMS_RELATION = "http://purl.org/dc/terms/relation"
 RDFS_COMMENT = "http://www.w3.org/2000/01/rdf-schema#comment"
 
 
-def page_view(store, description: Description, base: str) -> dict:
-    """Everything the resource template renders, as plain values."""
+def page_view(store, description: Description, base: str, asserted_only: bool = False) -> dict:
+    """Everything the resource template renders, as plain values (``asserted_only``: without
+    the statements only the reasoner makes)."""
     view = _View(store, base)
     iri = description.iri
     hierarchy = Hierarchy.of(store)
     sections = []
     for subject in description.subjects:
         support = view.support(subject, description)
-        shown, folded = hierarchy.split(description.outgoing[subject])
-        shown_in, folded_in = hierarchy.split(description.incoming[subject], incoming=True)
+        outgoing, incoming = description.outgoing[subject], description.incoming[subject]
+        if asserted_only:
+            outgoing = [s for s in outgoing if not s.inferred]
+            incoming = [s for s in incoming if not s.inferred]
+        shown, folded = hierarchy.split(outgoing)
+        if subject == iri:  # its dcterms:relation links are listed once, under "See also"
+            shown = [s for s in shown if s.predicate.value != DCTERMS_RELATION]
+        shown_in, folded_in = hierarchy.split(incoming, incoming=True)
         sections.append({
             "iri": subject,
             "anchor": subject.partition("#")[2],
@@ -49,7 +57,8 @@ def page_view(store, description: Description, base: str) -> dict:
         "estimates": view.estimates(iri),
         "violations": view.violations(iri, description),
         "graph_dump": _graph_dump(iri),
-        "related": view.related(iri),
+        "related": view.related(iri, hierarchy),
+        "asserted_only": asserted_only,
     }
 
 
@@ -158,22 +167,34 @@ class _View:
             if len(cited) == 1:
                 return [citation(cited[0])]
             scoped = [c for c in cited if predicate in scopes[c]]
-            # No citation claims the statement: the candidates are those that claim no statement.
-            return [citation(c) for c in (scoped or [c for c in cited if not scopes[c]])]
+            # No citation claims the statement: those that claim none support it; if every
+            # citation claims some (the thing's type and label), they support it together.
+            unscoped = [c for c in cited if not scopes[c]]
+            return [citation(c) for c in (scoped or unscoped or cited)]
 
         return {"sentences": sentences, "citations_for": citations_for}
 
-    def related(self, iri: str) -> list[dict]:
-        """Things a reader of this page goes to next that no single statement links (curated in
-        RELATED, each only when both ends exist)."""
-        links = []
-        for target, why in RELATED.get(iri[len(self.base):] if iri.startswith(self.base) else "", ()):
-            if target.startswith("/"):  # a page of this server, not a thing of the graph
-                links.append({"kind": "page", "href": target, "label": why, "why": ""})
-                continue
-            node = ox.NamedNode(self.base + target)
-            if next(iter(self.store.oxigraph.quads_for_pattern(node, None, None, None)), None) is not None:
-                links.append({**self.term(node), "why": why})
+    def related(self, iri: str, hierarchy: "Hierarchy") -> list[dict]:
+        """Where a reader goes next: the thing's ``dcterms:relation`` links (curated in the links
+        graph), each with the graph that says so; where several are of one kind, that kind's
+        class page too (the death-toll estimates side by side)."""
+        query = f"""SELECT ?target ?g (GROUP_CONCAT(STR(?type); separator=" ") AS ?types) WHERE {{
+          GRAPH ?g {{ {ox.NamedNode(iri)} <{DCTERMS_RELATION}> ?target }} FILTER(isIRI(?target))
+          OPTIONAL {{ ?target a ?type FILTER(STRSTARTS(STR(?type), "{YK}")) }}
+        }} GROUP BY ?target ?g"""
+        links, kinds = [], {}
+        for row in self.store.query(query):
+            target = row["target"].value
+            types = hierarchy.most_specific(sorted(set(row["types"].value.split())))
+            links.append({**self.term(row["target"]), "why": ", ".join(self.label(t) for t in types),
+                          "graph": self.graph_badge(row["g"].value)})
+            for t in types:
+                kinds.setdefault(t, set()).add(target)
+        links.sort(key=lambda l: l["label"].lower())
+        for kind, members in sorted(kinds.items()):
+            if len(members) > 1:
+                links.append({"kind": "page", "href": "/class/" + kind[len(str(YK)):],
+                              "label": f"every {self.label(kind)}, side by side"})
         return links
 
     def graph_badge(self, graph: str) -> dict:
@@ -312,19 +333,6 @@ def _all_violations(store) -> list:
         _VIOLATIONS.clear()
         _VIOLATIONS[key] = find_violations(store)
     return _VIOLATIONS[key]
-
-
-# Links a reader needs that no statement of the data makes (the denunciation notice is about the
-# pact only through a party action; GUPVI and the estimates are about the camps and the group).
-RELATED = {
-    "resource/soviet-japanese-neutrality-pact": (
-        ("resource/soviet-notice-of-denunciation-of-neutrality-pact", "given on 5 April 1945 under Article 3"),),
-    "resource/internment-of-japanese-pows": (
-        ("resource/gupvi", "the Soviet administration that ran the camps"),
-        ("resource/estimate-japanese-interned-in-ussr-and-mongolia", "how many were interned"),
-        ("/class/DeathTollEstimate", "how many died: every death-toll estimate, side by side"),
-    ),
-}
 
 
 def _natural_key(text: str):
