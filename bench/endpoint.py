@@ -134,10 +134,13 @@ def main() -> int:
                 paths = [_path(t, i, persons) for i in range(VARIANTS) for t in templates]
                 for label, server in servers.items():
                     _check(server, paths)
+                    cpu_before = _tree_cpu(server.process.pid)
                     rate, p99 = (_wrk(wrk, server, paths, args, tmp) if wrk else
                                  _python_load(server, paths, args))
-                    rows.append((mix, label, rate, p99))
-                    print(f"{mix:16} {label:10} {rate:9.1f} req/s  p99 {p99:8.1f} ms", flush=True)
+                    cpu = (_tree_cpu(server.process.pid) - cpu_before) / max(1.0, rate * args.duration) * 1000
+                    rows.append((mix, label, rate, p99, cpu))
+                    print(f"{mix:16} {label:10} {rate:9.1f} req/s  p99 {p99:8.1f} ms  CPU {cpu:.3f} ms/request",
+                          flush=True)
             memory = {label: _tree_memory(server.process.pid) for label, server in servers.items()}
         finally:
             for server in servers.values():
@@ -328,11 +331,28 @@ def _client(url: str, paths: list[str], deadline: float) -> list[float]:
     return latencies
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root``'s process tree, ended children included.
+
+    On a machine shared with other work, CPU per request is the steadier figure: requests/s
+    fall when others take the cores, the CPU a request costs does not (much).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, and those of reaped children
+    return total / ticks
+
+
 # --- memory -----------------------------------------------------------------------------------------
 
 
-def _tree_memory(root: int) -> tuple[float, float, int]:
-    """(PSS MB, summed RSS MB, processes) of ``root`` and all its descendants."""
+def _tree(root: int) -> list[int]:
+    """``root`` and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -346,7 +366,13 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
         pid = todo.pop()
         tree.append(pid)
         todo += children.get(pid, [])
+    return tree
+
+
+def _tree_memory(root: int) -> tuple[float, float, int]:
+    """(PSS MB, summed RSS MB, processes) of ``root`` and all its descendants."""
     pss = rss = 0
+    tree = _tree(root)
     for pid in tree:
         try:
             text = Path(f"/proc/{pid}/smaps_rollup").read_text()
@@ -361,7 +387,8 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
 
 
 def _table(rows, memory, servers, args, triples, client) -> str:
-    by = {(mix, label): (rate, p99) for mix, label, rate, p99 in rows}
+    by = {(mix, label): (rate, p99) for mix, label, rate, p99, _ in rows}
+    cpu = {(mix, label): value for mix, label, _, _, value in rows}
     labels = list(servers)
     head = "| mix | " + " | ".join(f"{label} req/s (p99)" for label in labels) + " |"
     lines = [head, "|---" * (len(labels) + 1) + "|"]
@@ -373,6 +400,11 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             ratio = f", {rate / base[0]:.2f}×" if base and not label.startswith("ox") else ""
             cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| CPU per request (ms, the server's whole process tree) | " + " | ".join(labels) + " |")
+    lines.append("|---" * (len(labels) + 1) + "|")
+    for mix in MIXES:
+        lines.append(f"| {mix} | " + " | ".join(f"{cpu[(mix, label)]:.3f}" for label in labels) + " |")
     lines.append("")
     lines.append("| server | ready in | PSS of the process tree | RSS summed | processes |")
     lines.append("|---|---|---|---|---|")

@@ -201,8 +201,13 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     refused = run_cli("load", "--store", store, good, bad)
     assert refused.returncode == 1 and b"bad.ttl" in refused.stderr and b"nothing was loaded" in refused.stderr
-    loaded = run_cli("load", "--store", store, good)
+    loaded = run_cli("load", "--store", store, good)  # into an empty store: the bulk loader
     assert loaded.returncode == 0, loaded.stderr
+    more = tmp_path / "more.nt"
+    more.write_text(f'<{EX}s> <{EX}p> "more" .\n')
+    refused = run_cli("load", "--store", store, more, bad)  # into a filled store: one transaction
+    assert refused.returncode == 1 and b"nothing was loaded" in refused.stderr
+    assert run_cli("load", "--store", store, more).returncode == 0
 
     copy = tmp_path / "copy"
     assert run_cli("backup", "--store", store, copy).returncode == 0
@@ -214,7 +219,7 @@ def test_load_is_all_or_nothing_and_backup_copies(tmp_path):
 
     server = ServerProcess("--empty", "--store", copy)
     try:
-        assert values(server) == ["good"]
+        assert values(server) == ["good", "more"]
     finally:
         server.stop()
 
