@@ -12,7 +12,12 @@ serves the same triples). Three servers hold it in their default graph:
 - ``ox-memory``: ``oxigraph serve`` in memory, loaded with one Graph Store POST;
 - ``yk-memory``: ``yokuryu serve --empty`` in memory (queries in killable processes), ready
   from a journal holding the data as one write (``--journal``: the start-up time is measured);
-- ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``.
+- ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``;
+- ``rdflib-ep`` (only when named in ``--servers``): ``rdflib-endpoint serve`` (PyPI
+  ``rdflib-endpoint``, rdflib's in-memory store behind FastAPI/uvicorn) over the same Turtle
+  file, the Python peer of the issue's "every mix ≥ 20× rdflib-endpoint" target; installed into
+  this Python on demand (or ``pip install -e '.[bench]'``). Its table gets a line of each
+  yokuryu mode's ratio to it.
 
 Each mix of the issue is driven by ``wrk`` (Debian package ``wrk``; a Python multi-process
 client if it is missing) with ``--connections`` connections for ``--duration`` seconds, the
@@ -81,7 +86,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per mix and server (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     parser.add_argument("--servers", default="oxigraph,ox-memory,yk-memory,yk-disk",
-                        help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk")
+                        help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk, rdflib-ep")
     parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags, e.g. '--workers 2'")
     parser.add_argument("--no-write", dest="write", action="store_false", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
@@ -124,6 +129,8 @@ def main() -> int:
                 disk = _start_yokuryu(tools["yokuryu"], ["--store", str(store), *extra])
                 disk.ready_seconds = time.monotonic() - load_started  # load, then start
                 servers["yk-disk"] = disk
+            if "rdflib-ep" in wanted:
+                servers["rdflib-ep"] = _start_rdflib_endpoint(data)
             for label, server in servers.items():
                 print(f"{label:10} ready in {server.ready_seconds:.1f} s", flush=True)
 
@@ -203,6 +210,35 @@ def _start_yokuryu(yokuryu: str, flags: list[str]) -> Server:
     started = time.monotonic()
     process = subprocess.Popen([yokuryu, "serve", "--empty", "--port", str(port), "--timeout", "120",
                                 "--max-result-bytes", str(1 << 30), *flags],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/sparql"
+    _wait_until_up(url, process)
+    return Server(process, url, time.monotonic() - started)
+
+
+# As its own 'rdflib-endpoint serve FILE' does (rdflib Dataset, default store, union default graph,
+# uvicorn), but at /sparql like the other servers rather than at /.
+_RDFLIB_ENDPOINT = """
+import sys, uvicorn
+from rdflib import Dataset
+from rdflib_endpoint import SparqlEndpoint
+data = Dataset(default_union=True)
+data.parse(sys.argv[1], format="turtle")
+uvicorn.run(SparqlEndpoint(graph=data, path="/sparql"), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def _start_rdflib_endpoint(turtle: Path) -> Server:
+    """rdflib-endpoint over the registry file, installed into this Python if missing."""
+    try:
+        import rdflib_endpoint  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print("installing rdflib-endpoint[cli] (the bench extra) for the comparison …", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "rdflib-endpoint[cli]>=0.5"], check=True)
+    port = _free_port()
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", _RDFLIB_ENDPOINT, str(turtle), str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/sparql"
     _wait_until_up(url, process)
@@ -400,6 +436,7 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             ratio = f", {rate / base[0]:.2f}×" if base and not label.startswith("ox") else ""
             cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    lines += _against_rdflib_endpoint(by, labels)
     lines.append("")
     lines.append("| CPU per request (ms, the server's whole process tree) | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
@@ -418,6 +455,20 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
             "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)
+
+
+def _against_rdflib_endpoint(by: dict, labels: list[str]) -> list[str]:
+    """Each yokuryu mode's req/s as a multiple of rdflib-endpoint's, per mix (the issue asks ≥ 20×)."""
+    ours = [label for label in labels if label.startswith("yk")]
+    if "rdflib-ep" not in labels or not ours:
+        return []
+    lines = ["", "| mix | " + " | ".join(f"{label} ÷ rdflib-ep" for label in ours) + " |",
+             "|---" * (len(ours) + 1) + "|"]
+    for mix in MIXES:
+        peer = by[(mix, "rdflib-ep")][0]
+        cells = [f"{by[(mix, label)][0] / peer:,.1f}×" if peer else "∞ (rdflib-ep answered none)" for label in ours]
+        lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ms(value: float) -> str:
