@@ -12,7 +12,12 @@ serves the same triples). Three servers hold it in their default graph:
 - ``ox-memory``: ``oxigraph serve`` in memory, loaded with one Graph Store POST;
 - ``yk-memory``: ``yokuryu serve --empty`` in memory (queries in killable processes), ready
   from a journal holding the data as one write (``--journal``: the start-up time is measured);
-- ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``.
+- ``yk-disk``: ``yokuryu serve --empty --store PATH``, loaded with ``yokuryu load``;
+- ``rdflib-ep`` (only when named in ``--servers``): ``rdflib-endpoint serve`` (PyPI
+  ``rdflib-endpoint``, rdflib's in-memory store behind FastAPI/uvicorn) over the same Turtle
+  file, the Python peer of the issue's "every mix ≥ 20× rdflib-endpoint" target; installed into
+  this Python on demand (or ``pip install -e '.[bench]'``). Its table gets a line of each
+  yokuryu mode's ratio to it.
 
 Each mix of the issue is driven by ``wrk`` (Debian package ``wrk``; a Python multi-process
 client if it is missing) with ``--connections`` connections for ``--duration`` seconds, the
@@ -81,7 +86,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per mix and server (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     parser.add_argument("--servers", default="oxigraph,ox-memory,yk-memory,yk-disk",
-                        help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk")
+                        help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk, rdflib-ep")
     parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags, e.g. '--workers 2'")
     parser.add_argument("--no-write", dest="write", action="store_false", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
@@ -124,6 +129,8 @@ def main() -> int:
                 disk = _start_yokuryu(tools["yokuryu"], ["--store", str(store), *extra])
                 disk.ready_seconds = time.monotonic() - load_started  # load, then start
                 servers["yk-disk"] = disk
+            if "rdflib-ep" in wanted:
+                servers["rdflib-ep"] = _start_rdflib_endpoint(data)
             for label, server in servers.items():
                 print(f"{label:10} ready in {server.ready_seconds:.1f} s", flush=True)
 
@@ -134,10 +141,13 @@ def main() -> int:
                 paths = [_path(t, i, persons) for i in range(VARIANTS) for t in templates]
                 for label, server in servers.items():
                     _check(server, paths)
+                    cpu_before = _tree_cpu(server.process.pid)
                     rate, p99 = (_wrk(wrk, server, paths, args, tmp) if wrk else
                                  _python_load(server, paths, args))
-                    rows.append((mix, label, rate, p99))
-                    print(f"{mix:16} {label:10} {rate:9.1f} req/s  p99 {p99:8.1f} ms", flush=True)
+                    cpu = (_tree_cpu(server.process.pid) - cpu_before) / max(1.0, rate * args.duration) * 1000
+                    rows.append((mix, label, rate, p99, cpu))
+                    print(f"{mix:16} {label:10} {rate:9.1f} req/s  p99 {p99:8.1f} ms  CPU {cpu:.3f} ms/request",
+                          flush=True)
             memory = {label: _tree_memory(server.process.pid) for label, server in servers.items()}
         finally:
             for server in servers.values():
@@ -200,6 +210,35 @@ def _start_yokuryu(yokuryu: str, flags: list[str]) -> Server:
     started = time.monotonic()
     process = subprocess.Popen([yokuryu, "serve", "--empty", "--port", str(port), "--timeout", "120",
                                 "--max-result-bytes", str(1 << 30), *flags],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/sparql"
+    _wait_until_up(url, process)
+    return Server(process, url, time.monotonic() - started)
+
+
+# As its own 'rdflib-endpoint serve FILE' does (rdflib Dataset, default store, union default graph,
+# uvicorn), but at /sparql like the other servers rather than at /.
+_RDFLIB_ENDPOINT = """
+import sys, uvicorn
+from rdflib import Dataset
+from rdflib_endpoint import SparqlEndpoint
+data = Dataset(default_union=True)
+data.parse(sys.argv[1], format="turtle")
+uvicorn.run(SparqlEndpoint(graph=data, path="/sparql"), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def _start_rdflib_endpoint(turtle: Path) -> Server:
+    """rdflib-endpoint over the registry file, installed into this Python if missing."""
+    try:
+        import rdflib_endpoint  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print("installing rdflib-endpoint[cli] (the bench extra) for the comparison …", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "rdflib-endpoint[cli]>=0.5"], check=True)
+    port = _free_port()
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", _RDFLIB_ENDPOINT, str(turtle), str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/sparql"
     _wait_until_up(url, process)
@@ -328,11 +367,28 @@ def _client(url: str, paths: list[str], deadline: float) -> list[float]:
     return latencies
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root``'s process tree, ended children included.
+
+    On a machine shared with other work, CPU per request is the steadier figure: requests/s
+    fall when others take the cores, the CPU a request costs does not (much).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, and those of reaped children
+    return total / ticks
+
+
 # --- memory -----------------------------------------------------------------------------------------
 
 
-def _tree_memory(root: int) -> tuple[float, float, int]:
-    """(PSS MB, summed RSS MB, processes) of ``root`` and all its descendants."""
+def _tree(root: int) -> list[int]:
+    """``root`` and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -346,7 +402,13 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
         pid = todo.pop()
         tree.append(pid)
         todo += children.get(pid, [])
+    return tree
+
+
+def _tree_memory(root: int) -> tuple[float, float, int]:
+    """(PSS MB, summed RSS MB, processes) of ``root`` and all its descendants."""
     pss = rss = 0
+    tree = _tree(root)
     for pid in tree:
         try:
             text = Path(f"/proc/{pid}/smaps_rollup").read_text()
@@ -361,7 +423,8 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
 
 
 def _table(rows, memory, servers, args, triples, client) -> str:
-    by = {(mix, label): (rate, p99) for mix, label, rate, p99 in rows}
+    by = {(mix, label): (rate, p99) for mix, label, rate, p99, _ in rows}
+    cpu = {(mix, label): value for mix, label, _, _, value in rows}
     labels = list(servers)
     head = "| mix | " + " | ".join(f"{label} req/s (p99)" for label in labels) + " |"
     lines = [head, "|---" * (len(labels) + 1) + "|"]
@@ -373,6 +436,12 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             ratio = f", {rate / base[0]:.2f}×" if base and not label.startswith("ox") else ""
             cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    lines += _against_rdflib_endpoint(by, labels)
+    lines.append("")
+    lines.append("| CPU per request (ms, the server's whole process tree) | " + " | ".join(labels) + " |")
+    lines.append("|---" * (len(labels) + 1) + "|")
+    for mix in MIXES:
+        lines.append(f"| {mix} | " + " | ".join(f"{cpu[(mix, label)]:.3f}" for label in labels) + " |")
     lines.append("")
     lines.append("| server | ready in | PSS of the process tree | RSS summed | processes |")
     lines.append("|---|---|---|---|---|")
@@ -386,6 +455,20 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
             "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)
+
+
+def _against_rdflib_endpoint(by: dict, labels: list[str]) -> list[str]:
+    """Each yokuryu mode's req/s as a multiple of rdflib-endpoint's, per mix (the issue asks ≥ 20×)."""
+    ours = [label for label in labels if label.startswith("yk")]
+    if "rdflib-ep" not in labels or not ours:
+        return []
+    lines = ["", "| mix | " + " | ".join(f"{label} ÷ rdflib-ep" for label in ours) + " |",
+             "|---" * (len(ours) + 1) + "|"]
+    for mix in MIXES:
+        peer = by[(mix, "rdflib-ep")][0]
+        cells = [f"{by[(mix, label)][0] / peer:,.1f}×" if peer else "∞ (rdflib-ep answered none)" for label in ours]
+        lines.append(f"| {mix} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ms(value: float) -> str:

@@ -40,4 +40,7 @@ def create_app(config: ServerConfig | None = None, store: KnowledgeStore | None 
     cors.register(app)
     from yokuryu.server import pages
     pages.register(app)
+    # Plain queries skip Flask's request machinery (same checks and answers; see sparql_fast).
+    from yokuryu.server.sparql_fast import SparqlFastPath
+    app.wsgi_app = SparqlFastPath(app, app.wsgi_app)
     return app

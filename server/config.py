@@ -11,6 +11,7 @@ Environment variables (each overridden by the matching ``yokuryu serve`` flag):
 ``YOKURYU_MAX_RESULT_BYTES``    largest query result served (64 MiB)
 ``YOKURYU_BASE``                base of the resource IRIs (https://w3id.org/yokuryu/)
 ``YOKURYU_WORKERS``             requests (and query evaluations) served at once (8)
+``YOKURYU_HTTP_SERVER``         ``granian`` (HTTP parsed in Rust) or ``waitress`` (pure Python)
 ``YOKURYU_UNION_DEFAULT_GRAPH`` ``false`` makes the default graph the store's own, not the union
 ``YOKURYU_MAX_QUERY_NESTING``   deepest nesting of brackets/braces in a query or update (100)
 ``YOKURYU_MAX_QUERY_CLAUSES``   most clauses and operators in a query or update (1000)
@@ -50,6 +51,7 @@ class ServerConfig:
     # most 8. Each worker that scans the in-memory store copies much of it until it is retired,
     # so more workers than cores cost memory under load without answering faster.
     workers: int = field(default_factory=lambda: min(8, (os.cpu_count() or 2) + 2))
+    http_server: str = "granian"
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
     max_query_nesting: int = 100
     max_query_clauses: int = 1000
@@ -95,6 +97,8 @@ class ServerConfig:
                               "(--timeout or YOKURYU_QUERY_TIMEOUT)")
         if self.workers < 1:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        if self.http_server not in ("granian", "waitress"):
+            raise ConfigError(f"--http-server (YOKURYU_HTTP_SERVER) is granian or waitress, not {self.http_server!r}")
         if (self.remote_update or self.remote_store) and not self.remote_query:
             raise ConfigError("--remote-update and --remote-store need --remote-query URL (YOKURYU_REMOTE_QUERY) too")
         if self.journal_path and (self.store_path or self.remote_query):
@@ -159,6 +163,7 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_BODY_BYTES": ("max_body_bytes", int),
     "YOKURYU_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "YOKURYU_WORKERS": ("workers", int),
+    "YOKURYU_HTTP_SERVER": ("http_server", str),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),
     "YOKURYU_MAX_QUERY_NESTING": ("max_query_nesting", int),

@@ -41,15 +41,12 @@ def register(app: Flask) -> None:
             return response
         return plain(error.message, error.status, error.headers)
 
-    from yokuryu.graph.remote import RemoteError, RemoteTimeout
+    from yokuryu.graph.remote import RemoteError
 
     @app.errorhandler(RemoteError)
     def remote_error(error: RemoteError):
-        # The data lives on a remote server (serve --remote-query) and it failed: not the client's fault.
-        if isinstance(error, RemoteTimeout):
-            return plain(f"504 Gateway Timeout: {error}. Narrow the query, or raise the limit with "
-                         "'yokuryu serve --timeout SECONDS'.", 504, {"Retry-After": "5"})
-        return plain(f"502 Bad Gateway: {error}", 502, {"Retry-After": "5"})
+        answer = remote_failure(error)
+        return plain(answer.message, answer.status, answer.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -62,3 +59,12 @@ def register(app: Flask) -> None:
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+
+def remote_failure(error: Exception) -> ProtocolError:
+    """The 502/504 for a remote server (serve --remote-query) that failed: not the client's fault."""
+    from yokuryu.graph.remote import RemoteTimeout
+    if isinstance(error, RemoteTimeout):
+        return ProtocolError(f"504 Gateway Timeout: {error}. Narrow the query, or raise the limit with "
+                             "'yokuryu serve --timeout SECONDS'.", 504, {"Retry-After": "5"})
+    return ProtocolError(f"502 Bad Gateway: {error}", 502, {"Retry-After": "5"})

@@ -106,11 +106,17 @@ def evaluate_query(store: KnowledgeStore, request: QueryRequest) -> tuple[bytes,
     results = store.query(request.text, **kwargs)
     is_graph = isinstance(results, ox.QueryTriples)
     name = request.graph_format if is_graph else request.results_format
+    # The results must be dropped in this thread (pyoxigraph refuses another), not with the
+    # traceback of an exception that the waiting thread receives: hence the ``del``s.
     if name is None:
+        del results
         raise NotAcceptable("graph" if is_graph else "results")
     syntax = rdf_syntax(name) if is_graph else results_syntax(name)
     out = _ResultsBuffer(request.max_result_bytes)
-    results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
+    try:
+        results.serialize(out, format=syntax.oxigraph)  # evaluation happens here, lazily
+    finally:
+        del results
     return bytes(out.data), syntax.media_type
 
 

@@ -38,6 +38,38 @@ def choose_rdf_syntax(default_name: str = "turtle", datasets: bool = True) -> Rd
     return _choose(offers, default, "an RDF graph")
 
 
+def results_syntax_for(accept: str | None) -> ResultsSyntax:
+    """:func:`choose_results_syntax` for an Accept header given explicitly (outside a Flask request)."""
+    return _choose_for(accept, _RESULTS_OFFERS, _RESULTS_DEFAULT, "SPARQL results")
+
+
+def rdf_syntax_for(accept: str | None) -> RdfSyntax:
+    """:func:`choose_rdf_syntax` (datasets included, Turtle by default) for an explicit Accept header."""
+    return _choose_for(accept, _RDF_OFFERS, _RDF_DEFAULT, "an RDF graph")
+
+
+@lru_cache(maxsize=512)
+def protocol_offers(accept: str | None) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+    """The results and graph syntaxes for an Accept header, and the 406 for each kind that has none.
+
+    Remembered per header with its refusals (a client asking for SPARQL JSON has no graph
+    format, and would otherwise have that worked out again on every request). The errors are
+    templates: raise a copy (:func:`fresh`).
+    """
+    chosen, errors = {}, {}
+    for kind, choose in (("results", results_syntax_for), ("graph", rdf_syntax_for)):
+        try:
+            chosen[kind] = choose(accept)
+        except ProtocolError as error:
+            chosen[kind], errors[kind] = None, error
+    return chosen["results"], chosen["graph"], errors
+
+
+def fresh(error: ProtocolError) -> ProtocolError:
+    """A new exception with ``error``'s answer (a remembered one must not collect tracebacks)."""
+    return ProtocolError(error.message, error.status, dict(error.headers), error.body, error.media_type)
+
+
 def named_formats(values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None]:
     """The results and graph syntaxes that the ``format``-like parameter values name.
 
@@ -129,7 +161,13 @@ def prefers_html() -> bool:
     Browsers send ``text/html,…,*/*;q=0.8``; SPARQL clients name their result formats and
     never HTML, and ``*/*`` alone (curl) is not a preference for HTML.
     """
-    accept = request.accept_mimetypes
+    return prefers_html_for(request.headers.get("Accept"))
+
+
+@lru_cache(maxsize=512)
+def prefers_html_for(header: str | None) -> bool:
+    """:func:`prefers_html` for an Accept header given explicitly; remembered per header."""
+    accept = parse_accept_header(header, MIMEAccept)
     html = max((q for value, q in accept if value in HTML_TYPES), default=0)
     if html <= 0:
         return False
@@ -180,3 +218,10 @@ def _without_parameters(accept: MIMEAccept) -> MIMEAccept:
     if accept.provided is False:
         return accept
     return MIMEAccept([(value.split(";", 1)[0].strip(), quality) for value, quality in accept])
+
+
+# The offers of the SPARQL protocol's two kinds of answer, built once (``_choose_for`` is keyed on them).
+_RESULTS_OFFERS = tuple((m, s) for s in RESULTS_SYNTAXES for m in s.media_types)
+_RESULTS_DEFAULT = next(s for s in RESULTS_SYNTAXES if s.name == "json")
+_RDF_OFFERS = tuple((m, s) for s in RDF_SYNTAXES for m in _rdf_media_types(s))
+_RDF_DEFAULT = next(s for s in RDF_SYNTAXES if s.name == "turtle")

@@ -4,8 +4,11 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import os
+import signal
 import socket
 import sys
+import threading
 import time
 
 from yokuryu.server.config import ServerConfig
@@ -14,9 +17,23 @@ from yokuryu.server.security import LOOPBACK_HOSTS, host_name
 log = logging.getLogger(__name__)
 
 
-def serve(args) -> int:
-    from waitress.server import create_server
+def _prepare_writes(store, engine: str) -> None:
+    """Make the write path's working copy in a background thread (one reasoning pass; pyoxigraph
+    lets requests run meanwhile), so that the first write does not pay for it."""
+    import threading
 
+    from yokuryu.graph.transaction import prepare
+
+    def run():
+        try:
+            prepare(store, engine=engine)
+        except Exception:  # noqa: BLE001 - the first write makes the copy itself, and reports
+            log.exception("could not prepare the working copy for writes")
+
+    threading.Thread(target=run, name="yokuryu-prepare-writes", daemon=True).start()
+
+
+def serve(args) -> int:
     from yokuryu.graph.pipeline import InvalidData, prepare_store
     from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
@@ -26,7 +43,7 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
-        max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
+        http_server=args.http_server, max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
         query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
         remote_auth=args.remote_auth, journal_path=args.journal, allowed_hosts=args.allowed_hosts,
@@ -92,14 +109,15 @@ def serve(args) -> int:
     store.quad_count()
     gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
     if executor is None:
-        # Start the query zygote now, before waitress starts any thread or opens its socket.
+        # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
+    if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
+        _prepare_writes(store, config.engine)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
-    server = create_server(app, host=args.host, port=args.port, ident="yokuryu", clear_untrusted_proxy_headers=True,
-                           **waitress_limits(config))
-    host, port = server.effective_host, server.effective_port
+    http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config)
+    host, port = http.host, http.port
     shown = f"[{host}]" if ":" in str(host) else host
     writes = ("writes with a bearer token" if config.update_token else
               "anonymous writes (loopback only)" if config.allow_anonymous_updates else "read-only")
@@ -113,15 +131,103 @@ def serve(args) -> int:
         print(line, flush=True)
     print(f"Serving on http://{shown}:{port}/  (SPARQL endpoint: http://{shown}:{port}/sparql)", flush=True)
     try:
-        server.run()
+        interrupted = http.run()
     except KeyboardInterrupt:  # Ctrl-C: the usual way to stop a server, said in one line
-        print("yokuryu serve: interrupted, stopping", file=sys.stderr, flush=True)
+        interrupted = True
     finally:
         app.extensions["yokuryu.executor"].shutdown()
         store.close()
         if journal is not None:
             journal.close()
+    if interrupted:
+        print("yokuryu serve: interrupted, stopping", file=sys.stderr, flush=True)
     return 0
+
+
+class _Waitress:
+    """waitress: pure Python, a thread per request in flight."""
+
+    def __init__(self, app, host: str, port: int, config: ServerConfig):
+        from waitress.server import create_server
+        self.server = create_server(app, host=host, port=port, ident="yokuryu", clear_untrusted_proxy_headers=True,
+                                    **waitress_limits(config))
+        self.host, self.port = self.server.effective_host, self.server.effective_port
+
+    def run(self) -> bool:
+        self.server.run()
+        return False
+
+
+class _Granian:
+    """granian: HTTP parsed by Rust (hyper), the WSGI app called on ``--workers`` + 4 threads.
+
+    Run in this process, as one worker, so the app keeps its store, query processes and
+    journal: granian's own ``MPServer`` would fork or spawn the app into other processes.
+    Its in-process server (``MTServer``) is made for free-threaded Python and refuses to start
+    under the GIL; with a single worker the GIL is no obstacle (it is what each ``MPServer``
+    worker does), so that check is skipped. The listening socket is bound here, before the
+    banner, so ``--port 0`` can report its port and the banner is true when printed.
+    """
+
+    def __init__(self, app, host: str, port: int, config: ServerConfig):
+        from granian.constants import Interfaces
+        from granian.http import HTTP1Settings
+        from granian.log import LogLevels
+        from granian.net import SocketSpec
+        from granian.server import MTServer
+
+        class InProcess(MTServer):
+            def _check_gil(self):
+                pass
+
+            def _init_shared_socket(self):
+                self._ssp, self._shd, self._sfd = None, listener, listener.get_fd()
+
+        # granian takes an IP address; a name (localhost) is resolved as port_problem() checked it.
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        listener = SocketSpec(address, port, 1024).build()  # bound, not yet listening
+        with socket.socket(fileno=os.dup(listener.get_fd())) as bound:
+            bound.listen(1024)  # connections wait from now on, before the banner says so
+            self.host, self.port = bound.getsockname()[:2]
+        self.server = InProcess(
+            target="yokuryu", address=address, port=self.port, interface=Interfaces.WSGI, workers=1,
+            blocking_threads=config.workers + 4,  # as waitress's threads: /health answers while queries run
+            backpressure=max(64, 16 * (config.workers + 4)),  # requests in flight; idle connections cost no thread
+            http1_settings=HTTP1Settings(header_read_timeout=30_000), websockets=False,
+            log_level=LogLevels.error)  # not its warning that in-process serving is "experimental"
+        self.app = app
+        self.server.on_startup(self._stop_promptly)
+
+    def run(self) -> bool:
+        self.server.serve(target_loader=lambda: self.app, wrap_loader=False)
+        return bool(self.server.interrupt_signal)
+
+    def _stop_promptly(self) -> None:
+        """Ctrl-C and SIGTERM stop the server within a few seconds, as with waitress.
+
+        granian stops gracefully, waiting for the requests in flight; one waiting for a runaway
+        query would hold the stop for up to ``--timeout``. So the stop is given a grace period,
+        then the process exits (the query processes die with it).
+        """
+        for number in (signal.SIGINT, signal.SIGTERM):
+            graceful = signal.getsignal(number)
+
+            def stop(signum, frame, graceful=graceful):
+                timer = threading.Timer(STOP_GRACE_SECONDS, _exit_now, (signum,))
+                timer.daemon = True
+                timer.start()
+                graceful(signum, frame)
+
+            signal.signal(number, stop)
+
+
+STOP_GRACE_SECONDS = 2.0
+
+
+def _exit_now(signum: int) -> None:
+    print(f"yokuryu serve: stopped ({signal.Signals(signum).name}) without waiting for the requests still "
+          "in flight", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 def waitress_limits(config: ServerConfig) -> dict:
@@ -142,6 +248,9 @@ def waitress_limits(config: ServerConfig) -> dict:
         "channel_timeout": 30,
         "max_request_body_size": max(64 * 1024 * 1024, 16 * config.max_body_bytes),
     }
+
+
+HTTP_SERVERS = {"granian": _Granian, "waitress": _Waitress}
 
 
 def _raise_open_files(wanted: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import parse_qs, urlencode
 
 import pyoxigraph as ox
@@ -16,7 +17,8 @@ from flask import Blueprint, Response, current_app, redirect, request
 from yokuryu.graph.formats import RdfSyntax, ResultsSyntax
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.auth import require_write_access
-from yokuryu.server.errors import ProtocolError
+from yokuryu.graph.remote import RemoteError
+from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
@@ -24,8 +26,8 @@ from yokuryu.graph.sparql_text import DatasetConflict, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
-from yokuryu.server.negotiation import (FORMAT_PARAMETERS, choose_rdf_syntax, choose_results_syntax, named_formats,
-                                        prefers_html, with_charset)
+from yokuryu.server.negotiation import (FORMAT_PARAMETERS, fresh, named_formats, prefers_html, protocol_offers,
+                                        rdf_syntax_for, results_syntax_for, with_charset)
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update, memory_only_note
 
@@ -162,13 +164,31 @@ def _as_lists(multidict) -> dict[str, list[str]]:
 def run_query(operation: Operation) -> Response:
     facts = _checked_text(operation)
     # Negotiate before evaluating: a client that can read nothing we write gets its 406 at once.
-    results_syntax, rdf_syntax, not_acceptable = _offers(_format_values(operation))
+    results_syntax, rdf_syntax, not_acceptable = _offers(_format_values(operation), request.headers.get("Accept"))
     config = get_config()
+    query = query_request(operation, facts, config, request.base_url, results_syntax, rdf_syntax)
+    try:
+        body, media_type = current_app.extensions["yokuryu.executor"].run(query)
+    except Exception as error:  # noqa: BLE001 - query_failure says which are the client's
+        failure = query_failure(error, operation.text, not_acceptable, config.empty)
+        if failure is None:
+            raise
+        raise failure from None
+    body, media_type = as_requested(body, media_type, rdf_syntax)
+    response = Response(body, status=200)
+    response.headers["Content-Type"] = with_charset(media_type)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def query_request(operation: Operation, facts: SparqlFacts, config, base_iri: str,
+                  results_syntax: ResultsSyntax | None, rdf_syntax: RdfSyntax | None) -> QueryRequest:
+    """What the executor evaluates for ``operation`` (also built by :mod:`yokuryu.server.sparql_fast`)."""
     # The protocol's dataset replaces the query's FROM / FROM NAMED entirely; and a query's own
     # FROM / FROM NAMED replaces the union default graph of the knowledge graph.
     protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
-    query = QueryRequest(
-        text=operation.text, base_iri=request.base_url, predeclared_prefixes=not config.empty,
+    return QueryRequest(
+        text=operation.text, base_iri=base_iri, predeclared_prefixes=not config.empty,
         union_default_graph=config.union_default_graph and not protocol_dataset and not facts.names_dataset,
         default_graph=tuple(operation.graphs("default-graph-uri")) if protocol_dataset else None,
         named_graphs=tuple(operation.graphs("named-graph-uri")) if protocol_dataset else None,
@@ -176,33 +196,41 @@ def run_query(operation: Operation) -> Response:
         # JSON-LD is compacted here (below), from N-Triples the engine writes fast.
         graph_format=("ntriples" if rdf_syntax.name == "jsonld" else rdf_syntax.name) if rdf_syntax else None,
         max_result_bytes=config.max_result_bytes)
-    try:
-        body, media_type = current_app.extensions["yokuryu.executor"].run(query)
-    except NotAcceptable as error:
-        raise not_acceptable[error.kind] from None
-    except ResultsTooLarge as error:
-        raise ProtocolError(
+
+
+def query_failure(error: Exception, text: str, not_acceptable: dict[str, ProtocolError],
+                  empty: bool) -> ProtocolError | None:
+    """The client's answer for a query that failed with ``error``; None for a server fault (re-raise it)."""
+    if isinstance(error, ProtocolError):
+        return error
+    if isinstance(error, RemoteError):
+        return remote_failure(error)
+    if isinstance(error, NotAcceptable):
+        return fresh(not_acceptable[error.kind])
+    if isinstance(error, ResultsTooLarge):
+        return ProtocolError(
             f"403 Forbidden: the results are larger than the {error.limit}-byte limit; narrow the query "
             "(LIMIT, fewer variables) or raise the limit with 'yokuryu serve --max-result-bytes N' "
-            "or YOKURYU_MAX_RESULT_BYTES.", 403) from None
-    except SyntaxError as error:
-        raise ProtocolError(f"400 Bad Request: SPARQL syntax error: {readable_syntax_error(str(error), operation.text)}") from error
-    except (ValueError, TypeError) as error:
-        raise ProtocolError(f"400 Bad Request: the query cannot be evaluated: {error}") from error
-    except OSError as error:
+            "or YOKURYU_MAX_RESULT_BYTES.", 403)
+    if isinstance(error, SyntaxError):
+        return ProtocolError(f"400 Bad Request: SPARQL syntax error: {readable_syntax_error(str(error), text, empty)}")
+    if isinstance(error, (ValueError, TypeError)):
+        return ProtocolError(f"400 Bad Request: the query cannot be evaluated: {error}")
+    if isinstance(error, OSError):
         if is_network_refusal(error):
-            raise ProtocolError(f"403 Forbidden: {network_refused_message('query')}", 403) from None
-        raise ProtocolError(f"500 Internal Server Error: the store failed while evaluating the query: {error}",
-                            500) from error
+            return ProtocolError(f"403 Forbidden: {network_refused_message('query')}", 403)
+        return ProtocolError(f"500 Internal Server Error: the store failed while evaluating the query: {error}", 500)
+    return None
+
+
+def as_requested(body: bytes, media_type: str, rdf_syntax: RdfSyntax | None) -> tuple[bytes, str]:
+    """JSON-LD is compacted here from the N-Triples the engine wrote; other formats are as evaluated."""
     if rdf_syntax is not None and rdf_syntax.name == "jsonld" and media_type.startswith("application/n-triples"):
-        body, media_type = compact_jsonld(ox.parse(body, format=ox.RdfFormat.N_TRIPLES)), rdf_syntax.media_type
-    response = Response(body, status=200)
-    response.headers["Content-Type"] = with_charset(media_type)
-    response.headers["Vary"] = "Accept"
-    return response
+        return compact_jsonld(ox.parse(body, format=ox.RdfFormat.N_TRIPLES)), rdf_syntax.media_type
+    return body, media_type
 
 
-def readable_syntax_error(message: str, text: str) -> str:
+def readable_syntax_error(message: str, text: str, empty: bool | None = None) -> str:
     """The parser's message, or for an undeclared prefix a sentence that says which and where.
 
     pyoxigraph reports an unknown prefix as "Prefix not found" followed by every character class
@@ -219,7 +247,9 @@ def readable_syntax_error(message: str, text: str) -> str:
     if found is None:
         return message
     prefix = found.group(1) or ""
-    declared = ", ".join(f"{p}:" for p in PREFIXES) if not get_config().empty else "none"
+    if empty is None:
+        empty = get_config().empty
+    declared = ", ".join(f"{p}:" for p in PREFIXES) if not empty else "none"
     return (f"prefix `{prefix}:` is not declared (line {line_number}, column {found.start() + 1}); "
             f"add `PREFIX {prefix}: <namespace IRI>` before the query, or use a predeclared prefix ({declared})")
 
@@ -228,7 +258,8 @@ def _format_values(operation: Operation) -> list[str]:
     return [v for name in FORMAT_PARAMETERS for v in operation.params.get(name, []) if v.strip()]
 
 
-def _offers(format_values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
+def _offers(format_values: list[str], accept: str | None = None
+            ) -> tuple[ResultsSyntax | None, RdfSyntax | None, dict[str, ProtocolError]]:
     """The results and graph formats this request accepts (None where nothing fits).
 
     A format parameter (``format``, ``output`` or ``results``: a short name such as ``csv`` or
@@ -236,10 +267,12 @@ def _offers(format_values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax |
     it makes plain download links possible. ``json`` names both SPARQL JSON results and JSON-LD,
     so SPARQLWrapper's ``format=json`` works for SELECT and CONSTRUCT alike.
     """
+    if not format_values:
+        return protocol_offers(accept)
     chosen, errors = {}, {}
-    named = dict(zip(("results", "graph"), named_formats(format_values))) if format_values else {}
+    named = dict(zip(("results", "graph"), named_formats(format_values)))
     shown = ", ".join(format_values)
-    for key, choose in (("results", choose_results_syntax), ("graph", choose_rdf_syntax)):
+    for key, choose in (("results", results_syntax_for), ("graph", rdf_syntax_for)):
         if named.get(key) is not None:
             chosen[key] = named[key]
             continue
@@ -252,7 +285,7 @@ def _offers(format_values: list[str]) -> tuple[ResultsSyntax | None, RdfSyntax |
                 "use turtle, ntriples, nquads, trig, jsonld or rdfxml", 406)
             continue
         try:
-            chosen[key] = choose()
+            chosen[key] = choose(accept)
         except ProtocolError as error:
             chosen[key], errors[key] = None, error
     return chosen["results"], chosen["graph"], errors
@@ -309,9 +342,30 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
 def _checked_text(operation: Operation) -> SparqlFacts:
     """The facts of the operation's text, or its 400/403 before any parser sees it."""
     config = get_config()
+    verdict = text_verdict(operation.text, operation.kind,
+                           SparqlLimits(config.max_query_nesting, config.max_query_clauses))
+    if isinstance(verdict, SparqlRefused):
+        status = {400: "400 Bad Request", 403: "403 Forbidden"}[verdict.status]
+        raise ProtocolError(f"{status}: {verdict.message}", verdict.status) from None
+    return verdict
+
+
+REMEMBERED_TEXT = 4096  # characters: longer texts are checked every time (their check is cheap beside them)
+
+
+def text_verdict(text: str, kind: str, limits: SparqlLimits) -> SparqlFacts | SparqlRefused:
+    """:func:`check_sparql`'s facts or refusal; for short texts remembered, since clients repeat them."""
+    if len(text) > REMEMBERED_TEXT:
+        return _verdict(text, kind, limits)
+    return _remembered_verdict(text, kind, limits)
+
+
+def _verdict(text: str, kind: str, limits: SparqlLimits) -> SparqlFacts | SparqlRefused:
     try:
-        return check_sparql(operation.text, operation.kind,
-                            SparqlLimits(config.max_query_nesting, config.max_query_clauses))
-    except SparqlRefused as error:
-        status = {400: "400 Bad Request", 403: "403 Forbidden"}[error.status]
-        raise ProtocolError(f"{status}: {error.message}", error.status) from None
+        return check_sparql(text, kind, limits)
+    except SparqlRefused as refusal:
+        return refusal
+
+
+# At most 2,048 texts of at most 4,096 characters: a bounded 8 MiB at worst.
+_remembered_verdict = lru_cache(maxsize=2048)(_verdict)

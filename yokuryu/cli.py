@@ -404,6 +404,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="query workers: killable processes holding a copy of the store (forked from the "
                           "in-memory store, or loaded from a dump of --store PATH) (default: the cores + 2, at most 8; "
                           "YOKURYU_WORKERS)")
+    sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
+                     help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
+                          "(default granian; YOKURYU_HTTP_SERVER)")
     sub.add_argument("--empty", action="store_true",
                      help="plain SPARQL server: an empty store (or --store as it is), no bundled graph, "
                           "no reasoning or validation; the default graph is the store's real default graph")
