@@ -188,14 +188,22 @@ class IncrementalState:
         # The ontology as parsed (blank nodes, not the stored Skolem IRIs): the rules read its axioms.
         from yokuryu.graph.terms import rdflib_triples_to_quads
         store.bulk_extend(rdflib_triples_to_quads(ontology, ONTOLOGY_GRAPH))
-        state = cls(store, validator, reasoner, set())
         try:
-            reasoner.materialize(state.engine)
+            reasoner.materialize(LocalEngine(store))
         except Exception as error:  # noqa: BLE001
             if unsupported(error):
                 return None
             raise
+        # A store that has just taken a whole materialisation (a hundred updates, a million
+        # inserts and deletes) answers the small lookups of later writes several times slower
+        # than a fresh copy of the same quads (a 10-triple addition: 0.05 s against 0.01 s CPU
+        # at 100k, 1 s against 0.02 s at 1M), so the working copy is a fresh copy.
+        compact = ox.Store()
+        compact.bulk_extend(store)
+        del store
+        state = cls(compact, validator, reasoner, set())
         state.data_graphs = state._asserted_graphs()
+        reasoner._fact_graphs(state.engine, fresh=True)  # list the graphs now, not in the first write
         return state
 
     def _asserted_graphs(self) -> set[str]:

@@ -338,6 +338,11 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
 
 _TRIVIAL = {str(t) for t in TRIVIAL_TYPES}
 
+# The vocabulary namespaces as one anchored regular expression (XPath syntax, as a SPARQL string):
+# only the metacharacters are escaped, since XPath regexes refuse escapes such as "\#".
+_VOCABULARY_REGEX = "^(" + "|".join(re.sub(r"([.\\?*+{}()\[\]|^$])", r"\\\\\1", ns)
+                                     for ns in VOCABULARY_NAMESPACES) + ")"
+
 
 def _stored(classes: Iterable[str]) -> set[str]:
     """The classes whose membership is stored: named, and not a trivial type (owl:Thing…)."""
@@ -820,7 +825,7 @@ class CompiledReasoner:
                         f"  FILTER NOT EXISTS {{ GRAPH <{_OVERDELETED}> {{ {rule.head} }} }}",
                         facts, [current, _OVERDELETED, INFERRED, SUPPORT]))
             engine.update(f"DROP SILENT GRAPH <{current}>")
-            if not self._count(engine, _NEXT):
+            if not self._any(engine, _NEXT):
                 break
             current = _DELTA[1] if current == _DELTA[0] else _DELTA[0]
             engine.update(f"MOVE SILENT <{_NEXT}> TO <{current}>")
@@ -865,6 +870,7 @@ class CompiledReasoner:
         writes no delta at all for the closed rules: everything derived so far is their delta.
         """
         collected: set[ox.Triple] = set()
+        asserted = [g for g in facts if g not in (INFERRED, SUPPORT)]
         if seed_counts and seed is not None and collect:
             collected |= self._triples(engine, f"GRAPH <{seed}> {{ ?s ?p ?o }} FILTER EXISTS {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
         closed_in: tuple[str, ...] | None = (seed,) if seed else None
@@ -877,7 +883,9 @@ class CompiledReasoner:
             for graph in (closed_out, open_out):
                 engine.update(f"DROP SILENT GRAPH <{graph}>")
             first_full = seed is None and round_number == 1
-            for rule in self.rules:
+            # In a full first round the closed rules go first and read the asserted facts only
+            # (what closed rules derive adds nothing to them); the open rules then read all of it.
+            for rule in (sorted(self.rules, key=lambda r: not r.closed) if first_full else self.rules):
                 if first_full:
                     reads = None
                 elif rule.closed:
@@ -891,7 +899,7 @@ class CompiledReasoner:
                     # drop what is asserted afterwards (twice as fast as testing each triple).
                     engine.update(self._dataset_update(
                         f"INSERT {{ GRAPH <{INFERRED}> {{ {rule.head} }} }}", rule.distinct(rule.where(None, None)),
-                        facts, []))
+                        asserted, []))
                     continue
                 also = [closed_out if rule.closed else open_out]
                 for where in rule.variants(reads):
@@ -904,17 +912,18 @@ class CompiledReasoner:
                     engine.update(f"DROP SILENT GRAPH <{graph}>")
             if first_full and PLAIN_FIRST_ROUND:
                 self._settle_first_round(engine, facts)
-                closed_in = (INFERRED, SUPPORT)
-                produced = self._count(engine, INFERRED) + self._count(engine, SUPPORT)
+                # Every open rule has read all of the closed rules' output in this round: the next
+                # round only needs what the open rules derived.
+                closed_in, produced = (), 0
                 for check in self.checks:
                     self._run_check(engine, check, facts, None)
             else:
                 closed_in = (closed_out,)
-                produced = self._count(engine, closed_out)
+                produced = self._any(engine, closed_out)
                 for check in self.checks:
                     self._run_check(engine, check, facts, closed_out)
             open_in = (open_out,)
-            open_count = self._count(engine, open_out)
+            open_count = self._any(engine, open_out)
             if open_count:
                 for check in self.checks:
                     self._run_check(engine, check, facts, open_out)
@@ -939,9 +948,10 @@ class CompiledReasoner:
                       + "".join(f" USING NAMED <{g}>" for g in data)
                       + f" WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} GRAPH ?g {{ ?s ?p ?o }} VALUES ?g {{ "
                       + " ".join(f"<{g}>" for g in data) + " } }")
-        vocabulary = " || ".join(f'STRSTARTS(STR(?s), "{ns}")' for ns in VOCABULARY_NAMESPACES)
+        # One anchored REGEX, not a STRSTARTS per namespace: a third of the time over a million triples.
         engine.update(f"DELETE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }} INSERT {{ GRAPH <{SUPPORT}> {{ ?s ?p ?o }} }} "
-                      f"USING NAMED <{INFERRED}> WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} FILTER ({vocabulary}) }}")
+                      f"USING NAMED <{INFERRED}> WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} "
+                      f"FILTER (isIRI(?s) && REGEX(STR(?s), \"{_VOCABULARY_REGEX}\")) }}")
 
     def _run_check(self, engine: SparqlEngine, check: Rule, facts: list[str], delta: str | None) -> None:
         for where in check.variants(delta):
@@ -1193,6 +1203,9 @@ class CompiledReasoner:
         else:
             rows = engine.select(f"SELECT ?s ?p ?o{dataset} WHERE {{ {where} }}")
         return {ox.Triple(r["s"], r["p"], r["o"]) for r in rows}
+
+    def _any(self, engine: SparqlEngine, graph: str) -> bool:
+        return engine.ask(f"ASK {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")
 
     def _count(self, engine: SparqlEngine, graph: str) -> int:
         rows = engine.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")

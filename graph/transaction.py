@@ -249,11 +249,23 @@ def schema() -> tuple[Graph, Graph]:
 
 def rebuild_quads(store: KnowledgeStore, *, engine: str = "reference") -> list[ox.Quad]:
     """The quads a full rebuild from the store's asserted data gives (what every write must equal)."""
-    graphs = asserted_graphs(store)
-    derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs), engine=engine)
-    if not derivation.report.conforms:
-        raise RefusedWrite("the stored data does not conform to the shapes", derivation.report)
-    return derivation.quads
+    return _derived(store, asserted_graphs(store), engine, "the stored data does not conform to the shapes")
+
+
+def prepare(store: KnowledgeStore, *, engine: str = "fast") -> bool:
+    """Make the fast engine's working copy now (one reasoning pass over the store), so that the
+    first write does not pay for it; a server calls this in a background thread at start.
+    Holds the write lock meanwhile (a write arriving then waits for the copy instead of making
+    its own). True when the copy is ready; False for the reference engine or data the compiled
+    engines do not cover (writes then re-derive everything, as they would anyway)."""
+    if engine != "fast":
+        return False
+    from yokuryu.graph.fast import IncrementalState
+
+    with store.write_lock:
+        if store.incremental is None and store.is_built:
+            store.incremental = IncrementalState.of(store.oxigraph, *schema())
+        return store.incremental is not None
 
 
 # --- 1. the change ---------------------------------------------------------------------------------
@@ -400,13 +412,19 @@ def _derive_after(store: KnowledgeStore, change: Change, engine: str) -> list[ox
     for quad in change.added:
         graphs.setdefault(URIRef(quad.graph_name.value), Graph()).add(_triple(quad))
     graphs = {name: graph for name, graph in graphs.items() if len(graph) or name in (ONTOLOGY_GRAPH, SHAPES_GRAPH)}
+    return _derived(store, graphs, engine, "the write was refused and nothing was applied.")
+
+
+def _derived(store: KnowledgeStore, graphs: dict[URIRef, Graph], engine: str, refusal: str) -> list[ox.Quad]:
+    """The quads a build derives from ``graphs``; ``RefusedWrite`` (saying ``refusal``) when the
+    data breaks a shape or contradicts the ontology."""
     try:
         derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs),
                             engine=engine)
     except InconsistentData as error:
-        raise RefusedWrite(f"the write was refused and nothing was applied: {error}") from error
+        raise RefusedWrite(f"{refusal.rstrip('.')}: {error}") from error
     if not derivation.report.conforms:
-        raise RefusedWrite("the write was refused and nothing was applied.", derivation.report)
+        raise RefusedWrite(refusal, derivation.report)
     return derivation.quads
 
 

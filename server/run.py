@@ -17,6 +17,22 @@ from yokuryu.server.security import LOOPBACK_HOSTS, host_name
 log = logging.getLogger(__name__)
 
 
+def _prepare_writes(store, engine: str) -> None:
+    """Make the write path's working copy in a background thread (one reasoning pass; pyoxigraph
+    lets requests run meanwhile), so that the first write does not pay for it."""
+    import threading
+
+    from yokuryu.graph.transaction import prepare
+
+    def run():
+        try:
+            prepare(store, engine=engine)
+        except Exception:  # noqa: BLE001 - the first write makes the copy itself, and reports
+            log.exception("could not prepare the working copy for writes")
+
+    threading.Thread(target=run, name="yokuryu-prepare-writes", daemon=True).start()
+
+
 def serve(args) -> int:
     from yokuryu.graph.pipeline import InvalidData, prepare_store
     from yokuryu.graph.store import open_store
@@ -96,6 +112,8 @@ def serve(args) -> int:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
     app = create_app(config, store, executor=executor)
+    if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
+        _prepare_writes(store, config.engine)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
     http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config)
@@ -165,12 +183,14 @@ class _Granian:
             def _init_shared_socket(self):
                 self._ssp, self._shd, self._sfd = None, listener, listener.get_fd()
 
-        listener = SocketSpec(host, port, 1024).build()  # bound, not yet listening
+        # granian takes an IP address; a name (localhost) is resolved as port_problem() checked it.
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        listener = SocketSpec(address, port, 1024).build()  # bound, not yet listening
         with socket.socket(fileno=os.dup(listener.get_fd())) as bound:
             bound.listen(1024)  # connections wait from now on, before the banner says so
             self.host, self.port = bound.getsockname()[:2]
         self.server = InProcess(
-            target="yokuryu", address=host, port=self.port, interface=Interfaces.WSGI, workers=1,
+            target="yokuryu", address=address, port=self.port, interface=Interfaces.WSGI, workers=1,
             blocking_threads=config.workers + 4,  # as waitress's threads: /health answers while queries run
             backpressure=max(64, 16 * (config.workers + 4)),  # requests in flight; idle connections cost no thread
             http1_settings=HTTP1Settings(header_read_timeout=30_000), websockets=False,

@@ -244,3 +244,9 @@ def test_which_citation_supports_a_statement_is_in_the_data(store):
     rows = store.query("""SELECT ?c WHERE { res:return-of-jun-ushiroku yk:citation ?c . ?c yk:supportsProperty yk:date }
         ORDER BY ?c""")
     assert [r["c"].value.rpartition("/")[2] for r in rows] == ["citation-e21", "citation-e39"]
+
+
+def test_the_ontology_names_outside_terms_not_by_raw_iri(client):
+    html = client.get("/ontology").get_data(as_text=True)
+    assert ">http://www.w3.org/2006/time#after<" not in html
+    assert re.search(r'<a href="http://www.w3.org/2006/time#after" title="http://www.w3.org/2006/time#after">after</a>', html)

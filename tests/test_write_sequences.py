@@ -17,6 +17,7 @@ from yokuryu.graph.transaction import (
     UnusableWrite,
     UpdateSyntaxError,
     WriteError,
+    prepare,
     rebuild_quads,
     update,
 )
@@ -113,6 +114,25 @@ def test_random_writes_through_the_python_api(built, engine, seed):
         assert set(store.oxigraph) == set(rebuild_quads(store)), f"step {step}: {kind} differs from a rebuild"
         outcomes["applied"] += 1
     assert outcomes["applied"] and outcomes["refused"], outcomes
+
+
+@pytest.mark.slow
+def test_a_working_copy_made_ahead_serves_the_next_writes(built):
+    # What `yokuryu serve` does at start, in a background thread: the first write then finds it ready.
+    store = open_store(None)
+    store.load_build(built)
+    assert prepare(store, engine="reference") is False and store.incremental is None
+    assert prepare(store, engine="fast") is True and store.incremental is not None
+    copy = store.incremental
+    update(store, PREFIXES + f"INSERT DATA {{ GRAPH <{USER}g0> {{ {estimate(1)} {estimate(2)} }} }}", engine="fast")
+    assert store.incremental is copy, "the write made its own working copy"
+    assert set(store.oxigraph) == set(rebuild_quads(store))
+    before = set(store.oxigraph)
+    with pytest.raises(RefusedWrite):
+        update(store, PREFIXES + f"INSERT DATA {{ GRAPH <{USER}g1> {{ {BROKEN} }} }}", engine="fast")
+    assert set(store.oxigraph) == before
+    update(store, PREFIXES + f"DELETE DATA {{ GRAPH <{USER}g0> {{ {estimate(1)} }} }}", engine="fast")
+    assert set(store.oxigraph) == set(rebuild_quads(store))
 
 
 @pytest.mark.slow

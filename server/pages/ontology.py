@@ -215,7 +215,8 @@ class OntologyDocs:
         restriction = self._restriction(iri)
         if restriction:
             return {"text": restriction}
-        return {"text": self.label(iri) if iri.startswith(self.base) else (curie(iri) or iri),
+        # An outside term: its CURIE where the prefix is predeclared, else the vocabulary's label.
+        return {"text": self.label(iri) if iri.startswith(self.base) else (curie(iri) or self.label(iri)),
                 "href": href_for(iri, self.base), "iri": iri}
 
     def _restriction(self, iri: str) -> str | None:
