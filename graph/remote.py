@@ -240,9 +240,10 @@ class RemoteDataset:
     (as the knowledge graph is served), so the default graph is never read as a graph of its own.
     """
 
-    def __init__(self, engine: RemoteEngine, union_default_graph: bool):
+    def __init__(self, engine: RemoteEngine, union_default_graph: bool, on_failed_update=None):
         self.engine = engine
         self.union_default_graph = union_default_graph
+        self.on_failed_update = on_failed_update
 
     def query(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None,
               use_default_graph_as_union: bool = False, default_graph=None, named_graphs=None):
@@ -257,7 +258,14 @@ class RemoteDataset:
         return parse_results(body, media_type, self.engine.query_url)
 
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
-        self.engine.update(prologue(base_iri, prefixes) + text)
+        try:
+            self.engine.update(prologue(base_iri, prefixes) + text)
+        except RemoteError:
+            # Applied or not, the server no longer matches what the writer prepared (for the
+            # store: its working copy, already ahead by this write): the writer must start afresh.
+            if self.on_failed_update is not None:
+                self.on_failed_update()
+            raise
 
     def quads_for_pattern(self, subject, predicate, obj, graph_name=None) -> Iterator[ox.Quad]:
         s, p, o = (sparql_term(t) if t is not None else f"?{v}" for t, v in ((subject, "s"), (predicate, "p"), (obj, "o")))
@@ -324,8 +332,13 @@ class RemoteKnowledgeStore(KnowledgeStore):
     """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server."""
 
     def __init__(self, engine: RemoteEngine, union_default_graph: bool = True):
-        super().__init__(RemoteDataset(engine, union_default_graph))
+        super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy))
         self.engine = engine
+
+    def _forget_working_copy(self) -> None:
+        # The fast engine's copy (yokuryu.graph.fast.IncrementalState) took the write before the
+        # commit failed; the next write makes a new one from the server.
+        self.incremental = None
 
     @property
     def is_persistent(self) -> bool:
