@@ -405,3 +405,20 @@ def test_writes_into_a_larger_remote_server_do_not_read_it_back(tmp_path):
             server.stop()
         proxy.stop()
         large.stop()
+
+
+def test_a_write_by_another_yokuryu_is_seen_before_the_next_check(built_upstream):
+    """Two servers over one remote server: each one's next write is checked against the other's."""
+    first = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    second = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    try:
+        assert write(first, group_insert("remote-group-of-first")).status_code == 200  # first has its copy now
+        assert write(second, group_insert("remote-group-of-second")).status_code == 200
+        # A group needs its label: the first server must know the second's group to refuse this.
+        label = f'DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> rdfs:label "remote-group-of-second"@en }} }}'
+        refused = write(first, label)
+        assert refused.status_code == 422, refused.text
+        assert built_upstream.ask(f'ASK {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> ?p "remote-group-of-second"@en }} }}')
+    finally:
+        first.stop()
+        second.stop()
