@@ -86,6 +86,8 @@ class QueryProcesses:
         for _ in range(self.workers):
             self._idle.append(self._fork_worker())
             self._alive += 1
+        self._stopping = threading.Event()
+        threading.Thread(target=self._reclaim_copies, name="yokuryu-reclaim", daemon=True).start()
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -108,7 +110,7 @@ class QueryProcesses:
                 if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
                     self._kill(worker, f"its query ran past the {self.timeout:g} s limit")
                     raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-                status, value, heavy = worker.conn.recv()
+                status, value, heavy, copied = worker.conn.recv()
             except (EOFError, OSError):
                 how = self._how_it_ended(worker)
                 self._kill(worker, f"it ended while evaluating ({how})")
@@ -128,6 +130,7 @@ class QueryProcesses:
             if heavy:
                 self._replace(worker, "it grew large on its last query")
             else:
+                worker.copied = worker.copied or copied
                 self._give_back(worker)
             if status == "error":
                 raise value
@@ -182,6 +185,7 @@ class QueryProcesses:
             raise
 
     def _give_back(self, worker: _Worker) -> None:
+        worker.idle_since = time.monotonic()
         with self._pool:
             if worker.generation == self._generation:
                 self._idle.append(worker)
@@ -268,8 +272,25 @@ class QueryProcesses:
                     self._retire(self._idle.pop())
             log.warning("the new query zygote (process %d) is ready", self._zygote.pid)
 
+    def _reclaim_copies(self) -> None:
+        """Retire workers that copied much of the store (a scan does) once they sit idle.
+
+        Kept while queries keep coming (a second scan in the same worker copies nothing more,
+        where a fresh fork would copy it all again: at 1M quads ~0.1 s of CPU per scan), their
+        copies go back to the system after ``RECLAIM_AFTER`` seconds without a query.
+        """
+        while not self._stopping.wait(1.0):
+            now = time.monotonic()
+            with self._pool:
+                for worker in [w for w in self._idle if w.copied and now - w.idle_since > RECLAIM_AFTER]:
+                    self._idle.remove(worker)
+                    self._retire(worker)
+                    log.info("query process %d retired: idle, holding a copy of the store", worker.pid)
+                    self._pool.notify()
+
     def shutdown(self) -> None:
         """Stop the workers and the zygote (the server is stopping)."""
+        self._stopping.set()
         with self._pool:
             while self._idle:
                 self._retire(self._idle.pop())
@@ -282,6 +303,11 @@ class _Worker:
     pid: int
     conn: Connection
     generation: int
+    copied: bool = False  # it holds its own copy of much of the store (see _CopiedPages)
+    idle_since: float = 0.0
+
+
+RECLAIM_AFTER = 5.0  # seconds a worker holding a copy of the store may sit idle
 
 
 class _Zygote:
@@ -469,9 +495,10 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
-        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4 or copied.too_many()
+        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4
+        copies = copied.too_many()
         try:
-            conn.send((*reply, heavy))
+            conn.send((*reply, heavy, copies))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:
@@ -484,8 +511,8 @@ class _CopiedPages:
     A worker shares the zygote's memory until it writes to a page, and pyoxigraph's in-memory
     store writes to the nodes a scan walks (reference counts): one query over all quads makes
     the worker copy most of the store, although its resident size hardly moves. Such a worker
-    is retired after answering, so the copy goes back to the system instead of staying in every
-    worker that ever ran a scan. Measured cheaply first (minor page faults, one system call per
+    is retired once it sits idle (:meth:`QueryProcesses._reclaim_copies`), so the copy goes back
+    to the system instead of staying in every worker that ever ran a scan. Measured cheaply first (minor page faults, one system call per
     query), then, when enough pages were touched, exactly (the private pages, from the kernel).
     """
 

@@ -205,7 +205,7 @@ def private_mib(pid: int) -> float:
 
 
 @pytest.mark.slow
-def test_a_worker_that_copied_the_store_on_a_scan_is_replaced_and_its_memory_freed(start_server, tmp_path):
+def test_a_worker_that_copied_the_store_on_a_scan_is_retired_once_idle_and_its_memory_freed(start_server, tmp_path):
     # 200k quads in memory: a scan over all of them makes a forked worker copy tens of MB of the
     # store (pyoxigraph writes reference counts as it walks), which a point lookup does not.
     journal = tmp_path / "data.journal"
@@ -223,7 +223,7 @@ def test_a_worker_that_copied_the_store_on_a_scan_is_replaced_and_its_memory_fre
 
     assert select_values(requests.get(f"{server.url}/sparql", params=scan, timeout=60), "n") == ["20000"]
     wait_until(lambda: not running(worker))
-    assert not running(worker), "the worker that copied the store must be retired"
+    assert not running(worker), "the worker that copied the store must be retired once idle"
     assert select_values(requests.get(f"{server.url}/sparql", params=point, timeout=60), "o") == ["value number 7"]
     same_zygote, (fresh,) = zygote_and_workers(server)
     assert same_zygote == zygote and fresh != worker
