@@ -77,14 +77,16 @@ class Progress:
         cpu_started = time.process_time()
         log.info("%s", STEPS.get(name, name))
         display = _Line(name, unit, self.stream) if self.show else None
+        failed = True
         try:
             yield stage
+            failed = False
         finally:
             seconds = time.monotonic() - stage.started
             self.timings.append(Timing(name, stage.count, unit, seconds, time.process_time() - cpu_started, _peak_mib()))
-            log.info("%s: %d %s in %.2f s", name, stage.count, unit, seconds)
+            log.info("%s: %d %s in %.2f s%s", name, stage.count, unit, seconds, " (stopped)" if failed else "")
             if display is not None:
-                display.close(stage.count)
+                display.close(stage.count, failed=failed)
 
 
 class _Line:
@@ -105,10 +107,12 @@ class _Line:
         while not self.stopped.wait(TICK_SECONDS):
             self.bar.refresh()
 
-    def close(self, count: int) -> None:
+    def close(self, count: int, failed: bool = False) -> None:
         self.stopped.set()
         self.ticker.join()
-        self.bar.bar_format = "{desc}{n_fmt:>8}{unit:<9} {elapsed_s:6.1f} s  {rate_fmt}"
+        # A stage that raised (a file that does not parse…) says so; the error follows on its own line.
+        self.bar.bar_format = ("{desc}" + " " * 17 + " {elapsed_s:6.1f} s  stopped" if failed
+                               else "{desc}{n_fmt:>8}{unit:<9} {elapsed_s:6.1f} s  {rate_fmt}")
         self.bar.n = count
         self.bar.refresh()
         self.bar.close()

@@ -26,6 +26,7 @@ import pyoxigraph as ox
 
 from yokuryu.graph.sparql_engine import Row, sparql_term
 from yokuryu.graph.store import KnowledgeStore
+from yokuryu.ontology import GRAPH
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,22 @@ JSON_RESULTS = "application/sparql-results+json"
 NTRIPLES = "application/n-triples"
 # INSERT DATA requests and Graph Store POSTs carry at most this many triples each.
 DEFAULT_BATCH = 20_000
+# Every write Yokuryū commits to a knowledge graph on the server, and every build, replaces one
+# value here in the same request: a Yokuryū whose working copy was made at another value knows
+# that someone else wrote since. (Under …/graph/reasoner/: private, no write may change it.)
+GENERATION = str(GRAPH) + "reasoner/generation"
+RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
+
+
+def _new_generation() -> str:
+    import uuid
+    return uuid.uuid4().hex
+
+
+def generation_update(value: str) -> str:
+    """The update that sets the server's write generation to ``value``."""
+    return (f"DELETE WHERE {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?v }} }} ;\n"
+            f'INSERT DATA {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{value}" }} }}')
 
 
 class RemoteError(RuntimeError):
@@ -111,14 +128,23 @@ class RemoteEngine:
             self.update(f"DROP SILENT GRAPH <{graph}>")
         return count
 
+    def generation(self) -> str | None:
+        """The server's write generation (see ``GENERATION``); None before the first build or write."""
+        rows = self.select(f"SELECT ?v WHERE {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?v }} }}")
+        return rows[0]["v"].value if rows else None
+
     def load_dataset(self, quads: Iterable[ox.Quad]) -> dict[str, int]:
-        """Replace each named graph of ``quads`` on the server (graphs not in ``quads`` are kept)."""
+        """Replace each named graph of ``quads`` on the server (graphs not in ``quads`` are kept),
+        then start a new write generation: the working copies of running servers are out of date."""
         graphs: dict[str, list[ox.Triple]] = {}
         for quad in quads:
             if isinstance(quad.graph_name, ox.DefaultGraph):
                 raise ValueError("the remote build loads named graphs only; a quad in the default graph was given")
             graphs.setdefault(quad.graph_name.value, []).append(ox.Triple(quad.subject, quad.predicate, quad.object))
-        return {name: self.replace_graph(name, triples) for name, triples in graphs.items()}
+        counts = {name: self.replace_graph(name, triples) for name, triples in graphs.items()}
+        if self.update_url is not None:
+            self.update(generation_update(_new_generation()))
+        return counts
 
     def _graph_url(self, graph: str) -> str:
         separator = "&" if "?" in self.store_url else "?"
@@ -240,9 +266,11 @@ class RemoteDataset:
     (as the knowledge graph is served), so the default graph is never read as a graph of its own.
     """
 
-    def __init__(self, engine: RemoteEngine, union_default_graph: bool):
+    def __init__(self, engine: RemoteEngine, union_default_graph: bool, on_failed_update=None, generations=None):
         self.engine = engine
         self.union_default_graph = union_default_graph
+        self.on_failed_update = on_failed_update
+        self.generations = generations
 
     def query(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None,
               use_default_graph_as_union: bool = False, default_graph=None, named_graphs=None):
@@ -257,7 +285,18 @@ class RemoteDataset:
         return parse_results(body, media_type, self.engine.query_url)
 
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
-        self.engine.update(prologue(base_iri, prefixes) + text)
+        text = prologue(base_iri, prefixes) + text
+        try:
+            if self.generations is None:
+                self.engine.update(text)
+            else:
+                self.generations.commit(text)
+        except RemoteError:
+            # Applied or not, the server no longer matches what the writer prepared (for the
+            # store: its working copy, already ahead by this write): the writer must start afresh.
+            if self.on_failed_update is not None:
+                self.on_failed_update()
+            raise
 
     def quads_for_pattern(self, subject, predicate, obj, graph_name=None) -> Iterator[ox.Quad]:
         s, p, o = (sparql_term(t) if t is not None else f"?{v}" for t, v in ((subject, "s"), (predicate, "p"), (obj, "o")))
@@ -321,11 +360,41 @@ def prologue(base_iri: str | None, prefixes: dict | None) -> str:
 
 
 class RemoteKnowledgeStore(KnowledgeStore):
-    """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server."""
+    """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server.
+
+    Writes to the knowledge graph (``union_default_graph``) use the fast engine's working copy
+    (:class:`yokuryu.graph.fast.IncrementalState`: made from the server by the first write, then
+    kept up to date by each write, so a write's validation and reasoning cost follows its change,
+    not the server's size). The copy is trusted only while the server's write generation is the
+    one it was made at (:class:`_Generations`): a write by another Yokuryū, or a build, makes
+    the next write start a fresh copy.
+    """
 
     def __init__(self, engine: RemoteEngine, union_default_graph: bool = True):
-        super().__init__(RemoteDataset(engine, union_default_graph))
+        self._working_copy = None
+        self.generations = _Generations(engine, self) if union_default_graph else None
+        super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy,
+                                       generations=self.generations))
         self.engine = engine
+
+    @property
+    def incremental(self):
+        if self._working_copy is not None and self.generations is not None and not self.generations.current():
+            self._working_copy = None  # someone else wrote since it was made
+        if self._working_copy is None and self.generations is not None:
+            self.generations.before_copy()
+        return self._working_copy
+
+    @incremental.setter
+    def incremental(self, state) -> None:
+        self._working_copy = state
+        if self.generations is not None:
+            self.generations.copied(state is not None)
+
+    def _forget_working_copy(self) -> None:
+        # The fast engine's copy took the write before the commit failed; the next write makes
+        # a new one from the server.
+        self.incremental = None
 
     @property
     def is_persistent(self) -> bool:
@@ -345,3 +414,43 @@ class RemoteKnowledgeStore(KnowledgeStore):
 
     def close(self) -> None:
         pass
+
+
+class _Generations:
+    """The server's write generation, as the store's working copy knows it.
+
+    ``before_copy`` reads it before a copy is made (a write that lands between that read and
+    the copy only makes the copy look older than it is: the next write starts afresh, which is
+    safe); ``commit`` sends a write together with a new generation, in one request (a SPARQL
+    server applies one update request as a whole), after checking that nobody else wrote since
+    the copy was made.
+    """
+
+    def __init__(self, engine: RemoteEngine, store: RemoteKnowledgeStore):
+        self.engine = engine
+        self.store = store
+        self.seen: str | None = None  # the generation the working copy holds
+        self.read: str | None = None  # read before the copy that is being made
+
+    def before_copy(self) -> None:
+        self.read = self.engine.generation()
+
+    def copied(self, made: bool) -> None:
+        self.seen = self.read if made else None
+
+    def current(self) -> bool:
+        return self.engine.generation() == self.seen
+
+    def commit(self, text: str) -> None:
+        if self.store._working_copy is not None and not self.current():
+            raise RemoteConflict(
+                f"the remote server {self.engine.query_url} was written by someone else while this write was "
+                "checked, so the check may be out of date; nothing was applied: send the write again")
+        value = _new_generation()
+        self.engine.update(text + " ;\n" + generation_update(value))
+        if self.store._working_copy is not None:
+            self.seen = value
+
+
+class RemoteConflict(RemoteError):
+    """Another writer changed the remote server between a write's check and its commit."""

@@ -183,12 +183,14 @@ class _Granian:
             def _init_shared_socket(self):
                 self._ssp, self._shd, self._sfd = None, listener, listener.get_fd()
 
-        listener = SocketSpec(host, port, 1024).build()  # bound, not yet listening
+        # granian takes an IP address; a name (localhost) is resolved as port_problem() checked it.
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        listener = SocketSpec(address, port, 1024).build()  # bound, not yet listening
         with socket.socket(fileno=os.dup(listener.get_fd())) as bound:
             bound.listen(1024)  # connections wait from now on, before the banner says so
             self.host, self.port = bound.getsockname()[:2]
         self.server = InProcess(
-            target="yokuryu", address=host, port=self.port, interface=Interfaces.WSGI, workers=1,
+            target="yokuryu", address=address, port=self.port, interface=Interfaces.WSGI, workers=1,
             blocking_threads=config.workers + 4,  # as waitress's threads: /health answers while queries run
             backpressure=max(64, 16 * (config.workers + 4)),  # requests in flight; idle connections cost no thread
             http1_settings=HTTP1Settings(header_read_timeout=30_000), websockets=False,

@@ -62,6 +62,8 @@ def test_build_shows_each_stage_on_a_terminal_only(tmp_path):
     reference = _on_a_terminal("build", "--engine", "reference")
     for stage in STAGES:
         assert f"\r{stage:<9}" in reference, reference
+    broken = _on_a_terminal("build", str(DATA / "unparseable.ttl"))
+    assert "stopped" in broken and "not valid turtle" in broken and "triples/s" not in broken
     quiet = _on_a_terminal("build", "-q")
     assert "triples/s" not in quiet and "built " in quiet
     piped = run_cli("build")

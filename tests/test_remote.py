@@ -11,6 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,70 @@ class Oxigraph:
 
     def remote_args(self) -> list[str]:
         return ["--remote-query", f"{self.url}/query", "--remote-update", f"{self.url}/update"]
+
+
+class RecordingProxy:
+    """An HTTP proxy in front of the upstream that counts requests and the bytes it answers,
+    and can refuse updates (the upstream failing at the moment a write commits)."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.requests = 0
+        self.answered_bytes = 0
+        self.fail_updates = False
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _forward(self, body) -> None:
+                proxy.requests += 1
+                if body is not None and self.path.startswith("/update") and proxy.fail_updates:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)  # the upstream dies mid-request
+                    return
+                request = urllib.request.Request(proxy.target + self.path, data=body, method=self.command)
+                for name in ("Content-Type", "Accept", "Authorization"):
+                    if self.headers.get(name):
+                        request.add_header(name, self.headers[name])
+                try:
+                    with urllib.request.urlopen(request, timeout=120) as answer:
+                        status, headers, data = answer.status, answer.headers, answer.read()
+                except urllib.error.HTTPError as error:
+                    status, headers, data = error.code, error.headers, error.read()
+                proxy.answered_bytes += len(data)
+                self.send_response(status)
+                self.send_header("Content-Type", headers.get("Content-Type", "text/plain"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def remote_args(self) -> list[str]:
+        return ["--remote-query", f"{self.url}/query", "--remote-update", f"{self.url}/update"]
+
+    def reset(self) -> None:
+        self.requests = self.answered_bytes = 0
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write(server, update: str) -> requests.Response:
+    return requests.post(f"{server.url}/sparql", data=update.encode(), timeout=300, headers={
+        "Content-Type": "application/sparql-update", "Authorization": f"Bearer {TOKEN}"})
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +335,90 @@ def test_compiled_validation_runs_unchanged_on_the_remote_server(built_upstream,
         assert on_remote == found(LocalEngine(local))
     finally:
         remote.update(f"DROP SILENT GRAPH <{broken}>")
+
+
+RES = "https://w3id.org/yokuryu/resource/"
+INFERRED = "https://w3id.org/yokuryu/graph/inferred"
+FOAF_AGENT = "http://xmlns.com/foaf/0.1/Agent"
+
+
+def group_insert(name: str, graph: str = USER_GRAPH) -> str:
+    return (f"INSERT DATA {{ GRAPH <{graph}> {{ <{RES}{name}> a yk:GroupOfPeople ; "
+            f'rdfs:label "{name}"@en }} }}')
+
+
+def test_a_valid_write_brings_its_inferences_to_the_remote_server(yokuryu, built_upstream):
+    response = write(yokuryu, group_insert("remote-inference-group"))
+    assert response.status_code == 200, response.text
+    # yk:GroupOfPeople is a foaf:Group, so a foaf:Agent: the inferred graph upstream says so.
+    assert built_upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}remote-inference-group> a <{FOAF_AGENT}> }} }}")
+
+
+def test_an_upstream_failing_at_commit_is_502_and_nothing_is_half_applied(built_upstream):
+    proxy = RecordingProxy(built_upstream.url)
+    server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    try:
+        assert write(server, group_insert("remote-warm-up")).status_code == 200
+        proxy.fail_updates = True
+        failed = write(server, group_insert("remote-failed-group"))
+        assert failed.status_code == 502, failed.text
+        node = f"<{RES}remote-failed-group>"
+        assert not built_upstream.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ GRAPH ?g {{ {node} ?p ?o }} }} }}")
+        # The upstream is back: the same write goes through whole, with its inferences.
+        proxy.fail_updates = False
+        again = write(server, group_insert("remote-failed-group"))
+        assert again.status_code == 200, again.text
+        assert built_upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ {node} a <{FOAF_AGENT}> }} }}")
+        assert built_upstream.ask(f"ASK {{ GRAPH <{USER_GRAPH}> {{ {node} a ?c }} }}")
+    finally:
+        server.stop()
+        proxy.stop()
+
+
+def test_writes_into_a_larger_remote_server_do_not_read_it_back(tmp_path):
+    """Over the 10k registry, a write after the first costs requests and bytes bounded by the change."""
+    registry = Path("/work/reg/10k.ttl")
+    if not registry.exists():
+        registry = tmp_path / "10k.ttl"
+        subprocess.run([sys.executable, str(Path(__file__).parent.parent / "bench" / "registry.py"), "--size", "10k",
+                        "--seed", "1", "-o", registry], check=True, stdout=subprocess.DEVNULL)
+    large = Oxigraph(tmp_path / "oxigraph-10k")
+    proxy = RecordingProxy(large.url)
+    server = None
+    try:
+        built = run_cli("build", *large.remote_args(), registry)
+        assert built.returncode == 0, built.stderr.decode()
+        server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
+        dump = requests.post(f"{large.url}/query", data={"query": "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"},
+                             headers={"Accept": "application/n-triples"}, timeout=120)
+        upstream_bytes = len(dump.content)
+        assert write(server, group_insert("remote-first-group")).status_code == 200
+        for name in ("remote-second-group", "remote-third-group"):
+            proxy.reset()
+            response = write(server, group_insert(name))
+            assert response.status_code == 200, response.text
+            assert proxy.answered_bytes * 50 < upstream_bytes, (proxy.answered_bytes, upstream_bytes)
+            assert proxy.requests < 60, proxy.requests
+            assert large.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}{name}> a <{FOAF_AGENT}> }} }}")
+    finally:
+        if server is not None:
+            server.stop()
+        proxy.stop()
+        large.stop()
+
+
+def test_a_write_by_another_yokuryu_is_seen_before_the_next_check(built_upstream):
+    """Two servers over one remote server: each one's next write is checked against the other's."""
+    first = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    second = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    try:
+        assert write(first, group_insert("remote-group-of-first")).status_code == 200  # first has its copy now
+        assert write(second, group_insert("remote-group-of-second")).status_code == 200
+        # A group needs its label: the first server must know the second's group to refuse this.
+        label = f'DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> rdfs:label "remote-group-of-second"@en }} }}'
+        refused = write(first, label)
+        assert refused.status_code == 422, refused.text
+        assert built_upstream.ask(f'ASK {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> ?p "remote-group-of-second"@en }} }}')
+    finally:
+        first.stop()
+        second.stop()
