@@ -29,7 +29,8 @@ queries of the mix taking turns over 50 different internees:
 - ``all six``: those three and a GROUP BY over all stays, a regex over all labels, and an
   OPTIONAL + ORDER BY over all internees.
 
-It prints requests/s, p99 latency and the ratio to the oxigraph with the same kind of storage, the memory of each
+It prints requests/s, p99 latency and the ratio to the oxigraph with the same kind of storage, the CPU
+each request cost the server's whole process tree (the steadier figure on a shared machine), the memory of each
 server's process tree (proportional set size, which counts pages shared between processes
 once, and summed RSS, which counts them in every process), and writes the table to
 ``bench/RESULTS.md`` (its own section; other sections are kept). Only 127.0.0.1 is contacted.

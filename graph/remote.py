@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ import pyoxigraph as ox
 
 from yokuryu.graph.sparql_engine import Row, sparql_term
 from yokuryu.graph.store import KnowledgeStore
+from yokuryu.ontology import GRAPH
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,22 @@ JSON_RESULTS = "application/sparql-results+json"
 NTRIPLES = "application/n-triples"
 # INSERT DATA requests and Graph Store POSTs carry at most this many triples each.
 DEFAULT_BATCH = 20_000
+# Every write Yokuryū commits to a knowledge graph on the server, and every build, replaces one
+# value here in the same request: a Yokuryū whose working copy was made at another value knows
+# that someone else wrote since. (Under …/graph/reasoner/: private, no write may change it.)
+GENERATION = str(GRAPH) + "reasoner/generation"
+RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
+
+
+def _new_generation() -> str:
+    import uuid
+    return uuid.uuid4().hex
+
+
+def generation_update(value: str) -> str:
+    """The update that sets the server's write generation to ``value``."""
+    return (f"DELETE WHERE {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?v }} }} ;\n"
+            f'INSERT DATA {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{value}" }} }}')
 
 
 class RemoteError(RuntimeError):
@@ -111,14 +129,23 @@ class RemoteEngine:
             self.update(f"DROP SILENT GRAPH <{graph}>")
         return count
 
+    def generation(self) -> str | None:
+        """The server's write generation (see ``GENERATION``); None before the first build or write."""
+        rows = self.select(f"SELECT ?v WHERE {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?v }} }}")
+        return rows[0]["v"].value if rows else None
+
     def load_dataset(self, quads: Iterable[ox.Quad]) -> dict[str, int]:
-        """Replace each named graph of ``quads`` on the server (graphs not in ``quads`` are kept)."""
+        """Replace each named graph of ``quads`` on the server (graphs not in ``quads`` are kept),
+        then start a new write generation: the working copies of running servers are out of date."""
         graphs: dict[str, list[ox.Triple]] = {}
         for quad in quads:
             if isinstance(quad.graph_name, ox.DefaultGraph):
                 raise ValueError("the remote build loads named graphs only; a quad in the default graph was given")
             graphs.setdefault(quad.graph_name.value, []).append(ox.Triple(quad.subject, quad.predicate, quad.object))
-        return {name: self.replace_graph(name, triples) for name, triples in graphs.items()}
+        counts = {name: self.replace_graph(name, triples) for name, triples in graphs.items()}
+        if self.update_url is not None:
+            self.update(generation_update(_new_generation()))
+        return counts
 
     def _graph_url(self, graph: str) -> str:
         separator = "&" if "?" in self.store_url else "?"
@@ -240,10 +267,12 @@ class RemoteDataset:
     (as the knowledge graph is served), so the default graph is never read as a graph of its own.
     """
 
-    def __init__(self, engine: RemoteEngine, union_default_graph: bool, on_failed_update=None):
+    def __init__(self, engine: RemoteEngine, union_default_graph: bool, on_failed_update=None, generations=None):
         self.engine = engine
         self.union_default_graph = union_default_graph
         self.on_failed_update = on_failed_update
+        self.generations = generations
+        self._known: dict[ox.Quad, bool] = {}  # presence of the quads a write asked about (look_up)
 
     def query(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None,
               use_default_graph_as_union: bool = False, default_graph=None, named_graphs=None):
@@ -258,8 +287,13 @@ class RemoteDataset:
         return parse_results(body, media_type, self.engine.query_url)
 
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
+        self._known = {}
+        text = prologue(base_iri, prefixes) + text
         try:
-            self.engine.update(prologue(base_iri, prefixes) + text)
+            if self.generations is None:
+                self.engine.update(text)
+            else:
+                self.generations.commit(text)
         except RemoteError:
             # Applied or not, the server no longer matches what the writer prepared (for the
             # store: its working copy, already ahead by this write): the writer must start afresh.
@@ -289,7 +323,23 @@ class RemoteDataset:
     def contains_named_graph(self, graph: ox.NamedNode) -> bool:
         return graph in self.named_graphs()
 
+    def look_up(self, quads: Iterable[ox.Quad]) -> None:
+        """Which of ``quads`` the server holds, in one query per thousand, for the ``in`` tests
+        that follow (a write's change and its inferences): these replace any earlier answers."""
+        known: dict[ox.Quad, bool] = {}
+        named = [q for q in dict.fromkeys(quads) if isinstance(q.graph_name, ox.NamedNode)
+                 and not isinstance(q.subject, ox.BlankNode) and not isinstance(q.object, ox.BlankNode)]
+        for batch in _batches(named, 1000):
+            rows = self.engine.select("SELECT ?s ?p ?o ?g WHERE { VALUES (?s ?p ?o ?g) { " + " ".join(
+                f"({sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} "
+                f"{sparql_term(q.graph_name)})" for q in batch) + " } GRAPH ?g { ?s ?p ?o } }")
+            present = {ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows}
+            known.update((q, q in present) for q in batch)
+        self._known = known
+
     def __contains__(self, quad: ox.Quad) -> bool:
+        if quad in self._known:
+            return self._known[quad]
         triple = f"{sparql_term(quad.subject)} {sparql_term(quad.predicate)} {sparql_term(quad.object)}"
         if isinstance(quad.graph_name, ox.DefaultGraph):
             return self.engine.ask(f"ASK {{ {triple} }}")
@@ -329,15 +379,41 @@ def prologue(base_iri: str | None, prefixes: dict | None) -> str:
 
 
 class RemoteKnowledgeStore(KnowledgeStore):
-    """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server."""
+    """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server.
+
+    Writes to the knowledge graph (``union_default_graph``) use the fast engine's working copy
+    (:class:`yokuryu.graph.fast.IncrementalState`: made from the server by the first write, then
+    kept up to date by each write, so a write's validation and reasoning cost follows its change,
+    not the server's size). The copy is trusted only while the server's write generation is the
+    one it was made at (:class:`_Generations`): a write by another Yokuryū, or a build, makes
+    the next write start a fresh copy.
+    """
 
     def __init__(self, engine: RemoteEngine, union_default_graph: bool = True):
-        super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy))
+        self._working_copy = None
+        self.generations = _Generations(engine, self) if union_default_graph else None
+        super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy,
+                                       generations=self.generations))
         self.engine = engine
+        self.write_lock = _WriteLock(self.oxigraph)
+
+    @property
+    def incremental(self):
+        if self._working_copy is not None and self.generations is not None and not self.generations.current():
+            self._working_copy = None  # someone else wrote since it was made
+        if self._working_copy is None and self.generations is not None:
+            self.generations.before_copy()
+        return self._working_copy
+
+    @incremental.setter
+    def incremental(self, state) -> None:
+        self._working_copy = state
+        if self.generations is not None:
+            self.generations.copied(state is not None)
 
     def _forget_working_copy(self) -> None:
-        # The fast engine's copy (yokuryu.graph.fast.IncrementalState) took the write before the
-        # commit failed; the next write makes a new one from the server.
+        # The fast engine's copy took the write before the commit failed; the next write makes
+        # a new one from the server.
         self.incremental = None
 
     @property
@@ -358,3 +434,69 @@ class RemoteKnowledgeStore(KnowledgeStore):
 
     def close(self) -> None:
         pass
+
+
+class _WriteLock:
+    """The store's write lock; on release, the answers a write looked up are forgotten (they were
+    true for that write only: a reader after it asks the server again)."""
+
+    def __init__(self, dataset: RemoteDataset):
+        self._lock = threading.Lock()
+        self._dataset = dataset
+
+    def acquire(self, *args, **kwargs) -> bool:
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self) -> None:
+        self._dataset._known = {}
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class _Generations:
+    """The server's write generation, as the store's working copy knows it.
+
+    ``before_copy`` reads it before a copy is made (a write that lands between that read and
+    the copy only makes the copy look older than it is: the next write starts afresh, which is
+    safe); ``commit`` sends a write together with a new generation, in one request (a SPARQL
+    server applies one update request as a whole), after checking that nobody else wrote since
+    the copy was made.
+    """
+
+    def __init__(self, engine: RemoteEngine, store: RemoteKnowledgeStore):
+        self.engine = engine
+        self.store = store
+        self.seen: str | None = None  # the generation the working copy holds
+        self.read: str | None = None  # read before the copy that is being made
+
+    def before_copy(self) -> None:
+        self.read = self.engine.generation()
+
+    def copied(self, made: bool) -> None:
+        self.seen = self.read if made else None
+
+    def current(self) -> bool:
+        return self.engine.generation() == self.seen
+
+    def commit(self, text: str) -> None:
+        if self.store._working_copy is not None and not self.current():
+            raise RemoteConflict(
+                f"the remote server {self.engine.query_url} was written by someone else while this write was "
+                "checked, so the check may be out of date; nothing was applied: send the write again")
+        value = _new_generation()
+        self.engine.update(text + " ;\n" + generation_update(value))
+        if self.store._working_copy is not None:
+            self.seen = value
+
+
+class RemoteConflict(RemoteError):
+    """Another writer changed the remote server between a write's check and its commit."""

@@ -405,3 +405,37 @@ def test_writes_into_a_larger_remote_server_do_not_read_it_back(tmp_path):
             server.stop()
         proxy.stop()
         large.stop()
+
+
+def test_a_write_by_another_yokuryu_is_seen_before_the_next_check(built_upstream):
+    """Two servers over one remote server: each one's next write is checked against the other's."""
+    first = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    second = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
+    try:
+        assert write(first, group_insert("remote-group-of-first")).status_code == 200  # first has its copy now
+        assert write(second, group_insert("remote-group-of-second")).status_code == 200
+        # A group needs its label: the first server must know the second's group to refuse this.
+        label = f'DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> rdfs:label "remote-group-of-second"@en }} }}'
+        refused = write(first, label)
+        assert refused.status_code == 422, refused.text
+        assert built_upstream.ask(f'ASK {{ GRAPH <{USER_GRAPH}> {{ <{RES}remote-group-of-second> ?p "remote-group-of-second"@en }} }}')
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_larger_write_asks_about_its_quads_in_a_few_requests(built_upstream):
+    proxy = RecordingProxy(built_upstream.url)
+    server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
+    try:
+        assert write(server, group_insert("remote-batch-warm-up")).status_code == 200
+        groups = " ".join(f'<{RES}remote-batch-{i}> a yk:GroupOfPeople ; rdfs:label "remote batch {i}"@en .'
+                          for i in range(200))
+        proxy.reset()
+        response = write(server, f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {groups} }} }}")
+        assert response.status_code == 200, response.text
+        assert proxy.requests < 30, proxy.requests  # not one request per quad
+        assert built_upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}remote-batch-199> a <{FOAF_AGENT}> }} }}")
+    finally:
+        server.stop()
+        proxy.stop()

@@ -96,6 +96,7 @@ def test_serve_refuses_data_that_violates_the_shapes():
     ({}, ["--timeout", "0"], "the query timeout must be above 0 seconds"),
     ({}, ["--workers", "0"], "--workers (YOKURYU_WORKERS) must be at least 1"),
     ({}, ["--max-body-bytes", "0"], "--max-body-bytes must be at least 1 byte"),
+    ({"YOKURYU_HTTP_SERVER": "gunicorn"}, [], "--http-server (YOKURYU_HTTP_SERVER) is granian or waitress, not 'gunicorn'"),
 ])
 def test_unusable_settings_are_refused_with_the_setting_to_fix(env, args, words):
     result = subprocess.run([YOKURYU, "serve", "--port", "0", *args], capture_output=True, timeout=60,
@@ -103,6 +104,24 @@ def test_unusable_settings_are_refused_with_the_setting_to_fix(env, args, words)
     assert result.returncode == 2
     assert words in result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize("http_server", ["granian", "waitress"])
+def test_both_http_servers_answer_queries_pages_and_refusals_alike(start_server, http_server):
+    server = start_server("--empty", "--http-server", http_server, "--host", "localhost")
+    query = {"query": "ASK { ?s ?p ?o }"}
+    answer = requests.get(f"{server.url}/sparql", params=query, timeout=30,
+                          headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 200 and answer.json() == {"head": {}, "boolean": False}
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    posted = requests.post(f"{server.url}/sparql", data="SELECT ?s WHERE { ?s ?p ?o }", timeout=30,
+                           headers={"Content-Type": "application/sparql-query", "Accept": "text/csv"})
+    assert posted.status_code == 200 and posted.text.strip() == "s"
+    head = requests.head(f"{server.url}/sparql", params=query, timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    wrong_host = requests.get(f"{server.url}/sparql", params=query, headers={"Host": "evil.example"}, timeout=30)
+    assert wrong_host.status_code == 400 and "evil.example" in wrong_host.text
+    assert requests.get(f"{server.url}/health", timeout=30).json()["status"] == "ok"
 
 
 def test_health_is_503_when_files_the_pages_need_are_gone(app, tmp_path):
