@@ -256,8 +256,10 @@ def _verdicts(rows: list[dict], writes: dict | None) -> list[str]:
     fast_1m = by.get(("1M", "fast"))
     if fast_1m and "seconds" in fast_1m:
         ok = fast_1m["seconds"] < TARGETS["build_1m_seconds"] and fast_1m["peak_mib"] < TARGETS["build_1m_gib"] * 1024
-        out.append(f"- 1M build: {fast_1m['seconds']:.1f} s, {fast_1m['peak_mib'] / 1024:.2f} GiB "
-                   f"(target < 60 s and < 4 GiB): {'met' if ok else 'NOT met'}")
+        out.append(f"- 1M build: {fast_1m['seconds']:.1f} s ({fast_1m.get('cpu_seconds', float('nan')):.1f} s of CPU), "
+                   f"{fast_1m['peak_mib'] / 1024:.2f} GiB (target < 60 s and < 4 GiB): {'met' if ok else 'NOT met'}"
+                   + ("" if ok or fast_1m.get("cpu_seconds", 60) >= 60 else
+                      "; its CPU time is under 60 s, so the wall time is the shared machine's (see the load average)"))
     else:
         out.append("- 1M build: not run in this run (add --with-1m)" if not fast_1m else f"- 1M build: {fast_1m}")
     largest = next((by[(size, "fast")] for size in ("1M", "100k", "10k") if "stages" in by.get((size, "fast"), {})), None)

@@ -1180,8 +1180,9 @@ class CompiledReasoner:
 
     def _destination(self, head: str) -> str:
         subject = head.split()[0]
-        tests = " || ".join(f'STRSTARTS(STR({subject}), "{ns}")' for ns in VOCABULARY_NAMESPACES)
-        return f"BIND (IF({tests}, <{SUPPORT}>, <{INFERRED}>) AS ?__destination)"
+        # (STR of a blank node is an error, which leaves the destination unbound, as it always did.)
+        test = f'REGEX(STR({subject}), "{_VOCABULARY_REGEX}")'
+        return f"BIND (IF({test}, <{SUPPORT}>, <{INFERRED}>) AS ?__destination)"
 
     def _dataset_update(self, template: str, where: str, default: list[str], named: list[str]) -> str:
         using = "".join(f" USING <{g}>" for g in default) + "".join(f" USING NAMED <{g}>" for g in named)

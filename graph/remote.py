@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -271,6 +272,7 @@ class RemoteDataset:
         self.union_default_graph = union_default_graph
         self.on_failed_update = on_failed_update
         self.generations = generations
+        self._known: dict[ox.Quad, bool] = {}  # presence of the quads a write asked about (look_up)
 
     def query(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None,
               use_default_graph_as_union: bool = False, default_graph=None, named_graphs=None):
@@ -285,6 +287,7 @@ class RemoteDataset:
         return parse_results(body, media_type, self.engine.query_url)
 
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
+        self._known = {}
         text = prologue(base_iri, prefixes) + text
         try:
             if self.generations is None:
@@ -320,7 +323,23 @@ class RemoteDataset:
     def contains_named_graph(self, graph: ox.NamedNode) -> bool:
         return graph in self.named_graphs()
 
+    def look_up(self, quads: Iterable[ox.Quad]) -> None:
+        """Which of ``quads`` the server holds, in one query per thousand, for the ``in`` tests
+        that follow (a write's change and its inferences): these replace any earlier answers."""
+        known: dict[ox.Quad, bool] = {}
+        named = [q for q in dict.fromkeys(quads) if isinstance(q.graph_name, ox.NamedNode)
+                 and not isinstance(q.subject, ox.BlankNode) and not isinstance(q.object, ox.BlankNode)]
+        for batch in _batches(named, 1000):
+            rows = self.engine.select("SELECT ?s ?p ?o ?g WHERE { VALUES (?s ?p ?o ?g) { " + " ".join(
+                f"({sparql_term(q.subject)} {sparql_term(q.predicate)} {sparql_term(q.object)} "
+                f"{sparql_term(q.graph_name)})" for q in batch) + " } GRAPH ?g { ?s ?p ?o } }")
+            present = {ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows}
+            known.update((q, q in present) for q in batch)
+        self._known = known
+
     def __contains__(self, quad: ox.Quad) -> bool:
+        if quad in self._known:
+            return self._known[quad]
         triple = f"{sparql_term(quad.subject)} {sparql_term(quad.predicate)} {sparql_term(quad.object)}"
         if isinstance(quad.graph_name, ox.DefaultGraph):
             return self.engine.ask(f"ASK {{ {triple} }}")
@@ -376,6 +395,7 @@ class RemoteKnowledgeStore(KnowledgeStore):
         super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy,
                                        generations=self.generations))
         self.engine = engine
+        self.write_lock = _WriteLock(self.oxigraph)
 
     @property
     def incremental(self):
@@ -414,6 +434,32 @@ class RemoteKnowledgeStore(KnowledgeStore):
 
     def close(self) -> None:
         pass
+
+
+class _WriteLock:
+    """The store's write lock; on release, the answers a write looked up are forgotten (they were
+    true for that write only: a reader after it asks the server again)."""
+
+    def __init__(self, dataset: RemoteDataset):
+        self._lock = threading.Lock()
+        self._dataset = dataset
+
+    def acquire(self, *args, **kwargs) -> bool:
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self) -> None:
+        self._dataset._known = {}
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 class _Generations:

@@ -315,6 +315,7 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
             body_start = top[i + 1].start + len(top[i + 1].text)
             body = text[body_start:op.tokens[-1].start + len(op.tokens[-1].text)]
             quads = _parse_data("\n".join(prologue) + "\nINSERT DATA " + body, base_iri)
+            _look_up(live, quads)
             for quad in quads:
                 (_insert if verb == "INSERT" else _delete)(change, live, quad)
         elif verb == "CREATE":
@@ -353,6 +354,13 @@ def _resolve(iri: str, base_iri: str | None) -> str:
         return ox.NamedNode(iri).value
     from urllib.parse import urljoin
     return urljoin(base_iri, iri)
+
+
+def _look_up(live, quads) -> None:
+    """Let a store that answers ``quad in store`` by a request (a remote one) ask for all at once."""
+    look_up = getattr(live, "look_up", None)
+    if look_up is not None:
+        look_up(quads)
 
 
 def _insert(change: Change, live: ox.Store, quad: ox.Quad) -> None:
@@ -459,6 +467,7 @@ def _incremental(store: KnowledgeStore, change: Change) -> tuple[set[ox.Quad], s
         raise RefusedWrite("the write was refused and nothing was applied.", report)
     inferred = ox.NamedNode(str(INFERRED_GRAPH))
     removed, added = set(change.removed), set(change.added)
+    _look_up(live, [ox.Quad(t.subject, t.predicate, t.object, inferred) for t in touched])
     for triple in touched:
         quad = ox.Quad(triple.subject, triple.predicate, triple.object, inferred)
         now, before = quad in state.store, quad in live

@@ -192,7 +192,9 @@ class _Granian:
         self.server = InProcess(
             target="yokuryu", address=address, port=self.port, interface=Interfaces.WSGI, workers=1,
             blocking_threads=config.workers + 4,  # as waitress's threads: /health answers while queries run
-            backpressure=max(64, 16 * (config.workers + 4)),  # requests in flight; idle connections cost no thread
+            # Connections served at once (as waitress's connection_limit): idle ones cost no thread,
+            # and a few hundred half-open ones must not lock out /health.
+            backpressure=_raise_open_files(1000),
             http1_settings=HTTP1Settings(header_read_timeout=30_000), websockets=False,
             log_level=LogLevels.error)  # not its warning that in-process serving is "experimental"
         self.app = app

@@ -422,3 +422,20 @@ def test_a_write_by_another_yokuryu_is_seen_before_the_next_check(built_upstream
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_larger_write_asks_about_its_quads_in_a_few_requests(built_upstream):
+    proxy = RecordingProxy(built_upstream.url)
+    server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
+    try:
+        assert write(server, group_insert("remote-batch-warm-up")).status_code == 200
+        groups = " ".join(f'<{RES}remote-batch-{i}> a yk:GroupOfPeople ; rdfs:label "remote batch {i}"@en .'
+                          for i in range(200))
+        proxy.reset()
+        response = write(server, f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {groups} }} }}")
+        assert response.status_code == 200, response.text
+        assert proxy.requests < 30, proxy.requests  # not one request per quad
+        assert built_upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}remote-batch-199> a <{FOAF_AGENT}> }} }}")
+    finally:
+        server.stop()
+        proxy.stop()
