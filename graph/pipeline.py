@@ -1,7 +1,6 @@
 """Getting a store that holds a build: open an on-disk one, or build into memory."""
 from __future__ import annotations
 
-import io
 import logging
 import os
 import tempfile
@@ -69,7 +68,7 @@ def _store_build(store: KnowledgeStore, result: BuildResult) -> KnowledgeStore:
     """Put a successful build into ``store``; the store that holds it (maybe a new one).
 
     The fast engine's build is already a pyoxigraph store: in memory it simply becomes the
-    store; on disk it is copied by pyoxigraph's bulk loader, the dataset description last, so
+    store; on disk it is copied store to store by pyoxigraph's bulk loader, the dataset description last, so
     that a build interrupted half-way leaves a store that does not count as built.
     """
     dataset = result.dataset
@@ -81,15 +80,14 @@ def _store_build(store: KnowledgeStore, result: BuildResult) -> KnowledgeStore:
     metadata = ox.NamedNode(str(METADATA_GRAPH))
     description = list(dataset.quads_for_pattern(None, None, None, metadata))
     dataset.remove_graph(metadata)
-    dump = io.BytesIO()
-    dataset.dump(dump, format=ox.RdfFormat.N_QUADS)
-    dataset.extend(description)
     with store.write_lock:
         store.incremental = None  # a working copy of the old content is of no use any more
         store.oxigraph.clear()
-        store.oxigraph.bulk_load(dump.getvalue(), format=ox.RdfFormat.N_QUADS)
-        del dump
+        # Store to store, no N-Quads text in between: at 1M (2M quads) 16 s instead of 27 s,
+        # and no dump buffer held in memory.
+        store.oxigraph.bulk_extend(dataset)
         store.oxigraph.extend(description)
+        dataset.extend(description)
         if store.is_persistent:
             store.oxigraph.flush()
         store.touch()
