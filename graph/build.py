@@ -266,13 +266,18 @@ def load_inputs(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path 
             data = file.read_bytes()
             add_rdf_file(inputs, data, file.name, prefix + file.name, default_graph=EXTERNAL_GRAPH)
     for path in extra_files:
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
-        add_rdf_file(inputs, data, path.name, str(path), default_graph=user_graph(path))
+        add_user_file(inputs, path)
     return inputs
+
+
+def add_user_file(inputs, path) -> None:
+    """Add one of the user's files (``build FILE…``, ``load FILE…``) as its own named graph."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
+    add_rdf_file(inputs, data, path.name, str(path), default_graph=user_graph(path))
 
 
 def input_digest(extra_files: Sequence[str | Path] = (), *, data_dir: str | Path | None = None) -> str:

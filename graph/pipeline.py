@@ -165,7 +165,7 @@ def load_files(store: KnowledgeStore, files: Sequence[str | Path], *, engine: st
     The store then gets the difference: the new quads in one atomic ``extend``, and the few that
     go (the dataset description's old counts) right after it.
     """
-    from yokuryu.graph.build import InputError, Inputs, add_rdf_file, derive, user_graph
+    from yokuryu.graph.build import Inputs, add_user_file, derive
     from yokuryu.graph.transaction import PROTECTED_GRAPHS, REASONER_GRAPHS, apply_in_one_transaction, schema
     from yokuryu.ontology import ONTOLOGY_GRAPH, SHAPES_GRAPH
 
@@ -178,12 +178,7 @@ def load_files(store: KnowledgeStore, files: Sequence[str | Path], *, engine: st
     inputs.add(SHAPES_GRAPH, shapes, "the shapes")
     with progress.stage("parse") as stage:
         for path in files:
-            path = Path(path)
-            try:
-                data = path.read_bytes()
-            except OSError as error:
-                raise InputError(f"{path}: cannot read the file ({error.strerror})") from error
-            add_rdf_file(inputs, data, path.name, str(path), default_graph=user_graph(path))
+            add_user_file(inputs, path)
         stage.done(inputs.triple_count())
     live = store.oxigraph
     parsed = inputs.parsed_store()

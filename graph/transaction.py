@@ -290,21 +290,9 @@ def _data_change(store: KnowledgeStore, text: str, base_iri: str | None) -> Chan
     empty scratch store (pyoxigraph's own parser: prefixes, base, escapes and blank nodes exactly
     as the real run would see them); ``DROP``/``CLEAR GRAPH <g>`` removes the graph's quads.
     """
-    ops = operations(text)
-    prologue: list[str] = []
     change = Change()
     live = store.oxigraph
-    for op in ops:
-        if not op.tokens:
-            continue
-        top = [t for t in op.tokens if t.depth == 0]
-        i = 0
-        while i < len(top) and top[i].keyword in ("PREFIX", "BASE"):
-            width = 3 if top[i].keyword == "PREFIX" else 2
-            prologue.append(" ".join(t.text for t in top[i:i + width]))
-            i += width
-        if i == len(top):
-            continue
+    for op, top, i, prologue in _operations_after_prologue(text):
         verb = top[i].keyword
         if verb not in _DIRECT_VERBS:
             return None
@@ -591,19 +579,8 @@ def _plain_data_change(store: KnowledgeStore, text: str, base_iri: str | None) -
     walk makes the server copy the in-memory store it shares with the query processes. Blank
     nodes, quoted triples and anything the scratch run refuses go the general way.
     """
-    prologue: list[str] = []
     change = Change()
-    for op in operations(text):
-        if not op.tokens:
-            continue
-        top = [t for t in op.tokens if t.depth == 0]
-        i = 0
-        while i < len(top) and top[i].keyword in ("PREFIX", "BASE"):
-            width = 3 if top[i].keyword == "PREFIX" else 2
-            prologue.append(" ".join(t.text for t in top[i:i + width]))
-            i += width
-        if i == len(top):
-            continue
+    for op, top, i, prologue in _operations_after_prologue(text):
         verb = top[i].keyword
         if verb not in ("INSERT", "DELETE") or i + 1 >= len(top) or top[i + 1].keyword != "DATA":
             return None
@@ -628,6 +605,23 @@ def _quad_data(quads) -> str:
 
 
 # --- internals -------------------------------------------------------------------------------------
+
+
+def _operations_after_prologue(text: str):
+    """Each operation of an update with its top-level tokens, the index of its verb and the
+    PREFIX/BASE declarations seen so far (they carry over to later operations, as in SPARQL)."""
+    prologue: list[str] = []
+    for op in operations(text):
+        if not op.tokens:
+            continue
+        top = [t for t in op.tokens if t.depth == 0]
+        i = 0
+        while i < len(top) and top[i].keyword in ("PREFIX", "BASE"):
+            width = 3 if top[i].keyword == "PREFIX" else 2
+            prologue.append(" ".join(t.text for t in top[i:i + width]))
+            i += width
+        if i < len(top):
+            yield op, top, i, prologue
 
 
 def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | None) -> None:
