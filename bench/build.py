@@ -3,7 +3,7 @@
     python bench/build.py                 # 10k and 100k, both engines, writes into the 100k store
     python bench/build.py --with-1m       # also 1M (fast engine; reference only with --reference-1m)
     python bench/build.py --sizes 10k --writes 20 --results /tmp/RESULTS.md
-    python bench/build.py --sizes 10k 100k 1M --registry-dir /work/reg --reference-timeout 600
+    python bench/build.py --sizes 10k 100k 1M --registry-dir REGISTRY_DIR --reference-timeout 600
                                           # the whole table, registries made beforehand
     python bench/build.py --sizes 10k 100k --engines fast --writes 5    # a quick look at the fast engine
 
