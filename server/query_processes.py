@@ -2,34 +2,44 @@
 
 pyoxigraph 0.5 cannot cancel a running query, so a query that must stop at ``--timeout`` has to
 run in a process that can be killed; and a query that crashes the engine or fills memory must
-take down only that process. ``yokuryu serve`` starts, before waitress starts any thread:
+take down only that process. ``yokuryu serve`` starts, before the HTTP server starts any thread:
 
 - the **zygote**: a process holding a copy of the store. For the in-memory store it is forked
   from the server (a copy-on-write copy); for an on-disk store (``--store``), whose RocksDB
   handle must not cross a ``fork``, it is a new program loaded from a dump of the store (an
   in-memory copy: queries never touch the RocksDB files, and need its size in memory).
-  It does two things, one at a time: fork a query worker on request, and apply a committed
+  It does two things, one at a time: fork a query process on request, and apply a committed
   write (removed and added quads, as N-Quads) to its copy. It locks itself out of the network
   first (:mod:`yokuryu.graph.offline`), so no query can make the server fetch anything;
-- up to ``--workers`` **query workers**, forked by the zygote: each one receives a
-  :class:`QueryRequest` over its socket and answers with the serialised results (or the error)
-  evaluated on its own copy of the store. A fork shares the zygote's memory, so a new worker
-  is ready in milliseconds, without reloading the graph.
+- ``--query-processes`` (default 1) **query processes**, forked by the zygote, each evaluating
+  up to ``--workers`` ÷ processes queries at once, one thread per query (pyoxigraph releases
+  the GIL while it evaluates, so the threads share the cores). Each thread receives a
+  :class:`QueryRequest` over its own socket and answers with the serialised results (or the
+  error). A fork shares the zygote's memory, so a new process is ready in milliseconds. It is
+  long-lived on purpose: pyoxigraph writes reference counts on every node a scan walks, so the
+  first scan in a fresh fork copies most of the store's pages (at 1M quads, 2–5× the CPU of
+  later runs); one process pays that once for all its threads and keeps its copy while queries
+  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. At most ``--workers``
+  queries are evaluated at once over all processes.
 
-At the time limit the client gets its 503, the worker is killed (SIGKILL: the CPU is really
-freed) and a fresh one is forked. Every committed write is sent to the zygote before the write
-is answered, and the workers forked before it are retired (idle ones at once, busy ones when
-their query ends): a query sees the state before a write or after it, never a mixture, and a
-client that reads after its write was answered sees that write. If the zygote dies, a new one
-is started from a dump of the server's store (the only case that reloads the graph) and the
-event is logged. The zygote and workers die with the server (``PR_SET_PDEATHSIG`` on Linux, and
-an end-of-file on their socket everywhere).
+At the time limit the client gets its 503 and the runaway's process is killed (SIGKILL: the CPU
+is really freed); the other queries in flight in it are run again, transparently, in a fresh
+process (reads are idempotent; each keeps its own deadline). Every committed write is sent to
+the zygote before the write is answered, and the processes forked before it take no more
+queries (each ends when its last query does): a query sees the state before a write or after
+it, never a mixture, and a client that reads after its write was answered sees that write. If
+the zygote dies, a new one is started from a dump of the server's store (the only case that
+reloads the graph) and the event is logged. The zygote and query processes die with the server
+(``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on their sockets everywhere).
 
-Each worker may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds when
-forked): a query that needs more ends its worker, the client gets a 503 naming the limit, and
-a worker that grew by more than a quarter of the limit is replaced after answering, so its
-memory goes back to the system. A worker killed by a segfault (the engine's stack overflowed
-on a deeply nested query that the text check let through) is answered 400.
+Each query process may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds
+when forked, plus room for its threads' stacks and malloc arenas): a query that needs more ends
+its process and the client gets a 503 naming the limit; a process that grew by more than a
+quarter of the limit is replaced once its queries are answered, so its memory goes back to the
+system. A process killed by a segfault (the engine's stack overflowed on a deeply nested query
+that the text check let through) answers its query 400. When such a crash (or the memory limit)
+ends a process with several queries in flight, which one caused it is unknown: each of them runs
+again in a process of its own, where only the culprit fails again (400 or 503).
 """
 from __future__ import annotations
 
@@ -125,15 +135,16 @@ class QueryProcesses:
                     return value
                 # The process ended under this query: find out why, and whether this query did it.
                 process = slot.process
-                how, shared = self._how_it_ended(process)
+                how, shared, first = self._how_it_ended(process)
                 if process.killed:
                     # Another query in the same process ran past its limit and the process was
                     # killed with it; reads are idempotent, so this one runs again elsewhere.
-                    log.info("query re-run in a fresh process: %s", process.killed)
+                    pass
                 elif how in ("a segfault", "an abort", "out of memory"):
                     if shared and not alone:
-                        log.warning("query process %d ended (%s) with %d queries in flight; each runs again in "
-                                    "a process of its own", process.pid, how, shared)
+                        if first:
+                            log.warning("query process %d ended (%s) with %d queries in flight; each runs again "
+                                        "in a process of its own", process.pid, how, shared)
                         alone = True
                     elif how == "a segfault":
                         raise ProtocolError(
@@ -176,14 +187,15 @@ class QueryProcesses:
         self._put_back(slot, heavy, copied)
         return status, value
 
-    def _how_it_ended(self, process: _Process) -> tuple[str, int]:
-        """How a process that closed its sockets ended, as its zygote saw it, and whether other
-        queries were in flight in it then (their number, 0 if this one was alone)."""
+    def _how_it_ended(self, process: _Process) -> tuple[str, int, bool]:
+        """How a process that closed its sockets ended, as its zygote saw it; the queries in flight
+        in it then (0 if this one was alone); and whether this is the first query to ask."""
         with process.asked:  # one question to the zygote per process, however many queries it had
-            if process.ended is None:
+            first = process.ended is None
+            if first:
                 process.ended = "killed" if process.killed else self._exit_status(process.pid)
         shared = process.in_flight_at_end or 1
-        return process.ended, (shared if shared > 1 else 0)
+        return process.ended, (shared if shared > 1 else 0), first
 
     def _exit_status(self, pid: int) -> str:
         with self._zygote_lock:
@@ -270,9 +282,11 @@ class QueryProcesses:
                 return
             process.killed = why
             self._drop(process)
+            others = process.busy - 1
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
-        log.warning("query process %d killed: %s (%d queries were in flight in it)", process.pid, why, process.busy)
+        log.warning("query process %d killed: %s%s", process.pid, why,
+                    f"; the {others} other queries in flight in it run again in a fresh process" if others else "")
 
     def _fork_process(self, threads: int) -> _Process:
         """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
