@@ -66,6 +66,8 @@ class ServerConfig:
     max_write_quads: int = 100_000
     max_write_expansion: int = 64
     max_rdf_depth: int = 64
+    # Queries whose cost is bounded in advance (graph/bounded_query.py) skip the query processes.
+    in_process_reads: bool = True
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -177,4 +179,5 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_WRITE_QUADS": ("max_write_quads", int),
     "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
     "YOKURYU_MAX_RDF_DEPTH": ("max_rdf_depth", int),
+    "YOKURYU_IN_PROCESS_READS": ("in_process_reads", _boolean),
 }

@@ -3,6 +3,7 @@ a dead zygote is replaced, and nothing outlives the server. All over real HTTP, 
 process tree read from /proc."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -17,6 +18,14 @@ from conftest import select_values
 from test_limits import SLOW_QUERY, UPDATE, cheap_query, fill
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+
+
+@pytest.fixture
+def start_server(start_server):
+    """Servers whose every query goes to the query processes: the tests here are about them.
+
+    (Bounded queries are otherwise answered in the server process: tests/test_in_process_reads.py.)"""
+    return functools.partial(start_server, env={"YOKURYU_IN_PROCESS_READS": "0"})
 
 def _stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (index 0 is the state), or None if gone."""
