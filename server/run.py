@@ -44,6 +44,7 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        query_processes=args.query_processes,
         http_server=args.http_server, max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
         query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
@@ -320,7 +321,8 @@ def _query_processes(store, config: ServerConfig):
     """
     from yokuryu.server.query_processes import QueryProcesses
     try:
-        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory,
+                              config.query_processes)
     except (OSError, EOFError) as error:
         if not store.is_persistent:
             raise

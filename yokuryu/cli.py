@@ -401,9 +401,12 @@ def make_parser() -> argparse.ArgumentParser:
                      help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="query workers: killable processes holding a copy of the store (forked from the "
-                          "in-memory store, or loaded from a dump of --store PATH) (default: the cores + 2, at most 8; "
-                          "YOKURYU_WORKERS)")
+                     help="queries evaluated at once, as threads of the killable query processes (default: the "
+                          "cores + 2, at most 8; YOKURYU_WORKERS)")
+    sub.add_argument("--query-processes", type=int, default=None, metavar="N",
+                     help="query processes the --workers threads are spread over; each holds a copy-on-write copy "
+                          "of the store (forked from the in-memory store, or loaded from a dump of --store PATH) "
+                          "and copies the pages a scan walks (default 1; YOKURYU_QUERY_PROCESSES)")
     sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
                      help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
                           "(default granian; YOKURYU_HTTP_SERVER)")
