@@ -21,13 +21,18 @@ serves the same triples). Three servers hold it in their default graph:
 
 Each mix of the issue is driven by ``wrk`` (Debian package ``wrk``; a Python multi-process
 client if it is missing) with ``--connections`` connections for ``--duration`` seconds, the
-queries of the mix taking turns over 50 different internees:
+queries of the mix taking turns, each time with other values (another internee, page or name:
+up to 4,000 fillings of each template, all internees at 100k), so that no server gains from
+seeing the same few texts again:
 
 - ``point``: every triple of one internee;
-- ``point+join+path``: the point lookup, a 4-way join (internee, stays, camps, cities, regions)
-  and a property path (``yk:locatedIn+`` from a camp);
-- ``all six``: those three and a GROUP BY over all stays, a regex over all labels, and an
-  OPTIONAL + ORDER BY over all internees.
+- ``point+join+path``: the point lookup; a 4-way join, per region the internees born in the
+  same year as one internee (birth year ⋈ stays ⋈ camps ⋈ cities, counted by region), whose
+  work grows with the registry as the issue's did; and a property path
+  (``yk:registeredIn/yk:locatedIn+`` from an internee);
+- ``all six``: those three and a GROUP BY over all stays (a page of the camps ranked by
+  stays), a regex over all labels (a family and a given name), and an OPTIONAL + ORDER BY
+  over all internees (a page of 100 from a given row).
 
 It prints requests/s, p99 latency and the ratio to the oxigraph with the same kind of storage, the CPU
 each request cost the server's whole process tree (the steadier figure on a shared machine), the memory of each
@@ -54,6 +59,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import registry  # noqa: E402  (bench/registry.py: the sizes, the names it draws from)
+
 RESULTS = HERE / "RESULTS.md"
 MARK = "<!-- bench/endpoint.py {size}: {edge} -->"  # this benchmark's sections of RESULTS.md, one per size
 
@@ -61,24 +69,30 @@ PREFIXES = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
             "PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
             "PREFIX reg: <https://example.org/yokuryu-registry/> ")
 
-# One template per query; {i} is an internee, {c} a camp.
+# One template per query, filled in per request (see _fill): {i} is an internee, {offset} a row to
+# page from, {family} and {given} a name pair. Each varies over a large range so that every mix
+# sends many distinct texts and no server gains from seeing the same few again.
 POINT = "SELECT ?p ?o WHERE {{ reg:person-{i} ?p ?o }}"
-JOIN = ("SELECT ?name ?camp ?city ?region WHERE {{ reg:person-{i} rdfs:label ?name . "
-        "?stay yk:participant reg:person-{i} ; yk:heldIn ?camp . ?camp yk:locatedIn ?city . "
-        "?city yk:locatedIn ?region }}")
-PATH = "SELECT ?place WHERE {{ reg:camp-{c} yk:locatedIn+ ?place }}"
+# Per region, the internees of person i's birth year held there: birth year ⋈ stays ⋈ camps ⋈ cities
+# (regions). Its work grows with the registry (about 1/28 of all internees share a birth year); a
+# join anchored on one internee or one camp does not (a camp holds about 20 stays at every size).
+JOIN = ("SELECT ?region (COUNT(DISTINCT ?other) AS ?internees) WHERE {{ reg:person-{i} yk:birthDate ?born . "
+        "?other yk:birthDate ?born . ?stay yk:participant ?other ; yk:heldIn ?camp . "
+        "?camp yk:locatedIn ?city . ?city yk:locatedIn ?region }} GROUP BY ?region")
+PATH = "SELECT ?place WHERE {{ reg:person-{i} yk:registeredIn/yk:locatedIn+ ?place }}"
 GROUP = ("SELECT ?camp (COUNT(?stay) AS ?stays) WHERE {{ ?stay yk:heldIn ?camp }} "
-         "GROUP BY ?camp ORDER BY DESC(?stays) LIMIT 10")
-REGEX = 'SELECT ?person ?name WHERE {{ ?person rdfs:label ?name FILTER(REGEX(STR(?name), "^Sat.* Hiro", "i")) }}'
+         "GROUP BY ?camp ORDER BY DESC(?stays) ?camp LIMIT 10 OFFSET {camp_offset}")
+REGEX = ('SELECT ?person ?name WHERE {{ ?person rdfs:label ?name '
+         'FILTER(REGEX(STR(?name), "^{family}.* {given}", "i")) }}')
 OPTIONAL = ("SELECT ?person ?rank ?born WHERE {{ ?person a yk:Person OPTIONAL {{ ?person yk:militaryRank ?rank }} "
-            "OPTIONAL {{ ?person yk:birthDate ?born }} }} ORDER BY ?born ?person LIMIT 100")
+            "OPTIONAL {{ ?person yk:birthDate ?born }} }} ORDER BY ?born ?person LIMIT 100 OFFSET {offset}")
 MIXES = {
     "point": [POINT],
     "point+join+path": [POINT, JOIN, PATH],
     "all six": [POINT, JOIN, PATH, GROUP, REGEX, OPTIONAL],
 }
 PEER = {"yk-memory": "ox-memory", "yk-disk": "oxigraph"}  # the oxigraph with the same kind of storage
-VARIANTS = 50  # internees (and camps) the queries take turns over
+VARIANTS = 4000  # at most this many fillings of each template per mix (all internees up to 100k)
 
 
 def main() -> int:
@@ -109,7 +123,7 @@ def main() -> int:
         nquads = tmp / "registry.nq"
         triples = _to_nquads(data, nquads)
         print(f"registry {args.size}: {triples} triples, generated in {time.monotonic() - started:.1f} s", flush=True)
-        persons = _count_persons(triples)
+        persons = registry.persons_for_size(args.size)
 
         servers: dict[str, Server] = {}
         try:
@@ -139,7 +153,7 @@ def main() -> int:
                 f"Python client ({args.connections} processes), {args.duration} s per mix"
             rows = []
             for mix, templates in MIXES.items():
-                paths = [_path(t, i, persons) for i in range(VARIANTS) for t in templates]
+                paths = _paths(templates, persons)
                 for label, server in servers.items():
                     _check(server, paths)
                     cpu_before = _tree_cpu(server.process.pid)
@@ -286,14 +300,23 @@ def _journal_of(nquads: Path, journal: Path) -> None:
         out.write(b"TC\n")
 
 
-def _count_persons(triples: int) -> int:
-    return max(1, triples // 60)  # ~54 triples a person: stay well inside the generated range
+def _paths(templates: list[str], persons: int) -> list[str]:
+    """The request paths of a mix: each template in turn, each time with other values."""
+    return [_path(t, k, persons) for k in range(min(VARIANTS, persons)) for t in templates]
 
 
 def _path(template: str, variant: int, persons: int) -> str:
-    person = (variant * 7919) % persons  # spread over the registry, the same every run
-    query = PREFIXES + template.format(i=person, c=variant % 4)
-    return "?" + urllib.parse.urlencode({"query": query})
+    return "?" + urllib.parse.urlencode({"query": PREFIXES + _fill(template, variant, persons)})
+
+
+def _fill(template: str, variant: int, persons: int) -> str:
+    """``template`` with the values of ``variant``: spread over the registry, the same every run."""
+    person = (variant * 7919) % persons  # 7919 is prime: distinct internees for distinct variants
+    camps = max(4, persons // 10)  # as bench/registry.py makes them
+    family = registry.SURNAMES[variant % len(registry.SURNAMES)][0]
+    given = registry.GIVEN[variant // len(registry.SURNAMES) % len(registry.GIVEN)][0]
+    return template.format(i=person, offset=person, camp_offset=variant % max(1, camps - 10),
+                           family=family, given=given)
 
 
 def _check(server: Server, paths: list[str]) -> None:
@@ -317,6 +340,15 @@ local paths = {{
 {lines}
 }}
 local i = 0
+local threads = 0
+-- Each of wrk's threads starts at its own place in the list, so no two send the same text together.
+function setup(thread)
+  thread:set("start", threads * 7919)
+  threads = threads + 1
+end
+function init(args)
+  i = (start or 0) % #paths
+end
 request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i], {{["Accept"] = "application/sparql-results+json"}})

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
+from yokuryu.graph.bounded_query import StoreSize, is_bounded
 from yokuryu.graph.formats import rdf_syntax, results_syntax
 from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore
@@ -201,3 +202,67 @@ class QueryExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class InProcessReads:
+    """Queries of bounded cost evaluated here, in the calling thread; every other request to ``executor``.
+
+    ``executor`` runs queries where they can be stopped at ``--timeout`` (the query processes).
+    A query that :mod:`yokuryu.graph.bounded_query` proves cannot run away — a point lookup, a
+    short chain from a constant, a path from a constant — gains nothing from that and pays a
+    round trip to another process, more than its evaluation costs; it is evaluated on the
+    server's own store instead, with the same :func:`evaluate_query` (and so the same result
+    size limit). The protocol's dataset parameters send a query the usual way.
+
+    The bound needs the store's largest out-degree (the most quads of one subject), measured
+    by :func:`store_size` before the query processes are forked (a scan of the in-memory store
+    in the server after the fork would copy the pages it shares with them), and raised by every
+    committed write for the subjects it added to; the quad count only grows with it (removals
+    are not subtracted: a bound may be loose, never low).
+
+    Reads here see the store as committed: the state before or after each write (pyoxigraph
+    evaluates on a snapshot), and a write from the moment the store commits it, which is before
+    the write is answered (read-your-writes).
+    """
+
+    def __init__(self, store: KnowledgeStore, executor, size: StoreSize):
+        self.store = store
+        self.executor = executor
+        self.size = size  # from store_size(store), measured before the query processes were forked
+
+    def __getattr__(self, name):  # timeout, workers, check_update, shutdown… are the executor's
+        return getattr(self.executor, name)
+
+    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+        if request.default_graph is None and request.named_graphs is None and is_bounded(request.text, self.size):
+            return evaluate_query(self.store, request)
+        return self.executor.run(request)
+
+    def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
+        """A write was committed (under the write lock): pass it on, and raise the bounds it raised."""
+        try:
+            committed = getattr(self.executor, "committed", None)
+            if committed is not None:
+                committed(removed, added)
+        finally:
+            if added:
+                live = self.store.oxigraph
+                degree = max((sum(1 for _ in live.quads_for_pattern(s, None, None, None))
+                              for s in {q.subject for q in added}), default=0)
+                self.size = StoreSize(max(self.size.out_degree, degree), self.size.quads + len(added))
+
+
+def store_size(store: KnowledgeStore) -> StoreSize:
+    """The numbers that bound an in-process query's work: the largest out-degree, and the quads.
+
+    One grouped query over every quad (at 1M quads about half a second): run it before forking
+    anything that shares the in-memory store's pages.
+    """
+    (solution,) = store.oxigraph.query(_OUT_DEGREE)
+    degree = solution["degree"]
+    return StoreSize(int(degree.value) if degree is not None else 0, store.quad_count())
+
+
+# Every subject's quads, counted over all graphs (the default one included).
+_OUT_DEGREE = ("SELECT (MAX(?n) AS ?degree) WHERE { SELECT (COUNT(*) AS ?n) WHERE { "
+               "{ ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } } GROUP BY ?s }")

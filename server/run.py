@@ -37,12 +37,14 @@ def serve(args) -> int:
     from yokuryu.graph.pipeline import InvalidData, prepare_store
     from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
+    from yokuryu.server.executor import InProcessReads, store_size
 
     started = time.monotonic()
     config = ServerConfig.from_env(
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        query_processes=args.query_processes,
         http_server=args.http_server, max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
         query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
@@ -109,8 +111,12 @@ def serve(args) -> int:
     store.quad_count()
     gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
     if executor is None:
+        # Measured before the fork: a scan in the server afterwards would copy the pages it shares.
+        size = store_size(store) if config.in_process_reads else None
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
+        if executor is not None and size is not None:
+            executor = InProcessReads(store, executor, size)  # bounded queries skip the process hop
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
         _prepare_writes(store, config.engine)
@@ -315,7 +321,8 @@ def _query_processes(store, config: ServerConfig):
     """
     from yokuryu.server.query_processes import QueryProcesses
     try:
-        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory,
+                              config.query_processes)
     except (OSError, EOFError) as error:
         if not store.is_persistent:
             raise
@@ -327,8 +334,9 @@ def _query_processes(store, config: ServerConfig):
 
 def _how_queries_run(executor, config: ServerConfig) -> str:
     from yokuryu.server.query_processes import QueryProcesses
-    if isinstance(executor, QueryProcesses):
-        return f"queries in killable processes of at most {config.query_memory} MiB"
+    if isinstance(getattr(executor, "executor", executor), QueryProcesses):
+        bounded = ", bounded ones in this process" if executor is not getattr(executor, "executor", executor) else ""
+        return f"queries in killable processes of at most {config.query_memory} MiB{bounded}"
     return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 

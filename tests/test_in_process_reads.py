@@ -1,0 +1,115 @@
+"""Bounded queries are answered in the server process (server/executor.py's InProcessReads).
+
+Over real HTTP against ``yokuryu serve``: such queries fork no query process, answer exactly
+what the query processes answer, see every write that was answered, and do not keep a runaway
+query from stopping at the time limit. A write that makes the store's out-degree large sends
+long chains back to the query processes.
+"""
+from __future__ import annotations
+
+import sys
+
+import pytest
+import requests
+
+from conftest import select_values
+from test_limits import SLOW_QUERY, UPDATE, fill
+from test_query_processes import children, zygote_and_workers
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+
+DATA = """INSERT DATA {
+  <urn:camp:1> <urn:p:label> "Camp 7"@en , "Лагерь 7"@ru ; <urn:p:in> <urn:city:1> ; <urn:p:size> 1200 .
+  <urn:city:1> <urn:p:label> "Karaganda" ; <urn:p:in> <urn:region:1> .
+  <urn:region:1> <urn:p:label> "Kazakh SSR" ; <urn:p:founded> "1936-12-05"^^<http://www.w3.org/2001/XMLSchema#date> .
+  <urn:person:1> <urn:p:heldIn> <urn:camp:1> ; <urn:p:label> "Person \\"one\\"" .
+}"""
+
+BOUNDED = [
+    ("SELECT ?p ?o WHERE { <urn:camp:1> ?p ?o }", "application/sparql-results+json"),
+    ("SELECT ?p ?o WHERE { <urn:camp:1> ?p ?o }", "text/csv"),
+    ("SELECT ?p ?o WHERE { <urn:camp:1> ?p ?o }", "text/tab-separated-values"),
+    ("SELECT ?p ?o WHERE { <urn:camp:1> ?p ?o }", "application/sparql-results+xml"),
+    ("SELECT ?place WHERE { <urn:camp:1> <urn:p:in>+ ?place }", "application/sparql-results+json"),
+    ("SELECT ?n ?l WHERE { <urn:person:1> <urn:p:heldIn> ?c . ?c <urn:p:in> ?city . ?city <urn:p:label> ?n ; "
+     "<urn:p:in> ?r . ?r ?q ?l }", "application/sparql-results+json"),
+    ("ASK { <urn:camp:1> <urn:p:size> 1200 }", "application/sparql-results+json"),
+    ("ASK { <urn:camp:1> <urn:p:size> 1201 }", "application/sparql-results+json"),
+    ("CONSTRUCT { ?c <urn:p:near> ?o } WHERE { <urn:person:1> <urn:p:heldIn> ?c . ?c ?p ?o }", "application/n-triples"),
+    ("CONSTRUCT WHERE { <urn:region:1> ?p ?o }", "text/turtle"),
+    ("DESCRIBE <urn:city:1>", "application/n-triples"),
+    ("SELECT ?o WHERE { <urn:camp:1> <urn:p:nothing> ?o }", "application/sparql-results+json"),
+    ("SELECT ?o WHERE { <urn:camp:1> nope:label ?o }", "application/sparql-results+json"),  # 400: the engine's syntax error
+    ("SELECT ?o WHERE { <urn:camp:1> <urn:p:label> ?o }", "text/turtle"),  # 406
+]
+
+
+def _post(server, text: str) -> None:
+    response = requests.post(f"{server.url}/sparql", data=text.encode(), headers=UPDATE, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+def _comparable(response: requests.Response):
+    """Status, media type, and the body with its lines in order (row order is the engine's choice)."""
+    media_type = response.headers.get("Content-Type")
+    if media_type.startswith("application/sparql-results+json"):
+        data = response.json()
+        if "results" in data:
+            data["results"]["bindings"].sort(key=repr)
+        return response.status_code, media_type, data
+    if media_type.startswith("application/sparql-results+xml"):
+        return response.status_code, media_type, sorted(response.text.split("<result>"))
+    return response.status_code, media_type, sorted(response.text.splitlines())
+
+
+def test_bounded_queries_fork_no_query_process_and_answer_as_the_query_processes_do(start_server):
+    here = start_server("--empty", "--allow-anonymous-updates", "--workers", "1")
+    there = start_server("--empty", "--allow-anonymous-updates", "--workers", "1",
+                         env={"YOKURYU_IN_PROCESS_READS": "0"})
+    for server in (here, there):
+        _post(server, DATA)  # the write retires the idle query process
+    zygote, workers = zygote_and_workers(here)
+    assert workers == []
+    for query, accept in BOUNDED:
+        answers = [requests.get(f"{server.url}/sparql", params={"query": query}, headers={"Accept": accept},
+                                timeout=60) for server in (here, there)]
+        assert _comparable(answers[0]) == _comparable(answers[1]), query
+    assert children(zygote) == [], "no bounded query may need a query process"
+    # A query outside the class still goes to one.
+    scan = requests.get(f"{here.url}/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
+                        timeout=60)
+    assert select_values(scan, "n") == ["10"]
+    assert len(children(zygote)) == 1
+
+
+def test_every_answered_write_is_seen_by_the_next_bounded_read(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates")
+    for value in range(30):
+        _post(server, f"DELETE WHERE {{ <urn:counter> <urn:p:value> ?v }} ; "
+                      f"INSERT DATA {{ <urn:counter> <urn:p:value> {value} }}")
+        found = requests.get(f"{server.url}/sparql", timeout=30,
+                             params={"query": "SELECT ?v WHERE { <urn:counter> <urn:p:value> ?v }"})
+        assert select_values(found, "v") == [str(value)]
+
+
+def test_a_runaway_query_still_stops_at_the_time_limit(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "1", "--workers", "1")
+    fill(server)
+    runaway = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+    assert runaway.status_code == 503 and "1 s limit" in runaway.text
+    point = requests.get(f"{server.url}/sparql", params={"query": "ASK { <urn:s:1> <urn:p:v> 1 }"}, timeout=30)
+    assert point.status_code == 200 and point.json()["boolean"] is True
+
+
+def test_a_hub_written_into_the_store_sends_long_chains_to_the_query_processes(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "1")
+    _post(server, "INSERT DATA { <urn:hub> <urn:p> <urn:n0> . <urn:n0> <urn:p> <urn:hub> }")
+    chain = {"query": 'ASK { <urn:hub> <urn:p> ?a . ?a <urn:p> ?b . ?b <urn:p> ?c . ?c <urn:q> "absent" }'}
+    zygote, _ = zygote_and_workers(server)
+    assert requests.get(f"{server.url}/sparql", params=chain, timeout=60).json()["boolean"] is False
+    assert children(zygote) == [], "while every subject has two quads at most, the chain is bounded"
+    edges = " ".join(f"<urn:hub> <urn:p> <urn:n{i}> . <urn:n{i}> <urn:p> <urn:hub> ." for i in range(1, 1000))
+    _post(server, f"INSERT DATA {{ {edges} }}")
+    answer = requests.get(f"{server.url}/sparql", params=chain, timeout=60)
+    assert answer.status_code in (200, 503)  # evaluated where it can be stopped, in whatever time it takes
+    assert len(children(zygote)) == 1, "a hub of 1,000 out-edges makes the chain a query process's work"
