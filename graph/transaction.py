@@ -44,7 +44,7 @@ from yokuryu.graph.query_guard import (
     is_network_refusal,
     network_refused_message,
 )
-from yokuryu.graph.sparql_text import operations, with_update_dataset
+from yokuryu.graph.sparql_text import misplaced_start, operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.graph.validation import ValidationReport
@@ -629,7 +629,7 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         # Offline: an update's SERVICE or LOAD cannot reach the network (yokuryu.graph.offline).
         run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
-        raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
+        raise UpdateSyntaxError(f"SPARQL update syntax error: {misplaced_start(text, 'update') or error}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise RemoteAccess(network_refused_message("update")) from error

@@ -47,10 +47,11 @@ class ServerConfig:
     max_result_bytes: int = 64 * 1024 * 1024
     base_iri: str = BASE
     empty: bool = False
-    # Query workers: two more than the cores (a cheap query is not stuck behind heavy ones), at
-    # most 8. Each worker that scans the in-memory store copies much of it until it is retired,
-    # so more workers than cores cost memory under load without answering faster.
+    # Queries evaluated at once: two more than the cores (a cheap query is not stuck behind heavy
+    # ones), at most 8; as threads of ``query_processes`` processes. Each process that scans the
+    # in-memory store copies much of it (once, shared by its threads), so one process by default.
     workers: int = field(default_factory=lambda: min(8, (os.cpu_count() or 2) + 2))
+    query_processes: int = 1
     http_server: str = "granian"
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
     max_query_nesting: int = 100
@@ -99,6 +100,9 @@ class ServerConfig:
                               "(--timeout or YOKURYU_QUERY_TIMEOUT)")
         if self.workers < 1:
             raise ConfigError(f"--workers (YOKURYU_WORKERS) must be at least 1, not {self.workers}")
+        if self.query_processes < 1:
+            raise ConfigError("--query-processes (YOKURYU_QUERY_PROCESSES) must be at least 1, "
+                              f"not {self.query_processes}")
         if self.http_server not in ("granian", "waitress"):
             raise ConfigError(f"--http-server (YOKURYU_HTTP_SERVER) is granian or waitress, not {self.http_server!r}")
         if (self.remote_update or self.remote_store) and not self.remote_query:
@@ -165,6 +169,7 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_BODY_BYTES": ("max_body_bytes", int),
     "YOKURYU_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "YOKURYU_WORKERS": ("workers", int),
+    "YOKURYU_QUERY_PROCESSES": ("query_processes", int),
     "YOKURYU_HTTP_SERVER": ("http_server", str),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),

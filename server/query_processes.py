@@ -2,34 +2,46 @@
 
 pyoxigraph 0.5 cannot cancel a running query, so a query that must stop at ``--timeout`` has to
 run in a process that can be killed; and a query that crashes the engine or fills memory must
-take down only that process. ``yokuryu serve`` starts, before waitress starts any thread:
+take down only that process. ``yokuryu serve`` starts, before the HTTP server starts any thread:
 
 - the **zygote**: a process holding a copy of the store. For the in-memory store it is forked
   from the server (a copy-on-write copy); for an on-disk store (``--store``), whose RocksDB
-  handle must not cross a ``fork``, it is a new program loaded from a dump of the store (an
-  in-memory copy: queries never touch the RocksDB files, and need its size in memory).
-  It does two things, one at a time: fork a query worker on request, and apply a committed
-  write (removed and added quads, as N-Quads) to its copy. It locks itself out of the network
+  handle must not cross a ``fork``, it is a new program that opens a checkpoint of the store
+  read-only (:mod:`yokuryu.server.checkpoints`: hard links, no copy in memory).
+  It does two things, one at a time: fork a query process on request, and apply a committed
+  write to its copy (removed and added quads, as N-Quads; for an on-disk store, a fresh
+  checkpoint to switch to). It locks itself out of the network
   first (:mod:`yokuryu.graph.offline`), so no query can make the server fetch anything;
-- up to ``--workers`` **query workers**, forked by the zygote: each one receives a
-  :class:`QueryRequest` over its socket and answers with the serialised results (or the error)
-  evaluated on its own copy of the store. A fork shares the zygote's memory, so a new worker
-  is ready in milliseconds, without reloading the graph.
+- ``--query-processes`` (default 1) **query processes**, forked by the zygote, each evaluating
+  up to ``--workers`` ÷ processes queries at once, one thread per query (pyoxigraph releases
+  the GIL while it evaluates, so the threads share the cores). Each thread receives a
+  :class:`QueryRequest` over its own socket and answers with the serialised results (or the
+  error). A fork shares the zygote's memory, so a new process is ready in milliseconds. It is
+  long-lived on purpose: pyoxigraph writes reference counts on every node a scan walks, so the
+  first scan in a fresh fork copies most of the store's pages (at 1M quads, 2–5× the CPU of
+  later runs); one process pays that once for all its threads and keeps its copy while queries
+  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. At most ``--workers``
+  queries are evaluated at once over all processes.
 
-At the time limit the client gets its 503, the worker is killed (SIGKILL: the CPU is really
-freed) and a fresh one is forked. Every committed write is sent to the zygote before the write
-is answered, and the workers forked before it are retired (idle ones at once, busy ones when
-their query ends): a query sees the state before a write or after it, never a mixture, and a
-client that reads after its write was answered sees that write. If the zygote dies, a new one
-is started from a dump of the server's store (the only case that reloads the graph) and the
-event is logged. The zygote and workers die with the server (``PR_SET_PDEATHSIG`` on Linux, and
-an end-of-file on their socket everywhere).
+At the time limit the client gets its 503 and the runaway's process is killed (SIGKILL: the CPU
+is really freed); the other queries in flight in it are run again, transparently, in a fresh
+process (reads are idempotent; each keeps its own deadline). Every committed write is sent to
+the zygote before the write is answered, and the processes forked before it take no more
+queries (each ends when its last query does): a query sees the state before a write or after
+it, never a mixture, and a client that reads after its write was answered sees that write. If
+the zygote dies, a new one is started from a dump of the server's store (the only case that
+reloads the graph; on disk, from a fresh checkpoint) and the event is logged. The zygote and
+query processes die with the server (``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on their
+sockets everywhere).
 
-Each worker may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds when
-forked): a query that needs more ends its worker, the client gets a 503 naming the limit, and
-a worker that grew by more than a quarter of the limit is replaced after answering, so its
-memory goes back to the system. A worker killed by a segfault (the engine's stack overflowed
-on a deeply nested query that the text check let through) is answered 400.
+Each query process may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds
+when forked, plus room for its threads' stacks and malloc arenas): a query that needs more ends
+its process and the client gets a 503 naming the limit; a process that grew by more than a
+quarter of the limit is replaced once its queries are answered, so its memory goes back to the
+system. A process killed by a segfault (the engine's stack overflowed on a deeply nested query
+that the text check let through) answers its query 400. When such a crash (or the memory limit)
+ends a process with several queries in flight, which one caused it is unknown: each of them runs
+again in a process of its own, where only the culprit fails again (400 or 503).
 """
 from __future__ import annotations
 
@@ -46,7 +58,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -54,6 +66,7 @@ import pyoxigraph as ox
 
 from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore, load_nquads
+from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
 
@@ -64,28 +77,32 @@ NQUADS = ox.RdfFormat.N_QUADS
 
 
 class QueryProcesses:
-    """The server side: a pool of query workers and the zygote they are forked from."""
+    """The server side: query processes (each evaluating up to ``threads`` queries at once) and their zygote."""
 
     holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
 
-    def __init__(self, store: KnowledgeStore, workers: int, timeout: float, memory_mib: int = 1024):
+    def __init__(self, store: KnowledgeStore, workers: int, timeout: float, memory_mib: int = 1024,
+                 processes: int = 1):
         self.store = store
         self.timeout = timeout
-        self.workers = max(1, workers)
+        self.workers = max(1, workers)  # queries evaluated at once, over all processes
+        self.processes = max(1, min(processes, self.workers))
+        self.threads = -(-self.workers // self.processes)  # per process
         self.memory_mib = memory_mib
         self._zygote_lock = threading.Lock()  # one conversation with the zygote at a time
-        self._pool = threading.Condition()  # guards the fields below
-        self._idle: list[_Worker] = []
-        self._alive = 0  # workers forked and not yet retired, idle or busy
-        self._generation = 0  # bumped by every committed write: older workers hold an older state
+        self._pool = threading.Condition()  # guards the fields below and every _Process's
+        self._live: list[_Process] = []  # processes holding the current state and taking queries
+        self._forking = 0  # forks under way, counted against ``processes``
+        self._busy = 0  # queries being evaluated (or about to be), at most ``workers``
+        self._generation = 0  # bumped by every committed write: older processes hold an older state
+        # An on-disk store's query processes read checkpoints of it (None: the in-memory store).
+        self._checkpoints = Checkpoints(store) if store.is_persistent else None
         if store.is_persistent:
             with store.write_lock:
-                self._zygote = _Zygote.spawn(store, memory_mib)
+                self._zygote = _Zygote.spawn(store, memory_mib, self._checkpoints)
         else:
             self._zygote = _Zygote.fork(store, memory_mib)
-        for _ in range(self.workers):
-            self._idle.append(self._fork_worker())
-            self._alive += 1
+        self._live.append(self._fork_process(self.threads))
         self._stopping = threading.Event()
         threading.Thread(target=self._reclaim_copies, name="yokuryu-reclaim", daemon=True).start()
 
@@ -103,45 +120,92 @@ class QueryProcesses:
 
     def _ask(self, request):
         deadline = time.monotonic() + self.timeout
-        for attempt in (1, 2):
-            worker = self._take(deadline)
-            try:
-                worker.conn.send(request)
-                if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                    self._kill(worker, f"its query ran past the {self.timeout:g} s limit")
+        with self._pool:
+            while self._busy >= self.workers:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise over_the_limit(self.timeout, "never started: every query worker stayed busy")
+                self._pool.wait(remaining)
+            self._busy += 1
+        try:
+            alone = False  # re-run in a process of its own, after a crash that several queries shared
+            retried = False
+            while True:
+                slot = self._take(deadline, alone)
+                answer = self._evaluate(slot, request, deadline)
+                if answer is not None:
+                    status, value = answer
+                    if status == "error":
+                        raise value
+                    return value
+                # The process ended under this query: find out why, and whether this query did it.
+                process = slot.process
+                how, shared, first = self._how_it_ended(process)
+                if process.killed:
+                    # Another query in the same process ran past its limit and the process was
+                    # killed with it; reads are idempotent, so this one runs again elsewhere.
+                    pass
+                elif how in ("a segfault", "an abort", "out of memory"):
+                    if shared and not alone:
+                        if first:
+                            log.warning("query process %d ended (%s) with %d queries in flight; each runs again "
+                                        "in a process of its own", process.pid, how, shared)
+                        alone = True
+                    elif how == "a segfault":
+                        raise ProtocolError(
+                            "400 Bad Request: the request is too deeply nested for the SPARQL engine (its query "
+                            "process crashed on it; the server is fine). Flatten it, or lower its nesting.")
+                    else:
+                        raise out_of_memory(self.memory_mib)
+                else:
+                    # The process died under us (its zygote died, or it was killed from outside):
+                    # a fresh one gets the query once more.
+                    if retried:
+                        raise ProtocolError("503 Service Unavailable: the query process ended unexpectedly "
+                                            "while evaluating the query; try again", 503,
+                                            headers={"Retry-After": "5"})
+                    retried = True
+                if time.monotonic() >= deadline:
                     raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-                status, value, heavy, copied = worker.conn.recv()
-            except (EOFError, OSError):
-                how = self._how_it_ended(worker)
-                self._kill(worker, f"it ended while evaluating ({how})")
-                if how == "a segfault":
-                    raise ProtocolError(
-                        "400 Bad Request: the request is too deeply nested for the SPARQL engine (its query "
-                        "process crashed on it; the server is fine). Flatten it, or lower its nesting.") from None
-                if how in ("an abort", "out of memory"):
-                    raise out_of_memory(self.memory_mib) from None
-                # Otherwise the worker died under us (its zygote died, or it was killed from
-                # outside): a fresh worker gets the query once more.
-                if attempt == 2 or time.monotonic() >= deadline:
-                    raise ProtocolError("503 Service Unavailable: the query process ended unexpectedly "
-                                        "while evaluating the query; try again", 503,
-                                        headers={"Retry-After": "5"}) from None
-                continue
-            if heavy:
-                self._replace(worker, "it grew large on its last query")
-            else:
-                worker.copied = worker.copied or copied
-                self._give_back(worker)
-            if status == "error":
-                raise value
-            return value
-        raise AssertionError("unreachable")
+        finally:
+            with self._pool:
+                self._busy -= 1
+                self._pool.notify_all()
 
-    def _how_it_ended(self, worker: _Worker) -> str:
-        """How a worker that closed its socket ended, as its zygote saw it."""
+    def _evaluate(self, slot: _Slot, request, deadline: float):
+        """``(status, value)`` from the worker thread behind ``slot``, or None if its process ended."""
+        try:
+            slot.conn.send(request)
+            if not slot.conn.poll(max(0.0, deadline - time.monotonic())):
+                self._kill(slot.process, f"its query ran past the {self.timeout:g} s limit")
+                self._put_back(slot)
+                raise over_the_limit(self.timeout, "stopped (its query process was killed)")
+            status, value, heavy, copied = slot.conn.recv()
+        except (EOFError, OSError):
+            with self._pool:
+                process = slot.process
+                if process.in_flight_at_end is None:
+                    process.in_flight_at_end = process.busy
+                    self._drop(process)
+            self._put_back(slot)
+            return None
+        self._put_back(slot, heavy, copied)
+        return status, value
+
+    def _how_it_ended(self, process: _Process) -> tuple[str, int, bool]:
+        """How a process that closed its sockets ended, as its zygote saw it; the queries in flight
+        in it then (0 if this one was alone); and whether this is the first query to ask."""
+        with process.asked:  # one question to the zygote per process, however many queries it had
+            first = process.ended is None
+            if first:
+                process.ended = "killed" if process.killed else self._exit_status(process.pid)
+        shared = process.in_flight_at_end or 1
+        return process.ended, (shared if shared > 1 else 0), first
+
+    def _exit_status(self, pid: int) -> str:
         with self._zygote_lock:
             try:
-                code = self._zygote.exit_status(worker.pid)
+                code = self._zygote.exit_status(pid)
             except (EOFError, OSError):
                 return "unknown"
         if code is None:
@@ -153,77 +217,92 @@ class QueryProcesses:
             return "out of memory"
         return f"exit status {os.WEXITSTATUS(code)}"
 
-    def _replace(self, worker: _Worker, why: str) -> None:
-        """Retire a worker that answered, so its memory goes back to the system; a new one is forked on demand."""
-        log.info("query process %d retired: %s", worker.pid, why)
-        with self._pool:
-            self._retire(worker)
-            self._pool.notify()
-
-    def _take(self, deadline: float) -> _Worker:
-        """An idle worker holding the current state, a newly forked one, or a 503 at the deadline."""
+    def _take(self, deadline: float, alone: bool = False) -> _Slot:
+        """A free slot of a process holding the current state (forking one if there is room), or a 503."""
+        if alone:
+            process = self._fork_process(1)
+            process.retiring = True  # one query, then it ends
+            process.busy = 1
+            return process.idle.pop()
         with self._pool:
             while True:
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.generation == self._generation:
-                        return worker
-                    self._retire(worker)
-                if self._alive < self.workers:
-                    self._alive += 1
+                for process in self._live:  # the oldest first: it is the likeliest to hold copied pages
+                    if process.idle:
+                        process.busy += 1
+                        return process.idle.pop()
+                if len(self._live) + self._forking < self.processes:
+                    self._forking += 1
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise over_the_limit(self.timeout, "never started: every query process stayed busy")
                 self._pool.wait(remaining)
+        process = None
         try:
-            return self._fork_worker()
-        except BaseException:
+            process = self._fork_process(self.threads)
+        finally:
             with self._pool:
-                self._alive -= 1
-                self._pool.notify()
-            raise
+                self._forking -= 1
+                if process is not None and process.generation == self._generation:
+                    self._live.append(process)
+                elif process is not None:
+                    self._retire(process)  # a write came while it was forked
+                self._pool.notify_all()
+        return self._take(deadline)
 
-    def _give_back(self, worker: _Worker) -> None:
-        worker.idle_since = time.monotonic()
+    def _put_back(self, slot: _Slot, heavy: bool = False, copied: bool = False) -> None:
+        """A slot whose query ended: kept for the next query, or closed if its process is retiring."""
         with self._pool:
-            if worker.generation == self._generation:
-                self._idle.append(worker)
+            process = slot.process
+            process.busy -= 1
+            process.copied = process.copied or copied
+            if heavy and not process.retiring:
+                log.info("query process %d retired: it grew large on its last query", process.pid)
+                self._drop(process)
+            if process.retiring:
+                slot.conn.close()  # the process ends when its last socket closes
             else:
-                self._retire(worker)
-            self._pool.notify()
+                process.idle.append(slot)
+                if not process.busy:
+                    process.idle_since = time.monotonic()
+            self._pool.notify_all()
 
-    def _retire(self, worker: _Worker) -> None:
-        """End an idle worker (it exits when its socket closes); the pool lock is held."""
-        worker.conn.close()
-        self._alive -= 1
+    def _drop(self, process: _Process) -> None:
+        """Take no more queries to ``process``: its idle slots close now, busy ones as they finish (pool lock held)."""
+        process.retiring = True
+        if process in self._live:
+            self._live.remove(process)
+        self._retire(process)
 
-    def _kill(self, worker: _Worker, why: str) -> None:
-        """Stop a busy worker at once, and fork its replacement."""
+    @staticmethod
+    def _retire(process: _Process) -> None:
+        process.retiring = True
+        while process.idle:
+            process.idle.pop().conn.close()
+
+    def _kill(self, process: _Process, why: str) -> None:
+        """Stop a process at once: the runaway's CPU is freed; its other queries run again elsewhere."""
+        with self._pool:
+            if process.killed:
+                return
+            process.killed = why
+            self._drop(process)
+            others = process.busy - 1
         with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGKILL)
-        worker.conn.close()
-        log.warning("query process %d killed and replaced: %s", worker.pid, why)
-        try:
-            replacement = self._fork_worker()
-        except (EOFError, OSError) as error:
-            log.error("could not fork a replacement query process: %s", error)
-            replacement = None
-        with self._pool:
-            if replacement is not None:
-                self._idle.append(replacement)
-            else:
-                self._alive -= 1
-            self._pool.notify()
+            os.kill(process.pid, signal.SIGKILL)
+        log.warning("query process %d killed: %s%s", process.pid, why,
+                    f"; the {others} other queries in flight in it run again in a fresh process" if others else "")
 
-    def _fork_worker(self) -> _Worker:
-        """A worker forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
+    def _fork_process(self, threads: int) -> _Process:
+        """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
         for attempt in (1, 2):
             with self._zygote_lock:
                 try:
-                    pid, conn = self._zygote.fork_worker()
+                    pid, conns = self._zygote.fork_worker(threads)
                     with self._pool:
-                        return _Worker(pid, conn, self._generation)
+                        process = _Process(pid, self._generation)
+                        process.idle = [_Slot(process, conn) for conn in conns]
+                        return process
                 except (EOFError, OSError):
                     dead = self._zygote
             if attempt == 1:
@@ -233,16 +312,22 @@ class QueryProcesses:
     # --- writes ----------------------------------------------------------------------------
 
     def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
-        """Pass a committed write to the zygote and retire the workers that predate it.
+        """Pass a committed write to the zygote and retire the processes that predate it.
 
         Called with the store's write lock held, before the write is answered.
         """
         if not removed and not added:
             return  # the workers' state is still the store's
-        change = (_nquads(removed), _nquads(added))
+        if self._checkpoints is not None:
+            checkpoint = self._checkpoints.take()  # an error here is the write hook's to log, not a dead zygote
+        else:
+            change = (_nquads(removed), _nquads(added))
         with self._zygote_lock:
             try:
-                self._zygote.apply(*change)
+                if self._checkpoints is not None:
+                    self._zygote.switch_to(checkpoint)
+                else:
+                    self._zygote.apply(*change)
                 dead = None
             except (EOFError, OSError):
                 dead = self._zygote
@@ -250,8 +335,8 @@ class QueryProcesses:
             self._restart_zygote(dead, write_lock_held=True)  # its dump includes this write
         with self._pool:
             self._generation += 1
-            while self._idle:
-                self._retire(self._idle.pop())
+            while self._live:
+                self._drop(self._live[0])  # their queries in flight end on the old state
             self._pool.notify_all()
 
     # --- the zygote's life -----------------------------------------------------------------
@@ -265,49 +350,67 @@ class QueryProcesses:
             log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
                         "(%d quads)", dead.pid, self.store.quad_count())
             dead.close()
-            self._zygote = _Zygote.spawn(self.store, self.memory_mib)
+            self._zygote = _Zygote.spawn(self.store, self.memory_mib, self._checkpoints, only=True)
             with self._pool:
-                self._generation += 1  # the old workers died with their zygote
-                while self._idle:
-                    self._retire(self._idle.pop())
+                self._generation += 1  # the old processes died with their zygote
+                while self._live:
+                    self._drop(self._live[0])
             log.warning("the new query zygote (process %d) is ready", self._zygote.pid)
 
     def _reclaim_copies(self) -> None:
-        """Retire workers that copied much of the store (a scan does) once they sit idle.
+        """Retire processes that copied much of the store (a scan does) once they sit idle.
 
-        Kept while queries keep coming (a second scan in the same worker copies nothing more,
+        Kept while queries keep coming (a second scan in the same process copies nothing more,
         where a fresh fork would copy it all again: at 1M quads ~0.1 s of CPU per scan), their
         copies go back to the system after ``RECLAIM_AFTER`` seconds without a query.
         """
         while not self._stopping.wait(1.0):
             now = time.monotonic()
             with self._pool:
-                for worker in [w for w in self._idle if w.copied and now - w.idle_since > RECLAIM_AFTER]:
-                    self._idle.remove(worker)
-                    self._retire(worker)
-                    log.info("query process %d retired: idle, holding a copy of the store", worker.pid)
-                    self._pool.notify()
+                for process in [p for p in self._live if p.copied and not p.busy
+                                and now - p.idle_since > RECLAIM_AFTER]:
+                    self._drop(process)
+                    log.info("query process %d retired: idle, holding a copy of the store", process.pid)
+                    self._pool.notify_all()
 
     def shutdown(self) -> None:
         """Stop the workers and the zygote (the server is stopping)."""
         self._stopping.set()
         with self._pool:
-            while self._idle:
-                self._retire(self._idle.pop())
+            while self._live:
+                self._drop(self._live[0])
         with self._zygote_lock:
             self._zygote.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
 
 
-@dataclass
-class _Worker:
+@dataclass(eq=False)
+class _Process:
+    """A query process as the server sees it; its fields are guarded by the pool's lock."""
+
     pid: int
-    conn: Connection
     generation: int
+    idle: list = field(default_factory=list)  # its free slots (_Slot)
+    busy: int = 0  # its slots in use
+    retiring: bool = False  # takes no more queries: each slot closes when its query ends
+    killed: str = ""  # why the server killed it (a query past the time limit)
     copied: bool = False  # it holds its own copy of much of the store (see _CopiedPages)
     idle_since: float = 0.0
+    in_flight_at_end: int | None = None  # queries in it when it was found ended
+    ended: str | None = None  # how it ended, once asked
+    asked: threading.Lock = field(default_factory=threading.Lock)
 
 
-RECLAIM_AFTER = 5.0  # seconds a worker holding a copy of the store may sit idle
+@dataclass(eq=False)
+class _Slot:
+    """One socket to one evaluating thread of a query process."""
+
+    process: _Process
+    conn: Connection
+
+
+RECLAIM_AFTER = 5.0  # seconds a process holding a copy of the store may sit idle
 
 
 class _Zygote:
@@ -339,18 +442,23 @@ class _Zygote:
         return cls(pid, ours)
 
     @classmethod
-    def spawn(cls, store: KnowledgeStore, memory_mib: int) -> _Zygote:
-        """Start a zygote as a new program, fed a dump of ``store`` (the caller holds the write lock)."""
+    def spawn(cls, store: KnowledgeStore, memory_mib: int, checkpoints: Checkpoints | None = None,
+              only: bool = False) -> _Zygote:
+        """Start a zygote as a new program (the caller holds the write lock): it opens a new checkpoint
+        of ``store`` when ``checkpoints`` are given (``only``: the older ones are removed), else it is fed
+        a dump of ``store``."""
+        checkpoint = [str(checkpoints.take(only=only))] if checkpoints is not None else []
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = subprocess.Popen(
             [sys.executable, "-m", "yokuryu.server.query_processes", str(theirs.fileno()), str(os.getpid()),
-             str(memory_mib)],
-            stdin=subprocess.PIPE, pass_fds=[theirs.fileno()])
+             str(memory_mib), *checkpoint],
+            stdin=subprocess.DEVNULL if checkpoint else subprocess.PIPE, pass_fds=[theirs.fileno()])
         theirs.close()
         zygote = cls(process.pid, ours, process)
         try:
-            store.oxigraph.dump(process.stdin, format=NQUADS)
-            process.stdin.close()
+            if not checkpoint:
+                store.oxigraph.dump(process.stdin, format=NQUADS)
+                process.stdin.close()
             if zygote.conn.recv() != ("ready",):
                 raise OSError("the new query zygote did not start")
         except BaseException:
@@ -358,13 +466,16 @@ class _Zygote:
             raise
         return zygote
 
-    def fork_worker(self) -> tuple[int, Connection]:
-        self.conn.send(("fork",))
+    def fork_worker(self, threads: int) -> tuple[int, list[Connection]]:
+        """A new query process evaluating up to ``threads`` queries at once: its pid and a socket per thread."""
+        self.conn.send(("fork", threads))
         reply = self.conn.recv()
-        _, fds, _, _ = socket.recv_fds(self.channel, 1, 1)
-        if reply[0] != "forked" or len(fds) != 1:
+        _, fds, _, _ = socket.recv_fds(self.channel, 1, threads)
+        if reply[0] != "forked" or len(fds) != threads:
+            for fd in fds:
+                os.close(fd)
             raise OSError(f"unexpected answer from the query zygote: {reply!r}")
-        return reply[1], Connection(fds[0])
+        return reply[1], [Connection(fd) for fd in fds]
 
     def exit_status(self, pid: int) -> int | None:
         """The wait status of a worker that ended (None if the zygote did not know it)."""
@@ -377,6 +488,13 @@ class _Zygote:
         reply = self.conn.recv()
         if reply[0] != "applied":
             raise OSError(f"the query zygote could not apply a write: {reply[1]}")
+
+    def switch_to(self, checkpoint: Path) -> None:
+        """Have the zygote fork its workers with ``checkpoint`` from now on."""
+        self.conn.send(("switch", str(checkpoint)))
+        reply = self.conn.recv()
+        if reply[0] != "applied":
+            raise OSError(f"the query zygote could not open a checkpoint of the store: {reply[1]}")
 
     def close(self) -> None:
         """End the zygote (its workers end with it) and reap it."""
@@ -397,8 +515,11 @@ class _Zygote:
 # --- inside the zygote and the workers ---------------------------------------------------------
 
 
-def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) -> None:
-    """Fork workers and apply writes, one request at a time, until the server goes away."""
+def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
+                copy: ReadOnlyCopy | None = None) -> None:
+    """Fork workers and apply writes, one request at a time, until the server goes away.
+
+    ``copy``: an on-disk store's checkpoint (``store`` is its handle), switched at each write."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     lock_out_network()  # before any worker exists: every worker inherits the lock
     conn = Connection(os.dup(channel.fileno()))
@@ -406,6 +527,9 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
     ended: dict[int, int] = {}  # wait statuses of recently ended workers, for the server to ask
     while True:
         try:
+            if copy is not None and copy.superseded() and not conn.poll(1.0):
+                copy.prune()  # idle: remove the old checkpoints whose last workers have ended since
+                continue
             request = conn.recv()
         except (EOFError, OSError):
             return
@@ -413,24 +537,29 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
         if request[0] == "status":
             conn.send(("status", _wait_for(request[1], ended)))
         elif request[0] == "fork":
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(request[1])]
             # Out of the garbage collector's sight: its passes write to every object they visit,
             # which would make each worker copy the whole Python heap it shares with the zygote.
             gc.freeze()
             pid = os.fork()
-            if pid == 0:  # a worker
+            if pid == 0:  # a query process
                 try:
                     conn.close()
                     channel.close()
-                    ours.close()
+                    for ours, _ in pairs:
+                        ours.close()
                     _die_with(me)
-                    worker_main(store, theirs, memory_mib)
+                    worker_main(store, [theirs for _, theirs in pairs], memory_mib)
                 finally:
                     os._exit(0)
-            theirs.close()
+            for _, theirs in pairs:
+                theirs.close()
+            if copy is not None:
+                copy.forked(pid)
             conn.send(("forked", pid))
-            socket.send_fds(channel, [b"w"], [ours.fileno()])
-            ours.close()
+            socket.send_fds(channel, [b"w"], [ours.fileno() for ours, _ in pairs])
+            for ours, _ in pairs:
+                ours.close()
         elif request[0] == "apply":
             try:
                 _, removed, added = request
@@ -439,6 +568,12 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
                 store.oxigraph.extend(ox.parse(added, format=NQUADS))
                 conn.send(("applied",))
             except (SyntaxError, ValueError, OSError) as error:
+                conn.send(("failed", str(error)))
+        elif request[0] == "switch" and copy is not None:
+            try:
+                store = copy.switch_to(Path(request[1]))
+                conn.send(("applied",))
+            except OSError as error:
                 conn.send(("failed", str(error)))
 
 
@@ -478,12 +613,32 @@ _OUT_OF_MEMORY = 75  # a worker's exit status when Python itself ran out of memo
 _MiB = 1024 * 1024
 
 
-def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) -> None:
-    """Evaluate queries on this process's copy of the store until the server closes the socket."""
-    conn = Connection(os.dup(channel.fileno()))
-    channel.close()
-    baseline = _limit_memory(memory_mib)
-    copied = _CopiedPages()
+def worker_main(store: KnowledgeStore, channels: list[socket.socket], memory_mib: int) -> None:
+    """Evaluate queries on this process's copy of the store, a thread per socket, until the server closes them.
+
+    pyoxigraph releases the GIL while it evaluates, so the threads share the cores; and they share
+    the pages this process copies from the zygote, so a scan's copy is paid once per process.
+    """
+    conns = [Connection(os.dup(channel.fileno())) for channel in channels]
+    for channel in channels:
+        channel.close()
+    # Each further thread gets a stack and, on its first allocation, a malloc arena (64 MiB of
+    # address space, mostly never touched): room for them on top of the queries' own memory.
+    baseline = _limit_memory(memory_mib + (len(conns) - 1) * _PER_THREAD_MIB)
+    state = _WorkerState(baseline, memory_mib)
+    threads = [threading.Thread(target=_serve, args=(store, conn, state), daemon=True) for conn in conns[1:]]
+    for thread in threads:
+        thread.start()
+    _serve(store, conns[0], state)
+    for thread in threads:
+        thread.join()
+
+
+_PER_THREAD_MIB = 72
+
+
+def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None:
+    """One evaluating thread: a query in, its answer out, until the server closes the socket."""
     while True:
         try:
             request = conn.recv()
@@ -495,14 +650,28 @@ def worker_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
-        heavy = _peak_rss() - baseline > memory_mib * _MiB // 4
-        copies = copied.too_many()
+        heavy, copies = state.after_query()
         try:
             conn.send((*reply, heavy, copies))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:
             return
+
+
+class _WorkerState:
+    """What a query process tells the server after each query: grown too large, holding copies."""
+
+    def __init__(self, baseline: int, memory_mib: int):
+        self._baseline = baseline
+        self._memory_mib = memory_mib
+        self._copied = _CopiedPages()
+        self._lock = threading.Lock()
+
+    def after_query(self) -> tuple[bool, bool]:
+        with self._lock:
+            heavy = _peak_rss() - self._baseline > self._memory_mib * _MiB // 4
+            return heavy, self._copied.too_many()
 
 
 class _CopiedPages:
@@ -592,10 +761,16 @@ def _nquads(quads: set[ox.Quad]) -> bytes:
 _LOAD_CHUNK = 8 * _MiB
 
 
-def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
-    """A restarted zygote: load the store from the dump on stdin, then serve the server."""
+def _spawned_zygote(fd: int, server: int, memory_mib: int, checkpoint: str | None = None) -> None:
+    """A zygote as a new program: open ``checkpoint`` (an on-disk store), or load the store from
+    the dump on stdin (a restarted in-memory zygote); then serve the server."""
     _die_with(server)
     channel = socket.socket(fileno=fd)
+    if checkpoint is not None:
+        copy = ReadOnlyCopy(Path(checkpoint))
+        Connection(os.dup(channel.fileno())).send(("ready",))
+        zygote_main(copy.store, channel, memory_mib, copy)
+        return
     store = KnowledgeStore(ox.Store())
     # The store's own loader, not a Python object per quad (at 1M quads 10 s of CPU became 3),
     # fed a chunk at a time so that it parses while the server is still writing the dump.
@@ -611,4 +786,4 @@ def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
 
 
 if __name__ == "__main__":
-    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])

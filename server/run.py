@@ -44,6 +44,7 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
+        query_processes=args.query_processes,
         http_server=args.http_server, max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
         query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
@@ -312,19 +313,20 @@ def _where(store) -> str:
 
 
 def _query_processes(store, config: ServerConfig):
-    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+    """The query processes; for an on-disk store they cannot read, the thread executor.
 
-    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
-    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
-    (not killable, not memory-bounded), and the operator is told why.
+    An on-disk store's zygote opens a checkpoint of it (``yokuryu.server.checkpoints``): if that
+    fails (no room for the checkpoint's folder in the store's), the store is still served, with
+    queries in threads (not killable, not memory-bounded), and the operator is told why.
     """
     from yokuryu.server.query_processes import QueryProcesses
     try:
-        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory)
+        return QueryProcesses(store, config.workers, config.query_timeout, config.query_memory,
+                              config.query_processes)
     except (OSError, EOFError) as error:
         if not store.is_persistent:
             raise
-        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+        print(f"yokuryu serve: WARNING: the query processes could not open a checkpoint of the store ({error}); "
               "queries run in threads, without the memory limit, and a query past --timeout finishes in "
               "the background", file=sys.stderr, flush=True)
         return None

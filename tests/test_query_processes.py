@@ -1,4 +1,4 @@
-"""Query processes (in-memory store): runaway queries really stop, writes reach every reader,
+"""Query processes (in-memory and on-disk stores): runaway queries really stop, writes reach every reader,
 a dead zygote is replaced, and nothing outlives the server. All over real HTTP, with the
 process tree read from /proc."""
 from __future__ import annotations
@@ -194,16 +194,57 @@ def test_no_query_process_outlives_the_server(start_server, stop):
     assert len(outcome) == 1
 
 
-def test_an_on_disk_store_queries_in_processes_loaded_from_a_dump_and_sees_writes(start_server, tmp_path):
-    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates")
+def snapshots(store: Path) -> list[str]:
+    """The checkpoints of an on-disk store that its query processes read (see yokuryu.server.checkpoints)."""
+    folder = store / "query-snapshots"
+    return sorted(entry.name for entry in folder.iterdir()) if folder.exists() else []
+
+
+def test_an_on_disk_store_is_queried_through_a_checkpoint_that_follows_every_write(start_server, tmp_path):
+    store = tmp_path / "store"
+    (store / "query-snapshots" / "7").mkdir(parents=True)  # left by a server that was killed
+    server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2")
+    assert any("queries in killable processes" in line for line in server.output)
+    assert snapshots(store) == ["0"], "a stale checkpoint folder is removed at start"
+    (zygote,) = children(server.process.pid)  # a new program reading a checkpoint, not a fork of RocksDB
     fill(server, 10)
     cheap_query(server)
-    (zygote,) = children(server.process.pid)  # a new program fed a dump, not a fork of RocksDB
-    assert any("queries in killable processes" in line for line in server.output)
-    update(server, "INSERT DATA { <urn:s> <urn:p> \"later\" }")
-    found = requests.get(f"{server.url}/sparql", params={"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"},
-                         timeout=60)
-    assert select_values(found, "o") == ["later"]
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    for value in ("first", "second", "third"):
+        update(server, f'INSERT DATA {{ <urn:s> <urn:p> "{value}" }}')
+        found = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+        assert value in select_values(found, "o"), "a read after a write sees it"
+    assert children(server.process.pid) == [zygote]
+    # Superseded checkpoints go once no worker reads them: only the current one remains.
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "fourth" }')
+    requests.get(f"{server.url}/sparql", params=query, timeout=60)
+    wait_until(lambda: len(snapshots(store)) == 1)
+    assert snapshots(store) == ["5"]  # the newest: one at start, one per write (fill, three, the fourth)
+    # Nothing of the store is loaded into the zygote: it holds a read-only handle.
+    assert private_mib(zygote) < 64
+    server.stop()
+    assert snapshots(store) == [], "the checkpoints are removed when the server stops"
+
+    again = start_server("--empty", "--store", store)
+    found = requests.get(f"{again.url}/sparql", params=query, timeout=60)
+    assert sorted(select_values(found, "o")) == ["first", "fourth", "second", "third"]
+
+
+def test_an_on_disk_store_whose_zygote_dies_gets_a_new_one_on_a_fresh_checkpoint(start_server, tmp_path):
+    store = tmp_path / "store"
+    server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2")
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "before" }')
+    zygote, workers = zygote_and_workers(server)
+    os.kill(zygote, signal.SIGKILL)
+    wait_until(lambda: not any(running(pid) for pid in [zygote, *workers]))
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=60), "o") == ["before"]
+    (replacement,) = children(server.process.pid)
+    assert replacement != zygote
+    assert len(snapshots(store)) == 1, "the dead zygote's checkpoints are removed"
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "after" }')
+    found = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+    assert sorted(select_values(found, "o")) == ["after", "before"]
 
 
 def private_mib(pid: int) -> float:
@@ -237,3 +278,117 @@ def test_a_worker_that_copied_the_store_on_a_scan_is_retired_once_idle_and_its_m
     same_zygote, (fresh,) = zygote_and_workers(server)
     assert same_zygote == zygote and fresh != worker
     assert private_mib(fresh) < 32 and private_mib(server.process.pid) < 64  # nobody keeps a copy
+
+
+# A query of some tens of milliseconds over fill()'s 400 triples (400 × 399 / 2 pairs).
+PAIRS = "SELECT (COUNT(*) AS ?n) WHERE { ?a <urn:p:v> ?c . ?d <urn:p:v> ?f FILTER(?c < ?f) }"
+
+
+def keep_asking(server, query: dict, answers: list, stop: threading.Event) -> threading.Thread:
+    """A client asking ``query`` again and again until ``stop``; every (status, n) goes to ``answers``."""
+    def ask() -> None:
+        while not stop.is_set():
+            response = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+            answers.append((response.status_code, response.json()["results"]["bindings"][0]["n"]["value"]
+                            if response.status_code == 200 else response.text))
+    thread = threading.Thread(target=ask)
+    thread.start()
+    return thread
+
+
+def output_after_stopping(server) -> str:
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    return "".join(server.output) + server.process.stdout.read()
+
+
+def test_a_runaway_is_killed_and_the_other_queries_in_its_process_are_answered_correctly(start_server):
+    # Three queries at once in one query process (threads): a runaway and two clients asking a
+    # shorter query without pause, so that one of theirs is being evaluated in the same process
+    # when the runaway's limit kills it. Those are run again in a fresh process, transparently.
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "3", "--workers", "3",
+                          "--query-processes", "1")
+    fill(server)
+    cheap_query(server)
+    zygote, (worker,) = zygote_and_workers(server)
+    answers: list = []
+    stop = threading.Event()
+    clients = [keep_asking(server, {"query": PAIRS}, answers, stop) for _ in range(2)]
+    try:
+        runaway = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+        answered_at_the_kill = len(answers)
+        wait_until(lambda: len(answers) >= answered_at_the_kill + 4)  # the clients go on being answered
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=60)
+    assert runaway.status_code == 503 and "killed" in runaway.text
+    assert len(answers) >= answered_at_the_kill + 4
+    assert set(answers) == {(200, "79800")}, [a for a in answers if a != (200, "79800")][:3]
+    assert not running(worker)
+    assert zygote_and_workers(server)[0] == zygote
+    output = output_after_stopping(server)
+    assert f"query process {worker} killed" in output
+    assert "run again in a fresh process" in output, output  # a client's query was in flight in it
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0  # utime + stime
+
+
+def test_a_write_is_seen_by_the_next_read_while_an_older_query_still_runs_in_a_shared_process(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "120", "--workers", "4",
+                          "--query-processes", "1")
+    fill(server)
+    cheap_query(server)
+    _, (worker,) = zygote_and_workers(server)
+    # Seconds of counting over the 400 triples (100 × 400 × 400 solutions) before the write.
+    long_count = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER(?c < 100) }"
+    outcome = {}
+
+    def count() -> None:
+        outcome["response"] = requests.get(f"{server.url}/sparql", params={"query": long_count}, timeout=120)
+
+    before = cpu_ticks(worker)
+    counting = threading.Thread(target=count)
+    counting.start()
+    wait_until(lambda: cpu_ticks(worker) > before + 10)  # it is being evaluated in the worker
+    update(server, "INSERT DATA { <urn:s:new> <urn:p:v> \"new\" }")
+    # The next read sees the write: it goes to a process forked after it, not to a free thread of
+    # the process still counting on the state before the write.
+    found = requests.get(f"{server.url}/sparql", timeout=30,
+                         params={"query": "SELECT ?o WHERE { <urn:s:new> <urn:p:v> ?o }"})
+    assert select_values(found, "o") == ["new"]
+    assert worker in zygote_and_workers(server)[1] and len(zygote_and_workers(server)[1]) == 2
+    counting.join(timeout=120)
+    assert select_values(outcome["response"], "n") == [str(100 * 400 * 400)]  # the state it started on
+    wait_until(lambda: not running(worker))
+    assert not running(worker), "the older process ends once its last query is answered"
+
+
+@pytest.mark.slow
+def test_an_engine_crash_shared_with_other_queries_is_400_for_its_query_only(start_server):
+    # The crashing query and other clients' queries are evaluated in the same process: the crash
+    # ends it under all of them. Each is run again in a process of its own, so only the query
+    # that crashes again is answered 400.
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "3", "--query-processes", "1",
+                          "--max-query-nesting", "1000000", "--max-query-clauses", "1000000")
+    fill(server)
+    deep = "SELECT * WHERE { FILTER(" + "(" * 10_000 + "1" + ")" * 10_000 + ") }"
+    answers: list = []
+    stop = threading.Event()
+    clients = [keep_asking(server, {"query": PAIRS}, answers, stop) for _ in range(2)]
+    try:
+        wait_until(lambda: len(answers) >= 2)
+        crashes = [requests.get(f"{server.url}/sparql", params={"query": deep}, timeout=60) for _ in range(3)]
+        answered = len(answers)
+        wait_until(lambda: len(answers) >= answered + 4)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=60)
+    for response in crashes:
+        assert response.status_code == 400 and "too deeply nested" in response.text, response.text
+    assert set(answers) == {(200, "79800")}, [a for a in answers if a != (200, "79800")][:3]
+    assert server.process.poll() is None

@@ -401,9 +401,12 @@ def make_parser() -> argparse.ArgumentParser:
                      help="keep the in-memory store's writes: each is appended to FILE and flushed to disk before "
                           "it is answered, and FILE is replayed at the next start (YOKURYU_JOURNAL)")
     sub.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="query workers: killable processes holding a copy of the store (forked from the "
-                          "in-memory store, or loaded from a dump of --store PATH) (default: the cores + 2, at most 8; "
-                          "YOKURYU_WORKERS)")
+                     help="queries evaluated at once, as threads of the killable query processes (default: the "
+                          "cores + 2, at most 8; YOKURYU_WORKERS)")
+    sub.add_argument("--query-processes", type=int, default=None, metavar="N",
+                     help="query processes the --workers threads are spread over; each holds a copy-on-write copy "
+                          "of the store (forked from the in-memory store, or loaded from a dump of --store PATH) "
+                          "and copies the pages a scan walks (default 1; YOKURYU_QUERY_PROCESSES)")
     sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
                      help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
                           "(default granian; YOKURYU_HTTP_SERVER)")
@@ -680,11 +683,15 @@ def cmd_backup(args) -> int:
 def cmd_query(args) -> int:
     from yokuryu.graph.pipeline import open_built_store
     from yokuryu.graph.query_output import write_results
+    from yokuryu.graph.sparql_text import misplaced_start
 
     text = args.text if hasattr(args, "text") else _query_text(args)
     store = open_built_store(args.store)
     log.info("evaluating the query (%d characters) on %d quads", len(text), len(store))
-    results = store.query(text, union_default_graph=args.union)
+    try:
+        results = store.query(text, union_default_graph=args.union)
+    except SyntaxError as error:  # "SELEC …": pyoxigraph says "expected CONSTRUCT"; say which word
+        raise SyntaxError(misplaced_start(text, "query") or str(error)) from None
     write_results(results, args.format, sys.stdout.buffer)
     sys.stdout.flush()
     return EXIT_OK
