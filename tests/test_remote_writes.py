@@ -228,3 +228,32 @@ def test_a_write_reads_back_little_of_a_larger_server_from_the_first_one(tmp_pat
             server.stop()
         proxy.stop()
         large.stop()
+
+
+def test_a_write_checked_while_another_commits_is_refused_whole(upstream):
+    """Another writer commits between this write's check and its commit: the commit request is
+    conditional on the generation the check saw, so the server applies none of it."""
+    from yokuryu.graph.remote import RemoteConflict, RemoteEngine, generation_update
+    from yokuryu.graph.transaction import update
+
+    store = remote_store(upstream)
+    checker = store.incremental
+    checked = checker.try_change
+
+    def meanwhile_another_writer(removed, added, locate=None):
+        answer = checked(removed, added, locate)
+        RemoteEngine(f"{upstream.url}/query", f"{upstream.url}/update").update(generation_update("another-writer"))
+        return answer
+
+    checker.try_change = meanwhile_another_writer
+    node = f"<{RES}raced-group>"
+    with pytest.raises(RemoteConflict, match="send the write again"):
+        update(store, PREFIXES + f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {node} a yk:GroupOfPeople ; '
+                                 'rdfs:label "raced group"@en } }', engine="fast")
+    assert not upstream.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")
+    assert upstream.select(f"SELECT ?v WHERE {{ GRAPH <{GENERATION}> {{ ?g ?p ?v }} }}")[0]["v"]["value"] \
+        == "another-writer"
+    checker.try_change = checked
+    update(store, PREFIXES + f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {node} a yk:GroupOfPeople ; '
+                             'rdfs:label "raced group"@en } }', engine="fast")  # sent again: applied
+    assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ {node} a <{FOAF_AGENT}> }} }}")
