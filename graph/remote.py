@@ -545,18 +545,26 @@ class StagedView:
     reasoner name every graph they read or write explicitly (FROM, USING, GRAPH), so they run
     through this unchanged and see the staged state while the real graphs stay as they are."""
 
-    def __init__(self, engine: RemoteEngine, prefix: str, renamed: dict[str, str]):
+    def __init__(self, engine: RemoteEngine, prefix: str, renamed: dict[str, str],
+                 overlays: dict[str, str] | None = None):
         import re
 
         self.engine = engine
         self.prefix = prefix
         self.renamed = dict(renamed)
-        self.back = {copy: name for name, copy in self.renamed.items()}
+        # Overlay mode (a write that only adds): graph → the staged graph of what the write adds
+        # to it; the inferred graph's overlay also has a graph of what the write takes from it.
+        self.overlays = dict(overlays or {})
+        self.back = {copy: name for name, copy in (*self.renamed.items(), *self.overlays.items())}
+        self.inferred_removed = prefix + "inferred-removed"
         exact = [re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True)]
         self._pattern = re.compile("|".join([*exact, re.escape(REASONER)]))
 
     def text(self, text: str) -> str:
-        return self._pattern.sub(self._swap, text)
+        text = self._pattern.sub(self._swap, text)
+        if self.overlays and any(f"<{name}>" in text for name in self.overlays):
+            text = _with_overlays(text, self.overlays, INFERRED, self.inferred_removed)
+        return text
 
     def _swap(self, match) -> str:
         found = match.group(0)
@@ -567,6 +575,8 @@ class StagedView:
     def graph(self, name: str) -> str:
         if name in self.renamed:
             return self.renamed[name]
+        if name in self.overlays:
+            return self.overlays[name]  # what a write adds to a graph goes to its overlay
         return self.prefix + name[len(REASONER):] if name.startswith(REASONER) else name
 
     def _back(self, term):
@@ -595,6 +605,91 @@ class StagedView:
         return ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(self.graph(q.graph_name.value)))
 
 
+def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_removed: str) -> str:
+    """``text`` reading and writing each overlaid graph G as G plus its overlay graph O.
+
+    For the inferred graph I (overlay A, removals R) the staged state is (I minus R) plus A:
+    a read ``GRAPH <I> {b}`` becomes ``{ GRAPH <I> {b} FILTER NOT EXISTS { GRAPH <R> {b} } }
+    UNION { GRAPH <A> {b} }``; an insert goes to A; a delete leaves A and enters R. A dataset
+    clause naming G (FROM, USING, NAMED) names O too. A merged default graph cannot leave R out:
+    that is right for the triples a write moves from I to the data (still there, asserted), and
+    the reasoner leaves overlay mode for anything else it would retract (``_NeedsCopy``).
+    """
+    from yokuryu.graph.sparql_text import tokens
+
+    found = tokens(text)
+    edits: list[tuple[int, int, str]] = []
+    added = overlays.get(inferred)
+
+    def close_of(k: int) -> int:
+        depth = found[k].depth
+        for m in range(k + 1, len(found)):
+            if found[m].kind == "close" and found[m].depth == depth:
+                return m
+        raise ValueError("unbalanced braces")
+
+    kind = "read"
+    handled: set[int] = set()
+    i = 0
+    while i < len(found):
+        t = found[i]
+        if t.kind == "open" and t.depth == 0:
+            before = [u for u in found[:i] if u.depth == 0 and u.kind == "word"][-2:]
+            words = [u.keyword for u in before]
+            if words[-1:] == ["DATA"]:
+                kind = "insert-data" if words[:1] == ["INSERT"] else "delete-data"
+            elif words[-1:] in (["INSERT"], ["DELETE"]):
+                kind = "insert" if words[-1] == "INSERT" else "delete"
+            else:
+                kind = "read"
+        if t.depth == 0 and t.keyword in ("FROM", "USING") and i + 1 < len(found):
+            named = found[i + 1].keyword == "NAMED"
+            j = i + 2 if named else i + 1
+            if j < len(found) and found[j].kind == "iri" and found[j].text[1:-1] in overlays:
+                name = found[j].text[1:-1]
+                extra = [overlays[name]] + ([inferred_removed] if named and name == inferred else [])
+                edits.append((found[j].start + len(found[j].text), found[j].start + len(found[j].text),
+                              "".join(f" {t.text}{' NAMED' if named else ''} <{g}>" for g in extra)))
+                handled.add(j)
+                i = j + 1
+                continue
+        if (t.kind == "iri" and t.text == f"<{inferred}>" and i not in handled and added is not None):
+            graph_word = i > 0 and found[i - 1].keyword == "GRAPH"
+            if graph_word and i + 1 < len(found) and found[i + 1].kind == "open":
+                end = close_of(i + 1)
+                body = text[found[i + 1].start + 1:found[end].start]
+                if kind == "read":
+                    edits.append((found[i - 1].start, found[end].start + 1,
+                                  f"{{ {{ GRAPH <{inferred}> {{{body}}} FILTER NOT EXISTS {{ GRAPH <{inferred_removed}> "
+                                  f"{{{body}}} }} }} UNION {{ GRAPH <{added}> {{{body}}} }} }}"))
+                    i = end + 1
+                    continue
+                edits.append((t.start, t.start + len(t.text), f"<{added}>"))
+                if kind in ("delete", "delete-data"):
+                    # the end of this top-level block: what is deleted from I is recorded in R there
+                    top = max(k for k in range(i) if found[k].kind == "open" and found[k].depth == 0)
+                    block_end = close_of(top)
+                    after = found[block_end].start + 1
+                    if kind == "delete-data":
+                        edits.append((after, after, f" ;\nINSERT DATA {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
+                    elif block_end + 2 < len(found) and found[block_end + 1].keyword == "INSERT" \
+                            and found[block_end + 2].kind == "open":
+                        spot = found[block_end + 2].start + 1
+                        edits.append((spot, spot, f" GRAPH <{inferred_removed}> {{{body}}}"))
+                    else:
+                        edits.append((after, after, f" INSERT {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
+            else:
+                edits.append((t.start, t.start + len(t.text), f"<{added}>"))  # BIND(IF(…, <I>)): a destination
+        i += 1
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+class _NeedsCopy(Exception):
+    """Overlay mode cannot check this write exactly: check it again on copies of the graphs."""
+
+
 def _staged_reasoner_class():
     """The compiled reasoner, with its SHACL-AF rule outputs rebuilt on the fly.
 
@@ -612,6 +707,13 @@ def _staged_reasoner_class():
     class StagedReasoner(owl.CompiledReasoner):
         old_view: StagedView | None = None  # the server as it was, with this write's reasoner graphs
         restored: set
+        overlay = False
+
+        def add(self, engine, quads):
+            # No undo on failure (the base class retracts the quads again): the staging is dropped.
+            quads = list(quads)
+            self._refuse_schema_change(quads)
+            return self._add(engine, quads)
 
         def _shape_rules(self, engine, facts, focus):
             if not self.shape_rules or (focus is not None and not focus):
@@ -621,6 +723,8 @@ def _staged_reasoner_class():
                 raise owl.NeedsFullRederivation("the change may reach every focus node of the SHACL-AF rules")
             self._restore(facts, [f for f in focus if f not in self.restored])
             added, removed = super()._shape_rules(engine, facts, focus)
+            if removed and self.overlay:
+                raise _NeedsCopy()  # a retraction the merged reads of overlay mode would still see
             return added, removed - self._derived_again(engine, facts, removed)
 
         def _restore(self, facts, focus) -> None:
@@ -725,9 +829,6 @@ class RemoteChecker:
 
     def try_change(self, removed: set[ox.Quad], added: set[ox.Quad], locate=None):
         """As :meth:`yokuryu.graph.fast.IncrementalState.try_change`, on the server."""
-        from yokuryu.graph.fast import with_results_graph
-        from yokuryu.graph.transaction import PROTECTED_GRAPHS
-
         validator, reasoner = self._compile()
         if locate is not None:  # while the check runs, the focus nodes are in staging graphs too
             where = locate
@@ -738,16 +839,32 @@ class RemoteChecker:
         self.store = _Presence(set())
         self.checks += 1
         self.generations.begin()
+        if not removed:
+            try:
+                return self._check(validator, reasoner, removed, added, locate, overlay=True)
+            except _NeedsCopy:
+                pass
+        return self._check(validator, reasoner, removed, added, locate, overlay=False)
+
+    def _check(self, validator, reasoner, removed, added, locate, *, overlay: bool):
+        """One attempt. ``overlay`` (a write that only adds): what the write adds is staged in
+        graphs of its own, read together with the real ones (:func:`_with_overlays`), so nothing
+        is copied. Otherwise the graphs the change touches, and the inferred graph, are copied
+        on the server, and the change applied to the copies."""
+        from yokuryu.graph.fast import with_results_graph
+        from yokuryu.graph.transaction import PROTECTED_GRAPHS
+
         prefix = f"{STAGING}{int(time.time())}-{uuid.uuid4().hex}/"
         touched_graphs = sorted({q.graph_name.value for q in (*removed, *added)})
-        renamed = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
-        renamed[INFERRED] = prefix + "inferred"
-        view = StagedView(self.engine, prefix, renamed)
+        staged = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
+        staged[INFERRED] = prefix + "inferred"
+        view = StagedView(self.engine, prefix, {}, staged) if overlay else StagedView(self.engine, prefix, staged)
         try:
             existing = [g for g in _graph_names(self.engine) if not g.startswith(REASONER)]
             data_graphs = sorted({g for g in existing if g not in PROTECTED_GRAPHS and g != str(SHAPES_GRAPH)}
                                  | set(touched_graphs))
-            copies = [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in renamed.items() if name in existing]
+            copies = [] if overlay else \
+                [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in staged.items() if name in existing]
             support = "INSERT DATA { " + quads_text(view.insert_quad(q) for q in self._support) + " }" \
                 if self._support else ""
             self.engine.update(" ;\n".join(part for part in [*copies, support, *_change_text(view, removed, added)]
@@ -757,11 +874,13 @@ class RemoteChecker:
                 validator.validate(view, data_graphs=data_graphs, focus=focus).to_validation_report(locate))
             if not report.conforms:
                 return report, None
-            undo = _change_text(view, added, removed)
-            if undo:
-                self.engine.update(" ;\n".join(undo))
+            if not overlay:  # the reasoner applies the change itself, from the old state
+                undo = _change_text(view, added, removed)
+                if undo:
+                    self.engine.update(" ;\n".join(undo))
             reasoner.old_view = StagedView(self.engine, prefix, {})
             reasoner.restored = set()
+            reasoner.overlay = overlay
             touched: set[ox.Triple] = set()
             for change, call in ((removed, reasoner.remove), (added, reasoner.add)):
                 if change:

@@ -313,11 +313,11 @@ def _where(store) -> str:
 
 
 def _query_processes(store, config: ServerConfig):
-    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+    """The query processes; for an on-disk store they cannot read, the thread executor.
 
-    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
-    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
-    (not killable, not memory-bounded), and the operator is told why.
+    An on-disk store's zygote opens a checkpoint of it (``yokuryu.server.checkpoints``): if that
+    fails (no room for the checkpoint's folder in the store's), the store is still served, with
+    queries in threads (not killable, not memory-bounded), and the operator is told why.
     """
     from yokuryu.server.query_processes import QueryProcesses
     try:
@@ -326,7 +326,7 @@ def _query_processes(store, config: ServerConfig):
     except (OSError, EOFError) as error:
         if not store.is_persistent:
             raise
-        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+        print(f"yokuryu serve: WARNING: the query processes could not open a checkpoint of the store ({error}); "
               "queries run in threads, without the memory limit, and a query past --timeout finishes in "
               "the background", file=sys.stderr, flush=True)
         return None
