@@ -515,11 +515,47 @@ class _Generations:
 
     def commit(self, text: str) -> None:
         checked, self.checking = self.checking, False
+        value = _new_generation()
+        conditional = _conditional(text, self.seen, value) if checked else None
+        if conditional is not None:
+            # Every operation applies only if the generation is still the one the check saw:
+            # the server decides, within the one request, so no other writer can slip in between.
+            self.engine.update(conditional)
+            if self.engine.generation() != value:
+                raise self._conflict()
+            return
         if checked and not self.current():
-            raise RemoteConflict(
-                f"the remote server {self.engine.query_url} was written by someone else while this write was "
-                "checked, so the check may be out of date; nothing was applied: send the write again")
-        self.engine.update(text + " ;\n" + generation_update(_new_generation()))
+            raise self._conflict()
+        self.engine.update(text + " ;\n" + generation_update(value))
+
+    def _conflict(self) -> RemoteConflict:
+        return RemoteConflict(
+            f"the remote server {self.engine.query_url} was written by someone else while this write was "
+            "checked, so the check may be out of date; nothing was applied: send the write again")
+
+
+def _conditional(text: str, seen: str | None, value: str) -> str | None:
+    """The commit ``text`` (DELETE DATA / INSERT DATA operations, as the write transaction sends
+    them) with each operation applied only while the generation is ``seen``, then the new
+    generation ``value``; None for any other text (then the check and the write are two requests)."""
+    import re
+
+    now = f"GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?__generation }}"
+    if seen is None:
+        condition = f"FILTER NOT EXISTS {{ {now} }}"
+    else:
+        condition = f'GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{seen}" }}'
+    parts = []
+    for op in text.split(" ;\n"):
+        match = re.fullmatch(r"(DELETE|INSERT) DATA \{\n(.*)\}", op, re.DOTALL)
+        if match is None or "_:" in match.group(2):
+            return None
+        parts.append(f"{match.group(1)} {{\n{match.group(2)}}} WHERE {{ {condition} }}")
+    old = f'GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{seen}" }}'
+    parts.append((f"DELETE {{ {old} }} " if seen is not None else "")
+                 + f'INSERT {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{value}" }} }} '
+                 + f"WHERE {{ {condition} }}")
+    return " ;\n".join(parts)
 
 
 class RemoteConflict(RemoteError):

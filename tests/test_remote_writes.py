@@ -118,23 +118,21 @@ def test_stale_staging_graphs_are_dropped_fresh_ones_kept(upstream):
         engine.update(f"DROP SILENT GRAPH <{fresh}> ; DROP SILENT GRAPH <{stale}>")
 
 
-@pytest.mark.parametrize("seed", [7, 2026])
-def test_remote_verdicts_and_results_equal_the_local_ones(tmp_path, built, seed):
-    """The seeded write sequences of test_write_sequences.py, on a local store and on a remote
-    server built from the same files: the same verdicts, messages and reports, the same quads."""
+def same_writes(tmp_path, built, writes) -> list:
+    """Apply each (kind, update) to a local store and to a remote server built from the same
+    files; assert the same verdict, message and report, and the same quads, after each. The outcomes."""
     from yokuryu.graph import open_store
     from yokuryu.graph.transaction import WriteError, update
 
     server = Oxigraph(tmp_path / "oxigraph")
+    seen = []
     try:
         assert run_cli("build", *server.remote_args()).returncode == 0
         local = open_store(None)
         local.load_build(built)
         remote = remote_store(server)
         assert upstream_quads(server) == set(local.oxigraph)
-        writer = Writer(seed)
-        for step in range(10):
-            kind, text = writer.draw()
+        for step, (kind, text) in enumerate(writes):
             outcomes = []
             for store in (local, remote):
                 try:
@@ -145,9 +143,53 @@ def test_remote_verdicts_and_results_equal_the_local_ones(tmp_path, built, seed)
                     outcomes.append((type(error), error.message, report))
             assert outcomes[0] == outcomes[1], f"step {step} ({kind}): {outcomes}"
             assert upstream_quads(server) == set(local.oxigraph), f"step {step} ({kind})"
+            seen.append(outcomes[0])
         assert staging_graphs(server) == []
     finally:
         server.stop()
+    return seen
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_remote_verdicts_and_results_equal_the_local_ones(tmp_path, built, seed):
+    """The seeded write sequences of test_write_sequences.py: the same verdicts, messages,
+    reports and quads on the remote server as on a local store."""
+    writer = Writer(seed)
+    same_writes(tmp_path, built, [writer.draw() for _ in range(10)])
+
+
+def test_violation_rules_follow_writes_as_locally(tmp_path, built):
+    """Writes that retract a derived treaty violation and bring it back (the SHACL-AF rules'
+    NOT EXISTS: an act in which a fictional character takes part is not judged), on both."""
+    act = f"<{RES}soviet-invasion-of-manchuria>"
+    character = "<https://example.org/test/fictional-character>"
+    graph = f"<{USER_GRAPH}>"
+    violation = (f"ASK {{ GRAPH <{INFERRED}> {{ ?v <https://w3id.org/yokuryu/ontology#violatingAct> {act} }} }}")
+    part = f"{act} yk:participant {character} ."
+    writes = [
+        ("character", PREFIXES + f'INSERT DATA {{ GRAPH {graph} {{ {character} a yk:FictionalCharacter ; '
+                                 f'rdfs:label "a test character"@en . {part} }} }}'),
+        ("unlabelled", PREFIXES + f'DELETE DATA {{ GRAPH {graph} {{ {character} rdfs:label "a test character"@en }} }}'),
+        ("out of the act", PREFIXES + f"DELETE DATA {{ GRAPH {graph} {{ {part} }} }}"),
+        ("back in the act", PREFIXES + f"INSERT DATA {{ GRAPH {graph} {{ {part} }} }}"),
+        ("character gone", PREFIXES + f'DELETE DATA {{ GRAPH {graph} {{ {character} a yk:FictionalCharacter ; '
+                                      f'rdfs:label "a test character"@en . {part} }} }}'),
+    ]
+    from yokuryu.graph import open_store
+    from yokuryu.graph.transaction import update
+
+    local = open_store(None)
+    local.load_build(built)
+    judged = []
+    for _, text in writes:
+        try:
+            update(local, text, engine="fast")
+        except Exception:  # noqa: BLE001 - only the local answers, to know the sequence is a real test
+            pass
+        judged.append(bool(local.oxigraph.query(violation)))
+    assert judged == [False, False, True, False, True], judged  # retracted and derived again
+    outcomes = same_writes(tmp_path, built, writes)
+    assert outcomes[1] is not None and outcomes[0] is None  # the unlabelled character was refused
 
 
 def test_a_write_reads_back_little_of_a_larger_server_from_the_first_one(tmp_path):
@@ -186,3 +228,32 @@ def test_a_write_reads_back_little_of_a_larger_server_from_the_first_one(tmp_pat
             server.stop()
         proxy.stop()
         large.stop()
+
+
+def test_a_write_checked_while_another_commits_is_refused_whole(upstream):
+    """Another writer commits between this write's check and its commit: the commit request is
+    conditional on the generation the check saw, so the server applies none of it."""
+    from yokuryu.graph.remote import RemoteConflict, RemoteEngine, generation_update
+    from yokuryu.graph.transaction import update
+
+    store = remote_store(upstream)
+    checker = store.incremental
+    checked = checker.try_change
+
+    def meanwhile_another_writer(removed, added, locate=None):
+        answer = checked(removed, added, locate)
+        RemoteEngine(f"{upstream.url}/query", f"{upstream.url}/update").update(generation_update("another-writer"))
+        return answer
+
+    checker.try_change = meanwhile_another_writer
+    node = f"<{RES}raced-group>"
+    with pytest.raises(RemoteConflict, match="send the write again"):
+        update(store, PREFIXES + f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {node} a yk:GroupOfPeople ; '
+                                 'rdfs:label "raced group"@en } }', engine="fast")
+    assert not upstream.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")
+    assert upstream.select(f"SELECT ?v WHERE {{ GRAPH <{GENERATION}> {{ ?g ?p ?v }} }}")[0]["v"]["value"] \
+        == "another-writer"
+    checker.try_change = checked
+    update(store, PREFIXES + f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {node} a yk:GroupOfPeople ; '
+                             'rdfs:label "raced group"@en } }', engine="fast")  # sent again: applied
+    assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ {node} a <{FOAF_AGENT}> }} }}")
