@@ -90,6 +90,7 @@ def _store_build(store: KnowledgeStore, result: BuildResult) -> KnowledgeStore:
         dataset.extend(description)
         if store.is_persistent:
             store.oxigraph.flush()
+        store.count_change(None, None)  # counted again when asked
         store.touch()
     return store
 
@@ -203,6 +204,7 @@ def load_files(store: KnowledgeStore, files: Sequence[str | Path], *, engine: st
             apply_in_one_transaction(store, removed, [])
             if store.is_persistent:
                 live.flush()
+            store.count_change(None, None)  # counted again when asked
             store.touch()
         stage.done(len(added) + len(removed))
     return len(added), len(removed)
