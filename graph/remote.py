@@ -718,7 +718,7 @@ def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_
                         edits.append((spot, spot, f" GRAPH <{inferred_removed}> {{{body}}}"))
                     else:
                         edits.append((after, after, f" INSERT {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
-            elif i > 0 and found[i - 1].text == ",":  # BIND(IF(…, <S>, <I>) AS ?__destination): where to insert
+            elif i > 0 and found[i - 1].text.strip() == ",":  # BIND(IF(…, <S>, <I>) AS ?__destination): where to insert
                 edits.append((t.start, t.start + len(t.text), f"<{added}>"))
         i += 1
     for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
