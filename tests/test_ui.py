@@ -120,10 +120,16 @@ def test_home_counts_are_kept_between_writes_and_right_after_each(built):
         assert answer.status_code == 200, answer.get_data(as_text=True)
 
     def shown() -> dict[str, int]:
-        """Each count of the home page's tables, by the IRI of its class or graph."""
-        html = client.get("/").get_data(as_text=True)
-        return {iri: int(n) for iri, n in re.findall(r'title="([^"]+)">[^<]*</a></td>\s*<td class="number">(\d+)</td>',
-                                                      html)}
+        """Each count of the home page's tables, by the IRI of its class or graph (and the same
+        class counts on /class)."""
+        counts = {}
+        for page in ("/class", "/"):
+            html = client.get(page).get_data(as_text=True)
+            found = {iri: int(n) for iri, n in
+                     re.findall(r'title="([^"]+)">[^<]*</a></td>\s*<td class="number">(\d+)</td>', html)}
+            assert all(counts.get(iri, n) == n for iri, n in found.items()), page
+            counts |= found
+        return counts
 
     def live() -> dict[str, int]:
         counts = {name: sum(1 for _ in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(name)))
