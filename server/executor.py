@@ -75,7 +75,7 @@ def check_update_syntax(check: UpdateCheck) -> int:
                        prefixes=dict(check.prefixes) if check.prefixes is not None else None)
     except SyntaxError:
         raise
-    except (ValueError, OSError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # RuntimeError: "The graph <g> does not exist"
         from yokuryu.graph.query_guard import is_network_refusal
         if is_network_refusal(error):
             raise  # the server answers 403
