@@ -593,8 +593,11 @@ class StagedView:
         self.overlays = dict(overlays or {})
         self.back = {copy: name for name, copy in (*self.renamed.items(), *self.overlays.items())}
         self.inferred_removed = prefix + "inferred-removed"
-        exact = [re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True)]
-        self._pattern = re.compile("|".join([*exact, re.escape(REASONER)]))
+        # Renamed graphs only where a graph is named (a data term that happens to be a graph's
+        # IRI stays as it is); the reasoner's own graphs wherever their prefix appears.
+        exact = "|".join(re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True))
+        where = r"(?:(?<![\w?$])(?:GRAPH|FROM|NAMED|USING|WITH|TO|SILENT)\s+|,\s*)"  # ",": IF(…, <S>, <I>)
+        self._pattern = re.compile("|".join(([f"(?i:{where})(?:{exact})"] if exact else []) + [re.escape(REASONER)]))
 
     def text(self, text: str) -> str:
         text = self._pattern.sub(self._swap, text)
@@ -606,7 +609,8 @@ class StagedView:
         found = match.group(0)
         if found == REASONER:
             return self.prefix
-        return f"<{self.renamed[found[1:-1]]}>"
+        keyword, iri = found[:found.rindex("<")], found[found.rindex("<"):]
+        return f"{keyword}<{self.renamed[iri[1:-1]]}>"
 
     def graph(self, name: str) -> str:
         if name in self.renamed:
@@ -714,8 +718,8 @@ def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_
                         edits.append((spot, spot, f" GRAPH <{inferred_removed}> {{{body}}}"))
                     else:
                         edits.append((after, after, f" INSERT {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
-            else:
-                edits.append((t.start, t.start + len(t.text), f"<{added}>"))  # BIND(IF(…, <I>)): a destination
+            elif i > 0 and found[i - 1].text.strip() == ",":  # BIND(IF(…, <S>, <I>) AS ?__destination): where to insert
+                edits.append((t.start, t.start + len(t.text), f"<{added}>"))
         i += 1
     for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         text = text[:start] + replacement + text[end:]

@@ -112,11 +112,13 @@ def serve(args) -> int:
     gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
     if executor is None:
         # Measured before the fork: a scan in the server afterwards would copy the pages it shares.
-        size = store_size(store) if config.in_process_reads else None
+        # (An on-disk store shares no pages with the query processes: measured after the start.)
+        size = store_size(store) if config.in_process_reads and not store.is_persistent else None
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
-        if executor is not None and size is not None:
-            executor = InProcessReads(store, executor, size)  # bounded queries skip the process hop
+        if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
+            executor = (InProcessReads(store, executor, size) if size is not None
+                        else InProcessReads.measured_later(store, executor))
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
         _prepare_writes(store, config.engine)

@@ -257,3 +257,41 @@ def test_a_write_checked_while_another_commits_is_refused_whole(upstream):
     update(store, PREFIXES + f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {node} a yk:GroupOfPeople ; '
                              'rdfs:label "raced group"@en } }', engine="fast")  # sent again: applied
     assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ {node} a <{FOAF_AGENT}> }} }}")
+
+
+def test_checks_touch_only_the_staging_graphs_until_the_commit(upstream):
+    """A write is checked in staging graphs (overlays for one that only adds, server-side copies
+    for one that removes): until its commit the server's real graphs are as they were, whether
+    the write is then applied or refused."""
+    from yokuryu.graph.transaction import RefusedWrite, update
+
+    store = remote_store(upstream)
+    at_commit = []
+    commit = store.generations.commit
+
+    def spying(text):
+        at_commit.append({q for q in upstream_quads(upstream) if not q.graph_name.value.startswith(STAGING)})
+        commit(text)
+
+    store.generations.commit = spying
+    before = upstream_quads(upstream)
+    note = f'<{RES}soviet-japanese-neutrality-pact> rdfs:comment "a note to remove" .'
+    overlay = f'<{RES}overlay-mode-group> a yk:GroupOfPeople ; rdfs:label "overlay mode group"@en .'
+    update(store, PREFIXES + f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {note} {overlay} }} }}", engine="fast")
+    assert at_commit == [before]  # the derived types went to the staged overlay only
+    assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}overlay-mode-group> a <{FOAF_AGENT}> }} }}")
+    at_commit.clear()
+    before = upstream_quads(upstream)
+    group = f'<{RES}copy-mode-group> a yk:GroupOfPeople ; rdfs:label "copy mode group"@en .'
+    update(store, PREFIXES + f"DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ {note} }} }} ;\n"
+                             f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {group} }} }}", engine="fast")
+    assert at_commit == [before]  # the derived types went to the staged inferred graph only
+    assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}copy-mode-group> a <{FOAF_AGENT}> }} }}")
+    after = upstream_quads(upstream)
+    clash = (PREFIXES + f"DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ {group} }} }} ;\n"
+             f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ <{RES}soviet-japanese-neutrality-pact> yk:signedOn '
+             '"1999-01-01"^^<http://www.w3.org/2001/XMLSchema#date> } }')
+    with pytest.raises(RefusedWrite):
+        update(store, clash, engine="fast")
+    assert upstream_quads(upstream) == after
+    assert staging_graphs(upstream) == []
