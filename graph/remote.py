@@ -18,7 +18,9 @@ import io
 import logging
 import socket
 import threading
+import time
 import urllib.error
+import uuid
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -27,7 +29,9 @@ import pyoxigraph as ox
 
 from yokuryu.graph.sparql_engine import Row, sparql_term
 from yokuryu.graph.store import KnowledgeStore
-from yokuryu.ontology import GRAPH
+from yokuryu.ontology import GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH, SHAPES_GRAPH
+
+INFERRED = str(INFERRED_GRAPH)
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +92,15 @@ class RemoteEngine:
         return bool(self._results(query))
 
     def construct(self, query: str) -> list[ox.Triple]:
-        body, media_type = self.query(query, accept=NTRIPLES)
+        query, params = dataset_as_parameters(query, "FROM")
+        body, media_type = self.query(query, accept=NTRIPLES, params=params)
         return list(_parse_rdf(body, media_type, self.query_url))
 
     def update(self, update: str) -> None:
         if self.update_url is None:
             raise RemoteError("no update URL was given for the remote server (--remote-update URL)")
-        self._send(self.update_url, "POST", urllib.parse.urlencode({"update": update}).encode(), FORM)
+        update, params = dataset_as_parameters(update, "USING")
+        self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
 
     def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
         for batch in _batches(quads, self.batch_size):
@@ -152,7 +158,8 @@ class RemoteEngine:
         return f"{self.store_url}{separator}{urllib.parse.urlencode({'graph': graph})}"
 
     def _results(self, query: str):
-        body, media_type = self.query(query, accept=JSON_RESULTS)
+        query, params = dataset_as_parameters(query, "FROM")
+        body, media_type = self.query(query, accept=JSON_RESULTS, params=params)
         return parse_results(body, media_type, self.query_url)
 
     def _send(self, url: str, method: str, body: bytes, content_type: str, *, accept: str | None = None,
@@ -181,6 +188,45 @@ class RemoteEngine:
             raise RemoteError(f"cannot reach the remote server {url}: {error.reason}") from error
         except (ConnectionError, OSError) as error:  # reset or closed mid-answer
             raise RemoteError(f"the connection to the remote server {url} failed: {error}") from error
+
+
+def dataset_as_parameters(text: str, keyword: str) -> tuple[str, list[tuple[str, str]]]:
+    """A one-operation request's ``FROM``/``USING`` (``NAMED``) clauses as protocol parameters.
+
+    Both say the same per SPARQL 1.1, and the protocol's win; but a server that serves the
+    union of its graphs as the default graph may ignore the clauses in the text (``oxigraph
+    serve --union-default-graph`` reads all graphs despite FROM, and refuses USING), while every
+    server honours the parameters. The compiled checks name their datasets this way, so they
+    need it to read exactly the graphs they name. Texts with several operations stay as they are.
+    """
+    if keyword not in text and keyword.lower() not in text:
+        return text, []
+    from yokuryu.graph.sparql_text import SparqlTextError, tokens
+
+    try:
+        found = tokens(text)
+    except SparqlTextError:
+        return text, []  # the server reports the error
+    if any(t.kind == "semicolon" and t.depth == 0 for t in found):
+        return text, []
+    names = ("default-graph-uri", "named-graph-uri") if keyword == "FROM" else ("using-graph-uri", "using-named-graph-uri")
+    params, cuts = [], []
+    i = 0
+    while i < len(found):
+        token = found[i]
+        if token.depth == 0 and token.keyword == keyword:
+            named = i + 1 < len(found) and found[i + 1].keyword == "NAMED"
+            j = i + 2 if named else i + 1
+            if j < len(found) and found[j].kind == "iri":
+                params.append((names[1] if named else names[0], found[j].text[1:-1]))
+                cuts.append((token.start, found[j].start + len(found[j].text)))
+                i = j + 1
+                continue
+            return text, []  # a prefixed name or something unexpected: leave the text to the server
+        i += 1
+    for start, end in reversed(cuts):
+        text = text[:start] + text[end:]
+    return text, params
 
 
 class ResponseTooLarge(Exception):
@@ -267,10 +313,9 @@ class RemoteDataset:
     (as the knowledge graph is served), so the default graph is never read as a graph of its own.
     """
 
-    def __init__(self, engine: RemoteEngine, union_default_graph: bool, on_failed_update=None, generations=None):
+    def __init__(self, engine: RemoteEngine, union_default_graph: bool, generations=None):
         self.engine = engine
         self.union_default_graph = union_default_graph
-        self.on_failed_update = on_failed_update
         self.generations = generations
         self._known: dict[ox.Quad, bool] = {}  # presence of the quads a write asked about (look_up)
 
@@ -289,17 +334,10 @@ class RemoteDataset:
     def update(self, text: str, *, base_iri: str | None = None, prefixes: dict | None = None) -> None:
         self._known = {}
         text = prologue(base_iri, prefixes) + text
-        try:
-            if self.generations is None:
-                self.engine.update(text)
-            else:
-                self.generations.commit(text)
-        except RemoteError:
-            # Applied or not, the server no longer matches what the writer prepared (for the
-            # store: its working copy, already ahead by this write): the writer must start afresh.
-            if self.on_failed_update is not None:
-                self.on_failed_update()
-            raise
+        if self.generations is None:
+            self.engine.update(text)
+        else:
+            self.generations.commit(text)
 
     def quads_for_pattern(self, subject, predicate, obj, graph_name=None) -> Iterator[ox.Quad]:
         s, p, o = (sparql_term(t) if t is not None else f"?{v}" for t, v in ((subject, "s"), (predicate, "p"), (obj, "o")))
@@ -381,40 +419,32 @@ def prologue(base_iri: str | None, prefixes: dict | None) -> str:
 class RemoteKnowledgeStore(KnowledgeStore):
     """A :class:`KnowledgeStore` whose data lives on a remote SPARQL server.
 
-    Writes to the knowledge graph (``union_default_graph``) use the fast engine's working copy
-    (:class:`yokuryu.graph.fast.IncrementalState`: made from the server by the first write, then
-    kept up to date by each write, so a write's validation and reasoning cost follows its change,
-    not the server's size). The copy is trusted only while the server's write generation is the
-    one it was made at (:class:`_Generations`): a write by another Yokuryū, or a build, makes
-    the next write start a fresh copy.
+    Writes to the knowledge graph (``union_default_graph``) are checked on the server itself
+    (:class:`RemoteChecker`: the change staged in temporary graphs there, the compiled shapes
+    and the compiled reasoner run over them as SPARQL), so Yokuryū holds no copy of the data.
+    A write is committed only if the server's write generation is still the one it was checked
+    at (:class:`_Generations`): a write by another Yokuryū, or a build, in between refuses it.
     """
 
     def __init__(self, engine: RemoteEngine, union_default_graph: bool = True):
-        self._working_copy = None
+        self._checker = None
         self.generations = _Generations(engine, self) if union_default_graph else None
-        super().__init__(RemoteDataset(engine, union_default_graph, on_failed_update=self._forget_working_copy,
-                                       generations=self.generations))
+        super().__init__(RemoteDataset(engine, union_default_graph, generations=self.generations))
         self.engine = engine
         self.write_lock = _WriteLock(self.oxigraph)
 
     @property
     def incremental(self):
-        if self._working_copy is not None and self.generations is not None and not self.generations.current():
-            self._working_copy = None  # someone else wrote since it was made
-        if self._working_copy is None and self.generations is not None:
-            self.generations.before_copy()
-        return self._working_copy
+        """What the write transaction checks a change with (the fast engine's interface)."""
+        if self._checker is None and self.generations is not None:
+            self._checker = RemoteChecker(self.engine, self.generations)
+        return self._checker
 
     @incremental.setter
     def incremental(self, state) -> None:
-        self._working_copy = state
-        if self.generations is not None:
-            self.generations.copied(state is not None)
-
-    def _forget_working_copy(self) -> None:
-        # The fast engine's copy took the write before the commit failed; the next write makes
-        # a new one from the server.
-        self.incremental = None
+        # The transaction drops a local working copy after a failure; the checker keeps nothing
+        # between writes (each one stages its change afresh), so there is nothing to drop.
+        pass
 
     @property
     def is_persistent(self) -> bool:
@@ -463,40 +493,494 @@ class _WriteLock:
 
 
 class _Generations:
-    """The server's write generation, as the store's working copy knows it.
+    """The server's write generation, as the write being checked saw it.
 
-    ``before_copy`` reads it before a copy is made (a write that lands between that read and
-    the copy only makes the copy look older than it is: the next write starts afresh, which is
-    safe); ``commit`` sends a write together with a new generation, in one request (a SPARQL
-    server applies one update request as a whole), after checking that nobody else wrote since
-    the copy was made.
+    ``begin`` reads it when a write's check starts; ``commit`` sends the write together with a
+    new generation, in one request (a SPARQL server applies one update request as a whole),
+    after checking that nobody else wrote since the check began.
     """
 
     def __init__(self, engine: RemoteEngine, store: RemoteKnowledgeStore):
         self.engine = engine
         self.store = store
-        self.seen: str | None = None  # the generation the working copy holds
-        self.read: str | None = None  # read before the copy that is being made
+        self.seen: str | None = None  # read when the current write's check began
+        self.checking = False
 
-    def before_copy(self) -> None:
-        self.read = self.engine.generation()
-
-    def copied(self, made: bool) -> None:
-        self.seen = self.read if made else None
+    def begin(self) -> None:
+        self.seen = self.engine.generation()
+        self.checking = True
 
     def current(self) -> bool:
         return self.engine.generation() == self.seen
 
     def commit(self, text: str) -> None:
-        if self.store._working_copy is not None and not self.current():
-            raise RemoteConflict(
-                f"the remote server {self.engine.query_url} was written by someone else while this write was "
-                "checked, so the check may be out of date; nothing was applied: send the write again")
+        checked, self.checking = self.checking, False
         value = _new_generation()
+        conditional = _conditional(text, self.seen, value) if checked else None
+        if conditional is not None:
+            # Every operation applies only if the generation is still the one the check saw:
+            # the server decides, within the one request, so no other writer can slip in between.
+            self.engine.update(conditional)
+            if self.engine.generation() != value:
+                raise self._conflict()
+            return
+        if checked and not self.current():
+            raise self._conflict()
         self.engine.update(text + " ;\n" + generation_update(value))
-        if self.store._working_copy is not None:
-            self.seen = value
+
+    def _conflict(self) -> RemoteConflict:
+        return RemoteConflict(
+            f"the remote server {self.engine.query_url} was written by someone else while this write was "
+            "checked, so the check may be out of date; nothing was applied: send the write again")
+
+
+def _conditional(text: str, seen: str | None, value: str) -> str | None:
+    """The commit ``text`` (DELETE DATA / INSERT DATA operations, as the write transaction sends
+    them) with each operation applied only while the generation is ``seen``, then the new
+    generation ``value``; None for any other text (then the check and the write are two requests)."""
+    import re
+
+    now = f"GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> ?__generation }}"
+    if seen is None:
+        condition = f"FILTER NOT EXISTS {{ {now} }}"
+    else:
+        condition = f'GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{seen}" }}'
+    parts = []
+    for op in text.split(" ;\n"):
+        match = re.fullmatch(r"(DELETE|INSERT) DATA \{\n(.*)\}", op, re.DOTALL)
+        if match is None or "_:" in match.group(2):
+            return None
+        parts.append(f"{match.group(1)} {{\n{match.group(2)}}} WHERE {{ {condition} }}")
+    old = f'GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{seen}" }}'
+    parts.append((f"DELETE {{ {old} }} " if seen is not None else "")
+                 + f'INSERT {{ GRAPH <{GENERATION}> {{ <{GENERATION}> <{RDF_VALUE}> "{value}" }} }} '
+                 + f"WHERE {{ {condition} }}")
+    return " ;\n".join(parts)
 
 
 class RemoteConflict(RemoteError):
     """Another writer changed the remote server between a write's check and its commit."""
+
+
+# --- writes checked on the server itself ------------------------------------------------------
+
+# The compiled reasoner's graphs are all under this prefix (yokuryu.graph.owlrl_sparql.REASONER_PREFIX);
+# writes may not touch it, and the build stores none of it (except the write generation).
+REASONER = str(GRAPH) + "reasoner/"
+# Each write's staged state lives under STAGING + "<unix time>-<random>/"; stale ones (a Yokuryū
+# killed in the middle of a check) are dropped by the next Yokuryū to check a write.
+STAGING = REASONER + "staging/"
+STALE_AFTER = 3600.0  # seconds: far longer than any check (every request has a timeout)
+
+
+class StagedView:
+    """:class:`SparqlEngine` over the remote server in which some graphs are swapped for a write's
+    staged copies: each request's text has the graph IRIs of ``renamed`` replaced by their
+    copies, and the compiled reasoner's own graphs (``…/graph/reasoner/…``) moved under the
+    write's staging prefix; graph names in answers are mapped back. The compiled shapes and
+    reasoner name every graph they read or write explicitly (FROM, USING, GRAPH), so they run
+    through this unchanged and see the staged state while the real graphs stay as they are."""
+
+    def __init__(self, engine: RemoteEngine, prefix: str, renamed: dict[str, str],
+                 overlays: dict[str, str] | None = None):
+        import re
+
+        self.engine = engine
+        self.prefix = prefix
+        self.renamed = dict(renamed)
+        # Overlay mode (a write that only adds): graph → the staged graph of what the write adds
+        # to it; the inferred graph's overlay also has a graph of what the write takes from it.
+        self.overlays = dict(overlays or {})
+        self.back = {copy: name for name, copy in (*self.renamed.items(), *self.overlays.items())}
+        self.inferred_removed = prefix + "inferred-removed"
+        # Renamed graphs only where a graph is named (a data term that happens to be a graph's
+        # IRI stays as it is); the reasoner's own graphs wherever their prefix appears.
+        exact = "|".join(re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True))
+        where = r"(?:(?<![\w?$])(?:GRAPH|FROM|NAMED|USING|WITH|TO|SILENT)\s+|,\s*)"  # ",": IF(…, <S>, <I>)
+        self._pattern = re.compile("|".join(([f"(?i:{where})(?:{exact})"] if exact else []) + [re.escape(REASONER)]))
+
+    def text(self, text: str) -> str:
+        text = self._pattern.sub(self._swap, text)
+        if self.overlays and any(f"<{name}>" in text for name in self.overlays):
+            text = _with_overlays(text, self.overlays, INFERRED, self.inferred_removed)
+        return text
+
+    def _swap(self, match) -> str:
+        found = match.group(0)
+        if found == REASONER:
+            return self.prefix
+        keyword, iri = found[:found.rindex("<")], found[found.rindex("<"):]
+        return f"{keyword}<{self.renamed[iri[1:-1]]}>"
+
+    def graph(self, name: str) -> str:
+        if name in self.renamed:
+            return self.renamed[name]
+        if name in self.overlays:
+            return self.overlays[name]  # what a write adds to a graph goes to its overlay
+        return self.prefix + name[len(REASONER):] if name.startswith(REASONER) else name
+
+    def _back(self, term):
+        if isinstance(term, ox.NamedNode) and term.value.startswith(self.prefix):
+            name = term.value
+            return ox.NamedNode(self.back.get(name, REASONER + name[len(self.prefix):]))
+        return term
+
+    def select(self, query: str) -> list[Row]:
+        return [{k: self._back(v) for k, v in row.items()} for row in self.engine.select(self.text(query))]
+
+    def ask(self, query: str) -> bool:
+        return self.engine.ask(self.text(query))
+
+    def construct(self, query: str) -> list[ox.Triple]:
+        return self.engine.construct(self.text(query))
+
+    def update(self, update: str) -> None:
+        self.engine.update(self.text(update))
+
+    def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
+        self.engine.insert_quads(self.insert_quad(q) for q in quads)
+
+    def insert_quad(self, q: ox.Quad) -> ox.Quad:
+        """``q`` in the staged graph that stands for its graph."""
+        return ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(self.graph(q.graph_name.value)))
+
+
+def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_removed: str) -> str:
+    """``text`` reading and writing each overlaid graph G as G plus its overlay graph O.
+
+    For the inferred graph I (overlay A, removals R) the staged state is (I minus R) plus A:
+    a read ``GRAPH <I> {b}`` becomes ``{ GRAPH <I> {b} FILTER NOT EXISTS { GRAPH <R> {b} } }
+    UNION { GRAPH <A> {b} }``; an insert goes to A; a delete leaves A and enters R. A dataset
+    clause naming G (FROM, USING, NAMED) names O too. A merged default graph cannot leave R out:
+    that is right for the triples a write moves from I to the data (still there, asserted), and
+    the reasoner leaves overlay mode for anything else it would retract (``_NeedsCopy``).
+    """
+    from yokuryu.graph.sparql_text import tokens
+
+    found = tokens(text)
+    edits: list[tuple[int, int, str]] = []
+    added = overlays.get(inferred)
+
+    def close_of(k: int) -> int:
+        depth = found[k].depth
+        for m in range(k + 1, len(found)):
+            if found[m].kind == "close" and found[m].depth == depth:
+                return m
+        raise ValueError("unbalanced braces")
+
+    kind = "read"
+    handled: set[int] = set()
+    i = 0
+    while i < len(found):
+        t = found[i]
+        if t.kind == "open" and t.depth == 0:
+            before = [u for u in found[:i] if u.depth == 0 and u.kind == "word"][-2:]
+            words = [u.keyword for u in before]
+            if words[-1:] == ["DATA"]:
+                kind = "insert-data" if words[:1] == ["INSERT"] else "delete-data"
+            elif words[-1:] in (["INSERT"], ["DELETE"]):
+                kind = "insert" if words[-1] == "INSERT" else "delete"
+            else:
+                kind = "read"
+        if t.depth == 0 and t.keyword in ("FROM", "USING") and i + 1 < len(found):
+            named = found[i + 1].keyword == "NAMED"
+            j = i + 2 if named else i + 1
+            if j < len(found) and found[j].kind == "iri" and found[j].text[1:-1] in overlays:
+                name = found[j].text[1:-1]
+                extra = [overlays[name]] + ([inferred_removed] if named and name == inferred else [])
+                edits.append((found[j].start + len(found[j].text), found[j].start + len(found[j].text),
+                              "".join(f" {t.text}{' NAMED' if named else ''} <{g}>" for g in extra)))
+                handled.add(j)
+                i = j + 1
+                continue
+        if (t.kind == "iri" and t.text == f"<{inferred}>" and i not in handled and added is not None):
+            graph_word = i > 0 and found[i - 1].keyword == "GRAPH"
+            if graph_word and i + 1 < len(found) and found[i + 1].kind == "open":
+                end = close_of(i + 1)
+                body = text[found[i + 1].start + 1:found[end].start]
+                if kind == "read":
+                    edits.append((found[i - 1].start, found[end].start + 1,
+                                  f"{{ {{ GRAPH <{inferred}> {{{body}}} FILTER NOT EXISTS {{ GRAPH <{inferred_removed}> "
+                                  f"{{{body}}} }} }} UNION {{ GRAPH <{added}> {{{body}}} }} }}"))
+                    i = end + 1
+                    continue
+                edits.append((t.start, t.start + len(t.text), f"<{added}>"))
+                if kind in ("delete", "delete-data"):
+                    # the end of this top-level block: what is deleted from I is recorded in R there
+                    top = max(k for k in range(i) if found[k].kind == "open" and found[k].depth == 0)
+                    block_end = close_of(top)
+                    after = found[block_end].start + 1
+                    if kind == "delete-data":
+                        edits.append((after, after, f" ;\nINSERT DATA {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
+                    elif block_end + 2 < len(found) and found[block_end + 1].keyword == "INSERT" \
+                            and found[block_end + 2].kind == "open":
+                        spot = found[block_end + 2].start + 1
+                        edits.append((spot, spot, f" GRAPH <{inferred_removed}> {{{body}}}"))
+                    else:
+                        edits.append((after, after, f" INSERT {{ GRAPH <{inferred_removed}> {{{body}}} }}"))
+            elif i > 0 and found[i - 1].text.strip() == ",":  # BIND(IF(…, <S>, <I>) AS ?__destination): where to insert
+                edits.append((t.start, t.start + len(t.text), f"<{added}>"))
+        i += 1
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+class _NeedsCopy(Exception):
+    """Overlay mode cannot check this write exactly: check it again on copies of the graphs."""
+
+
+def _staged_reasoner_class():
+    """The compiled reasoner, with its SHACL-AF rule outputs rebuilt on the fly.
+
+    Locally the reasoner keeps each focus node's rule output in a graph of its own, so that a
+    change retracts exactly that node's old output; a remote build does not store those graphs.
+    Before a change re-runs the rules for some focus nodes, their old output is rebuilt from the
+    server's unchanged graphs: what the rules derive there that the inferred graph holds and the
+    data does not state. Retracting it may take away a triple that an OWL rule also derives;
+    such triples are derived again in one step (their premises are still there) and put back.
+    """
+    import hashlib
+
+    from yokuryu.graph import owlrl_sparql as owl
+
+    class StagedReasoner(owl.CompiledReasoner):
+        old_view: StagedView | None = None  # the server as it was, with this write's reasoner graphs
+        restored: set
+        overlay = False
+
+        def add(self, engine, quads):
+            # No undo on failure (the base class retracts the quads again): the staging is dropped.
+            quads = list(quads)
+            self._refuse_schema_change(quads)
+            return self._add(engine, quads)
+
+        def _shape_rules(self, engine, facts, focus):
+            if not self.shape_rules or (focus is not None and not focus):
+                return set(), set()
+            if focus is None:
+                # Every focus node's old output would have to be rebuilt first: check it locally.
+                raise owl.NeedsFullRederivation("the change may reach every focus node of the SHACL-AF rules")
+            self._restore(facts, [f for f in focus if f not in self.restored])
+            added, removed = super()._shape_rules(engine, facts, focus)
+            if removed and self.overlay:
+                raise _NeedsCopy()  # a retraction the merged reads of overlay mode would still see
+            return added, removed - self._derived_again(engine, facts, removed)
+
+        def _restore(self, facts, focus) -> None:
+            if not focus:
+                return
+            self.restored.update(focus)
+            view = self.old_view
+            graphs = sorted({owl.RULE_OUTPUT_PREFIX + hashlib.md5(owl._str(f).encode()).hexdigest() for f in focus})
+            for rule in self.shape_rules:
+                view.update(self._dataset_update_text(rule.insert(focus), facts, []))
+            data = [g for g in facts if g not in (owl.INFERRED, owl.SUPPORT)]
+            for g in graphs:
+                derived = self._triples(view, f"GRAPH <{g}> {{ ?s ?p ?o }}")
+                closed = {t for t in derived | self._rdfs_entailments(derived) if owl._keep(t)}
+                keep = self._present(view, closed, owl.INFERRED) - self._existing(view, closed, data)
+                view.update(f"DROP SILENT GRAPH <{g}>")
+                if keep:
+                    view.update(f"INSERT DATA {{ GRAPH <{g}> {{ {owl._triples_text(keep)} }} }}")
+
+        def _derived_again(self, engine, facts, removed) -> set:
+            if not removed:
+                return set()
+            scratch = owl.REASONER_PREFIX + "rule-retracted"
+            engine.update(f"DROP SILENT GRAPH <{scratch}>")
+            engine.insert_quads(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(scratch)) for t in removed)
+            for rule in self.rules:
+                engine.update(self._dataset_update(
+                    f"INSERT {{ GRAPH <{owl.INFERRED}> {{ {rule.head} }} }}",
+                    f"GRAPH <{scratch}> {{ {rule.head} }}\n  FILTER EXISTS {{ {rule.where(None, None, bound=True)} }}",
+                    facts, [scratch]))
+            engine.update(f"DROP SILENT GRAPH <{scratch}>")
+            return self._present(engine, set(removed), owl.INFERRED)
+
+    return StagedReasoner
+
+
+class _Presence:
+    """Which of a write's touched inferred quads the staged state holds (``quad in state.store``)."""
+
+    def __init__(self, quads: set[ox.Quad]):
+        self.quads = quads
+
+    def __contains__(self, quad: ox.Quad) -> bool:
+        return quad in self.quads
+
+
+class RemoteChecker:
+    """Checks a write on the remote server itself, with the compiled shapes and reasoner.
+
+    It has the interface of the fast engine's working copy (:class:`yokuryu.graph.fast.
+    IncrementalState`: ``try_change`` and ``store``) but keeps no data. For each write:
+
+    1. **stage** (one request): each data graph the change touches is copied on the server
+       (``COPY``) to a graph under this write's staging prefix, and so is the inferred graph;
+       the change is applied to the copies; the reasoner's support graph (statements about
+       vocabulary terms, which follow from the ontology) is added there;
+    2. **validate**: the compiled shapes find the focus nodes the change can reach and check
+       them, over the real data graphs with the touched ones swapped for their copies
+       (:class:`StagedView`);
+    3. **reason**: the copies are put back as they were and the compiled reasoner retracts and
+       extends the closure from the change, in the staged graphs (SPARQL Update on the server);
+    4. **answer**: which of the inferred triples the reasoner touched the staged inferred graph
+       holds (one query); the transaction then commits the difference in one request.
+
+    The staging graphs are dropped on every outcome. Nothing of the data is read back but the
+    answers of these queries, so a write's cost in Yokuryū follows the change, not the server.
+    """
+
+    def __init__(self, engine: RemoteEngine, generations: _Generations):
+        self.engine = engine
+        self.generations = generations
+        self.store = _Presence(set())
+        self._compiled = None
+        self._support: list[ox.Quad] | None = None
+        self._cleaned = False
+        self.checks = 0  # writes checked on the server (a public count, for tests and benchmarks)
+
+    def _compile(self):
+        if self._compiled is None:
+            from yokuryu.graph.fast import compilers
+            from yokuryu.graph.transaction import schema
+
+            found = compilers()
+            if found is None:
+                raise UnsupportedRemoteCheck("the compiled shapes and reasoner are not available")
+            compiled_shapes, _ = found
+            ontology, shapes = schema()
+            self._compiled = (compiled_shapes.compile(shapes, ontology),
+                              _staged_reasoner_class().compile(ontology, shapes))
+            self._support = _support_quads(ontology, shapes)
+        return self._compiled
+
+    def clean_stale(self) -> None:
+        """Drop staging graphs left by a check that never finished (older than ``STALE_AFTER``)."""
+        now = time.time()
+        stale = []
+        for name in _graphs_under(self.engine, STAGING):
+            stamp = name[len(STAGING):].split("-", 1)[0]
+            if stamp.isdigit() and now - int(stamp) > STALE_AFTER:
+                stale.append(name)
+        _drop(self.engine, stale)
+
+    def try_change(self, removed: set[ox.Quad], added: set[ox.Quad], locate=None):
+        """As :meth:`yokuryu.graph.fast.IncrementalState.try_change`, on the server."""
+        validator, reasoner = self._compile()
+        if locate is not None:  # while the check runs, the focus nodes are in staging graphs too
+            where = locate
+            locate = lambda node: [g for g in where(node) if REASONER not in g]  # noqa: E731
+        if not self._cleaned:
+            self.clean_stale()
+            self._cleaned = True
+        self.store = _Presence(set())
+        self.checks += 1
+        self.generations.begin()
+        if not removed:
+            try:
+                return self._check(validator, reasoner, removed, added, locate, overlay=True)
+            except _NeedsCopy:
+                pass
+        return self._check(validator, reasoner, removed, added, locate, overlay=False)
+
+    def _check(self, validator, reasoner, removed, added, locate, *, overlay: bool):
+        """One attempt. ``overlay`` (a write that only adds): what the write adds is staged in
+        graphs of its own, read together with the real ones (:func:`_with_overlays`), so nothing
+        is copied. Otherwise the graphs the change touches, and the inferred graph, are copied
+        on the server, and the change applied to the copies."""
+        from yokuryu.graph.fast import with_results_graph
+        from yokuryu.graph.transaction import PROTECTED_GRAPHS
+
+        prefix = f"{STAGING}{int(time.time())}-{uuid.uuid4().hex}/"
+        touched_graphs = sorted({q.graph_name.value for q in (*removed, *added)})
+        staged = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
+        staged[INFERRED] = prefix + "inferred"
+        view = StagedView(self.engine, prefix, {}, staged) if overlay else StagedView(self.engine, prefix, staged)
+        try:
+            existing = [g for g in _graph_names(self.engine) if not g.startswith(REASONER)]
+            data_graphs = sorted({g for g in existing if g not in PROTECTED_GRAPHS and g != str(SHAPES_GRAPH)}
+                                 | set(touched_graphs))
+            copies = [] if overlay else \
+                [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in staged.items() if name in existing]
+            support = "INSERT DATA { " + quads_text(view.insert_quad(q) for q in self._support) + " }" \
+                if self._support else ""
+            self.engine.update(" ;\n".join(part for part in [*copies, support, *_change_text(view, removed, added)]
+                                            if part))
+            focus = validator.affected_focus_nodes(view, added=added, removed=removed, data_graphs=data_graphs)
+            report = with_results_graph(
+                validator.validate(view, data_graphs=data_graphs, focus=focus).to_validation_report(locate))
+            if not report.conforms:
+                return report, None
+            if not overlay:  # the reasoner applies the change itself, from the old state
+                undo = _change_text(view, added, removed)
+                if undo:
+                    self.engine.update(" ;\n".join(undo))
+            reasoner.old_view = StagedView(self.engine, prefix, {})
+            reasoner.restored = set()
+            reasoner.overlay = overlay
+            touched: set[ox.Triple] = set()
+            for change, call in ((removed, reasoner.remove), (added, reasoner.add)):
+                if change:
+                    delta = call(view, change)
+                    touched |= delta.added | delta.removed | delta.rederived
+            inferred = ox.NamedNode(INFERRED)
+            present = set()
+            for batch in _batches(sorted(touched, key=str), 1000):
+                rows = view.select("SELECT ?s ?p ?o WHERE { VALUES (?s ?p ?o) { " + " ".join(
+                    f"({sparql_term(t.subject)} {sparql_term(t.predicate)} {sparql_term(t.object)})" for t in batch)
+                    + f" }} GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+                present.update(ox.Quad(r["s"], r["p"], r["o"], inferred) for r in rows)
+            self.store = _Presence(present)
+            return report, touched
+        finally:
+            reasoner.old_view = None
+            try:
+                _drop(self.engine, _graphs_under(self.engine, prefix))
+            except RemoteError as error:  # the answer stands; the next Yokuryū start drops them
+                log.warning("could not drop the staging graphs of a write: %s", error)
+
+
+class UnsupportedRemoteCheck(RuntimeError):
+    """A write the server cannot check (the transaction then re-derives everything)."""
+
+
+def _change_text(view: StagedView, removed: Iterable[ox.Quad], added: Iterable[ox.Quad]) -> list[str]:
+    """DELETE DATA / INSERT DATA of a change, into the staged copies of its graphs."""
+    parts = []
+    for verb, quads in (("DELETE", removed), ("INSERT", added)):
+        quads = [view.insert_quad(q) for q in quads]
+        if quads:
+            parts.append(f"{verb} DATA {{\n{quads_text(quads)}}}")
+    return parts
+
+
+def _graph_names(engine: RemoteEngine) -> list[str]:
+    return [row["g"].value for row in engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")
+            if isinstance(row.get("g"), ox.NamedNode)]
+
+
+def _graphs_under(engine: RemoteEngine, prefix: str) -> list[str]:
+    rows = engine.select(f'SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ }} FILTER(STRSTARTS(STR(?g), "{prefix}")) }}')
+    return [row["g"].value for row in rows if isinstance(row.get("g"), ox.NamedNode)]
+
+
+def _drop(engine: RemoteEngine, graphs: list[str]) -> None:
+    if graphs:
+        engine.update(" ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in graphs))
+
+
+def _support_quads(ontology, shapes) -> list[ox.Quad]:
+    """The reasoner's support graph for the ontology alone (statements about vocabulary terms;
+    the build does not store it). Materialised once, on a small local store of the ontology."""
+    from yokuryu.graph.owlrl_sparql import SUPPORT, CompiledReasoner
+    from yokuryu.graph.sparql_engine import LocalEngine
+    from yokuryu.graph.terms import rdflib_triples_to_quads
+
+    local = ox.Store()
+    local.bulk_extend(rdflib_triples_to_quads(ontology, ONTOLOGY_GRAPH))
+    CompiledReasoner.compile(ontology, shapes).materialize(LocalEngine(local))
+    return [q for q in local.quads_for_pattern(None, None, None, ox.NamedNode(SUPPORT))
+            if not isinstance(q.subject, ox.BlankNode) and not isinstance(q.object, ox.BlankNode)]

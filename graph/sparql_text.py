@@ -225,3 +225,82 @@ def _group_text(text: str, op_tokens: list[Token], where: Token) -> str | None:
         if token.kind == "close" and token.depth == 0:
             return text[rest[0].start:token.start + 1]
     return None
+
+
+QUERY_FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
+UPDATE_OPERATIONS = ("INSERT", "DELETE", "WITH", "LOAD", "CLEAR", "CREATE", "DROP", "ADD", "MOVE", "COPY")
+
+
+def misplaced_start(text: str, kind: str = "query") -> str | None:
+    """Why ``text`` cannot be a ``kind`` ("query" or "update") from its first keyword, or None.
+
+    Meant for text the engine has already refused: pyoxigraph reports a misspelt ``SELEC`` as
+    "expected CONSTRUCT" (the last form it tried), which sends a reader to the wrong word. When
+    the prologue (PREFIX, BASE) is well formed and the next word is not a query form (or, in
+    an update, not an operation), this says which word, where, and what may start the text.
+    None when the start is fine or the prologue itself is broken: the engine's message stands.
+    """
+    try:
+        found = tokens(text)
+    except SparqlTextError:
+        return None
+    if kind == "query":
+        operations = [(0, len(found))]
+    else:  # every operation of an update has its own prologue
+        ends = [i for i, t in enumerate(found) if t.kind == "semicolon" and t.depth == 0] + [len(found)]
+        operations = list(zip([0] + [end + 1 for end in ends[:-1]], ends))
+    for begin, end in operations:
+        index = _after_prologue(found[:end], begin)
+        if index is None or index >= end:
+            continue  # a broken prologue or nothing after it: the engine's message is the right one
+        message = _wrong_start(found[index], kind)
+        if message is not None:
+            line, column = line_and_column(text, found[index].start)
+            return f"line {line}, column {column}: {message}"
+    return None
+
+
+def _after_prologue(found: list[Token], i: int) -> int | None:
+    """The index of the first token after the PREFIX and BASE declarations from ``i``; None if one is broken."""
+    while i < len(found):
+        word = found[i].keyword
+        if word == "PREFIX":
+            if i + 2 >= len(found) or found[i + 1].kind != "pname" or not found[i + 1].text.endswith(":") \
+                    or found[i + 2].kind != "iri":
+                return None
+            i += 3
+        elif word == "BASE":
+            if i + 1 >= len(found) or found[i + 1].kind != "iri":
+                return None
+            i += 2
+        else:
+            return i
+    return i
+
+
+def _wrong_start(token: Token, kind: str) -> str | None:
+    import difflib
+
+    word = token.keyword
+    if kind == "query":
+        if word in QUERY_FORMS:
+            return None
+        if word in UPDATE_OPERATIONS:
+            return f"'{token.text}' starts an update, not a query; send it as one (`yokuryu update`, or update= over HTTP)"
+        what, expected = "a SPARQL query form", "a query starts with SELECT, CONSTRUCT, ASK or DESCRIBE"
+        allowed = QUERY_FORMS
+    else:
+        if word in UPDATE_OPERATIONS:
+            return None
+        if word in QUERY_FORMS:
+            return f"'{token.text}' starts a query, not an update; send it as one (`yokuryu query`, or query= over HTTP)"
+        what = "a SPARQL update operation"
+        expected = ("an update is one or more operations separated by ';', each starting with INSERT, "
+                    "DELETE, WITH, LOAD, CLEAR, CREATE, DROP, ADD, MOVE or COPY")
+        allowed = UPDATE_OPERATIONS
+    expected += " (after PREFIX/BASE)"
+    if word is None:
+        return f"{expected}, not '{token.text}'"
+    close = difflib.get_close_matches(word, (*allowed, "PREFIX", "BASE"), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"'{token.text}' is not {what}{hint}; {expected}"

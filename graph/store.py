@@ -40,6 +40,9 @@ class KnowledgeStore:
         # counting an in-memory store walks all of it, which costs time and, in a process that
         # shares the store with forked query processes, makes this process copy the pages it walks.
         self._quads: int | None = None
+        # Triples per graph (None: the default graph), for the home page and VoID: each counted the
+        # first time it is asked for, then kept by the write transactions (graph_counts_change).
+        self._graph_counts: dict[str | None, int] = {}
 
     # --- state -------------------------------------------------------------
 
@@ -73,16 +76,52 @@ class KnowledgeStore:
         """A committed write removed and added that many quads (None: unknown, count again when asked)."""
         if removed is None or added is None or self._quads is None:
             self._quads = None
+            self._graph_counts = {}
         else:
             self._quads += added - removed
+
+    def graph_counts_change(self, removed=None, added=None) -> None:
+        """A write committed under the write lock removed and added these quads (None: unknown).
+
+        Called by the transaction while it still holds the write lock, as :meth:`graph_count`
+        counts a graph for the first time, so no commit falls between a count and the changes
+        applied to it.
+        """
+        if removed is None or added is None:
+            self._graph_counts = {}
+            return
+        counts = self._graph_counts
+        for quads, sign in ((removed, -1), (added, 1)):
+            for quad in quads:
+                name = None if isinstance(quad.graph_name, ox.DefaultGraph) else quad.graph_name.value
+                if name in counts:
+                    counts[name] += sign
 
     def graph_names(self) -> list[str]:
         return sorted(g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode))
 
     def graph_count(self, name: str | None) -> int:
-        """Number of triples in one named graph (``None``: the default graph)."""
+        """Number of triples in one named graph (``None``: the default graph).
+
+        Counted once and then kept by the writes (:meth:`graph_counts_change`): a count walks the graph,
+        seconds at a million quads, and in a server whose in-memory store is shared with forked
+        query processes the walk makes the server copy the pages it reads.
+        """
+        counts = self._graph_counts
+        if name in counts:
+            return counts[name]
         graph = ox.DefaultGraph() if name is None else ox.NamedNode(name)
-        return sum(1 for _ in self.oxigraph.quads_for_pattern(None, None, None, graph))
+        # Kept only if counted under the write lock, so no commit's change is missed or counted
+        # twice; while a write holds the lock, count without keeping (readers never wait).
+        keep = self.write_lock.acquire(blocking=False)
+        try:
+            count = sum(1 for _ in self.oxigraph.quads_for_pattern(None, None, None, graph))
+            if keep and self._graph_counts is counts:
+                counts[name] = count
+            return count
+        finally:
+            if keep:
+                self.write_lock.release()
 
     # --- writing -------------------------------------------------------------
 
@@ -97,6 +136,7 @@ class KnowledgeStore:
             self.oxigraph.clear()
             self.oxigraph.extend(quads)
             self._quads = None
+            self._graph_counts = {}
             if self.is_persistent:
                 self.oxigraph.flush()
             self.touch()

@@ -44,7 +44,7 @@ from yokuryu.graph.query_guard import (
     is_network_refusal,
     network_refused_message,
 )
-from yokuryu.graph.sparql_text import operations, with_update_dataset
+from yokuryu.graph.sparql_text import misplaced_start, operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.graph.validation import ValidationReport
@@ -219,6 +219,7 @@ def update(store: KnowledgeStore, change: str | Change, *, plain: bool = False,
             except BaseException:
                 store.incremental = None  # the hook may have undone the commit: the working copy is stale
                 raise
+        store.graph_counts_change(removed, added)  # under the lock: see KnowledgeStore.graph_count
     return WriteOutcome(len(added), len(removed), time.monotonic() - started, checked=True)
 
 
@@ -547,11 +548,13 @@ def _plain_update(store: KnowledgeStore, change: str | Change, base_iri, on_comm
         apply_in_one_transaction(store, removed, added)
         if on_commit is not None:
             on_commit(removed, added)
+        store.graph_counts_change(removed, added)
         return WriteOutcome(len(added), len(removed), time.monotonic() - started)
     if on_commit is None:
         before = len(store)
         _run(store.oxigraph, change, base_iri, None)
         after = len(store)
+        store.graph_counts_change(None, None)  # which graphs changed is not known here: count again
         return WriteOutcome(max(0, after - before), max(0, before - after), time.monotonic() - started)
     # Whoever holds a copy gets the change itself, as quads, because running the update text
     # again could differ (NOW(), RAND(), UUID(), fresh blank nodes).
@@ -562,12 +565,14 @@ def _plain_update(store: KnowledgeStore, change: str | Change, base_iri, on_comm
         if parts:
             _run(store.oxigraph, " ;\n".join(parts), None, None)  # one update: readers see before or after
         on_commit(direct.removed, direct.added)
+        store.graph_counts_change(direct.removed, direct.added)
         return WriteOutcome(len(direct.added), len(direct.removed), time.monotonic() - started)
     before = set(store.oxigraph)
     _run(store.oxigraph, change, base_iri, None)
     after = set(store.oxigraph)
     removed, added = before - after, after - before
     on_commit(removed, added)
+    store.graph_counts_change(removed, added)
     return WriteOutcome(len(added), len(removed), time.monotonic() - started)
 
 
@@ -629,7 +634,7 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         # Offline: an update's SERVICE or LOAD cannot reach the network (yokuryu.graph.offline).
         run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
-        raise UpdateSyntaxError(f"SPARQL update syntax error: {error}") from error
+        raise UpdateSyntaxError(f"SPARQL update syntax error: {misplaced_start(text, 'update') or error}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise RemoteAccess(network_refused_message("update")) from error

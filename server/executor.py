@@ -75,7 +75,7 @@ def check_update_syntax(check: UpdateCheck) -> int:
                        prefixes=dict(check.prefixes) if check.prefixes is not None else None)
     except SyntaxError:
         raise
-    except (ValueError, OSError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # RuntimeError: "The graph <g> does not exist"
         from yokuryu.graph.query_guard import is_network_refusal
         if is_network_refusal(error):
             raise  # the server answers 403
@@ -225,16 +225,35 @@ class InProcessReads:
     the write is answered (read-your-writes).
     """
 
-    def __init__(self, store: KnowledgeStore, executor, size: StoreSize):
+    def __init__(self, store: KnowledgeStore, executor, size: StoreSize | None):
         self.store = store
         self.executor = executor
-        self.size = size  # from store_size(store), measured before the query processes were forked
+        # From store_size(store), measured before the query processes were forked (None: not yet
+        # known, every query goes to ``executor``; see measured_later).
+        self.size = size
+
+    @classmethod
+    def measured_later(cls, store: KnowledgeStore, executor) -> InProcessReads:
+        """For an on-disk store, whose pages no query process shares: the bound is measured in a
+        thread after the server is ready (at 1M quads ~2 s of CPU, most of an on-disk start)."""
+        reads = cls(store, executor, None)
+        threading.Thread(target=reads._measure, name="yokuryu-store-size", daemon=True).start()
+        return reads
+
+    def _measure(self) -> None:
+        try:
+            with self.store.write_lock:  # a write waits, so the bound includes it or is raised by it
+                self.size = store_size(self.store)
+        except Exception:  # noqa: BLE001 - without the bound every query still has its process
+            log.exception("could not measure the store for in-process reads; every query runs in a query process")
 
     def __getattr__(self, name):  # timeout, workers, check_update, shutdown… are the executor's
         return getattr(self.executor, name)
 
     def run(self, request: QueryRequest) -> tuple[bytes, str]:
-        if request.default_graph is None and request.named_graphs is None and is_bounded(request.text, self.size):
+        size = self.size
+        if size is not None and request.default_graph is None and request.named_graphs is None \
+                and is_bounded(request.text, size):
             return evaluate_query(self.store, request)
         return self.executor.run(request)
 
@@ -245,7 +264,7 @@ class InProcessReads:
             if committed is not None:
                 committed(removed, added)
         finally:
-            if added:
+            if added and self.size is not None:  # None: the measurement to come includes this write
                 live = self.store.oxigraph
                 degree = max((sum(1 for _ in live.quads_for_pattern(s, None, None, None))
                               for s in {q.subject for q in added}), default=0)

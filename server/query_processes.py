@@ -6,10 +6,11 @@ take down only that process. ``yokuryu serve`` starts, before the HTTP server st
 
 - the **zygote**: a process holding a copy of the store. For the in-memory store it is forked
   from the server (a copy-on-write copy); for an on-disk store (``--store``), whose RocksDB
-  handle must not cross a ``fork``, it is a new program loaded from a dump of the store (an
-  in-memory copy: queries never touch the RocksDB files, and need its size in memory).
+  handle must not cross a ``fork``, it is a new program that opens a checkpoint of the store
+  read-only (:mod:`yokuryu.server.checkpoints`: hard links, no copy in memory).
   It does two things, one at a time: fork a query process on request, and apply a committed
-  write (removed and added quads, as N-Quads) to its copy. It locks itself out of the network
+  write to its copy (removed and added quads, as N-Quads; for an on-disk store, a fresh
+  checkpoint to switch to). It locks itself out of the network
   first (:mod:`yokuryu.graph.offline`), so no query can make the server fetch anything;
 - ``--query-processes`` (default 1) **query processes**, forked by the zygote, each evaluating
   up to ``--workers`` ÷ processes queries at once, one thread per query (pyoxigraph releases
@@ -29,8 +30,9 @@ the zygote before the write is answered, and the processes forked before it take
 queries (each ends when its last query does): a query sees the state before a write or after
 it, never a mixture, and a client that reads after its write was answered sees that write. If
 the zygote dies, a new one is started from a dump of the server's store (the only case that
-reloads the graph) and the event is logged. The zygote and query processes die with the server
-(``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on their sockets everywhere).
+reloads the graph; on disk, from a fresh checkpoint) and the event is logged. The zygote and
+query processes die with the server (``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on their
+sockets everywhere).
 
 Each query process may grow by at most ``--query-memory`` MiB (``RLIMIT_AS`` above what it holds
 when forked, plus room for its threads' stacks and malloc arenas): a query that needs more ends
@@ -64,6 +66,7 @@ import pyoxigraph as ox
 
 from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore, load_nquads
+from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
 
@@ -92,9 +95,11 @@ class QueryProcesses:
         self._forking = 0  # forks under way, counted against ``processes``
         self._busy = 0  # queries being evaluated (or about to be), at most ``workers``
         self._generation = 0  # bumped by every committed write: older processes hold an older state
+        # An on-disk store's query processes read checkpoints of it (None: the in-memory store).
+        self._checkpoints = Checkpoints(store) if store.is_persistent else None
         if store.is_persistent:
             with store.write_lock:
-                self._zygote = _Zygote.spawn(store, memory_mib)
+                self._zygote = _Zygote.spawn(store, memory_mib, self._checkpoints)
         else:
             self._zygote = _Zygote.fork(store, memory_mib)
         self._live.append(self._fork_process(self.threads))
@@ -313,10 +318,16 @@ class QueryProcesses:
         """
         if not removed and not added:
             return  # the workers' state is still the store's
-        change = (_nquads(removed), _nquads(added))
+        if self._checkpoints is not None:
+            checkpoint = self._checkpoints.take()  # an error here is the write hook's to log, not a dead zygote
+        else:
+            change = (_nquads(removed), _nquads(added))
         with self._zygote_lock:
             try:
-                self._zygote.apply(*change)
+                if self._checkpoints is not None:
+                    self._zygote.switch_to(checkpoint)
+                else:
+                    self._zygote.apply(*change)
                 dead = None
             except (EOFError, OSError):
                 dead = self._zygote
@@ -339,7 +350,7 @@ class QueryProcesses:
             log.warning("the query zygote (process %d) died; starting a new one from a dump of the store "
                         "(%d quads)", dead.pid, self.store.quad_count())
             dead.close()
-            self._zygote = _Zygote.spawn(self.store, self.memory_mib)
+            self._zygote = _Zygote.spawn(self.store, self.memory_mib, self._checkpoints, only=True)
             with self._pool:
                 self._generation += 1  # the old processes died with their zygote
                 while self._live:
@@ -370,6 +381,8 @@ class QueryProcesses:
                 self._drop(self._live[0])
         with self._zygote_lock:
             self._zygote.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
 
 
 @dataclass(eq=False)
@@ -432,18 +445,23 @@ class _Zygote:
         return cls(pid, ours)
 
     @classmethod
-    def spawn(cls, store: KnowledgeStore, memory_mib: int) -> _Zygote:
-        """Start a zygote as a new program, fed a dump of ``store`` (the caller holds the write lock)."""
+    def spawn(cls, store: KnowledgeStore, memory_mib: int, checkpoints: Checkpoints | None = None,
+              only: bool = False) -> _Zygote:
+        """Start a zygote as a new program (the caller holds the write lock): it opens a new checkpoint
+        of ``store`` when ``checkpoints`` are given (``only``: the older ones are removed), else it is fed
+        a dump of ``store``."""
+        checkpoint = [str(checkpoints.take(only=only))] if checkpoints is not None else []
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = subprocess.Popen(
             [sys.executable, "-m", "yokuryu.server.query_processes", str(theirs.fileno()), str(os.getpid()),
-             str(memory_mib)],
-            stdin=subprocess.PIPE, pass_fds=[theirs.fileno()])
+             str(memory_mib), *checkpoint],
+            stdin=subprocess.DEVNULL if checkpoint else subprocess.PIPE, pass_fds=[theirs.fileno()])
         theirs.close()
         zygote = cls(process.pid, ours, process)
         try:
-            store.oxigraph.dump(process.stdin, format=NQUADS)
-            process.stdin.close()
+            if not checkpoint:
+                store.oxigraph.dump(process.stdin, format=NQUADS)
+                process.stdin.close()
             if zygote.conn.recv() != ("ready",):
                 raise OSError("the new query zygote did not start")
         except BaseException:
@@ -474,6 +492,13 @@ class _Zygote:
         if reply[0] != "applied":
             raise OSError(f"the query zygote could not apply a write: {reply[1]}")
 
+    def switch_to(self, checkpoint: Path) -> None:
+        """Have the zygote fork its workers with ``checkpoint`` from now on (it opens it after answering)."""
+        self.conn.send(("switch", str(checkpoint)))
+        reply = self.conn.recv()
+        if reply[0] != "applied":
+            raise OSError(f"unexpected answer from the query zygote: {reply!r}")
+
     def close(self) -> None:
         """End the zygote (its workers end with it) and reap it."""
         self.conn.close()
@@ -493,8 +518,11 @@ class _Zygote:
 # --- inside the zygote and the workers ---------------------------------------------------------
 
 
-def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) -> None:
-    """Fork workers and apply writes, one request at a time, until the server goes away."""
+def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
+                copy: ReadOnlyCopy | None = None) -> None:
+    """Fork workers and apply writes, one request at a time, until the server goes away.
+
+    ``copy``: an on-disk store's checkpoint (``store`` is its handle), switched at each write."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     lock_out_network()  # before any worker exists: every worker inherits the lock
     conn = Connection(os.dup(channel.fileno()))
@@ -502,6 +530,9 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
     ended: dict[int, int] = {}  # wait statuses of recently ended workers, for the server to ask
     while True:
         try:
+            if copy is not None and copy.superseded() and not conn.poll(1.0):
+                copy.prune()  # idle: remove the old checkpoints whose last workers have ended since
+                continue
             request = conn.recv()
         except (EOFError, OSError):
             return
@@ -526,6 +557,8 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
                     os._exit(0)
             for _, theirs in pairs:
                 theirs.close()
+            if copy is not None:
+                copy.forked(pid)
             conn.send(("forked", pid))
             socket.send_fds(channel, [b"w"], [ours.fileno() for ours, _ in pairs])
             for ours, _ in pairs:
@@ -539,6 +572,18 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int) 
                 conn.send(("applied",))
             except (SyntaxError, ValueError, OSError) as error:
                 conn.send(("failed", str(error)))
+        elif request[0] == "switch" and copy is not None:
+            # Answered before the checkpoint is opened (~20 ms at 1M), so the write is answered
+            # sooner: the server's next request (a fork) waits for it, so a read after the write
+            # still sees it. If it cannot be opened, the zygote ends, and the server starts a new
+            # one on a fresh checkpoint rather than let workers read the state before the write.
+            conn.send(("applied",))
+            try:
+                store = copy.switch_to(Path(request[1]))
+            except OSError as error:
+                log.error("the query zygote cannot open the checkpoint %s (%s); it ends, to be replaced",
+                          request[1], error)
+                return
 
 
 def _reap(ended: dict[int, int]) -> None:
@@ -725,10 +770,16 @@ def _nquads(quads: set[ox.Quad]) -> bytes:
 _LOAD_CHUNK = 8 * _MiB
 
 
-def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
-    """A restarted zygote: load the store from the dump on stdin, then serve the server."""
+def _spawned_zygote(fd: int, server: int, memory_mib: int, checkpoint: str | None = None) -> None:
+    """A zygote as a new program: open ``checkpoint`` (an on-disk store), or load the store from
+    the dump on stdin (a restarted in-memory zygote); then serve the server."""
     _die_with(server)
     channel = socket.socket(fileno=fd)
+    if checkpoint is not None:
+        copy = ReadOnlyCopy(Path(checkpoint))
+        Connection(os.dup(channel.fileno())).send(("ready",))
+        zygote_main(copy.store, channel, memory_mib, copy)
+        return
     store = KnowledgeStore(ox.Store())
     # The store's own loader, not a Python object per quad (at 1M quads 10 s of CPU became 3),
     # fed a chunk at a time so that it parses while the server is still writing the dump.
@@ -744,4 +795,4 @@ def _spawned_zygote(fd: int, server: int, memory_mib: int) -> None:
 
 
 if __name__ == "__main__":
-    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    _spawned_zygote(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])

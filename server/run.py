@@ -112,11 +112,13 @@ def serve(args) -> int:
     gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
     if executor is None:
         # Measured before the fork: a scan in the server afterwards would copy the pages it shares.
-        size = store_size(store) if config.in_process_reads else None
+        # (An on-disk store shares no pages with the query processes: measured after the start.)
+        size = store_size(store) if config.in_process_reads and not store.is_persistent else None
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
-        if executor is not None and size is not None:
-            executor = InProcessReads(store, executor, size)  # bounded queries skip the process hop
+        if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
+            executor = (InProcessReads(store, executor, size) if size is not None
+                        else InProcessReads.measured_later(store, executor))
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
         _prepare_writes(store, config.engine)
@@ -313,11 +315,11 @@ def _where(store) -> str:
 
 
 def _query_processes(store, config: ServerConfig):
-    """The query processes; for an on-disk store that cannot be loaded into them, the thread executor.
+    """The query processes; for an on-disk store they cannot read, the thread executor.
 
-    An on-disk store's zygote is loaded from an N-Quads dump, and pyoxigraph's parser refuses a
-    line over 16 MiB (one huge literal): such a store is still served, with queries in threads
-    (not killable, not memory-bounded), and the operator is told why.
+    An on-disk store's zygote opens a checkpoint of it (``yokuryu.server.checkpoints``): if that
+    fails (no room for the checkpoint's folder in the store's), the store is still served, with
+    queries in threads (not killable, not memory-bounded), and the operator is told why.
     """
     from yokuryu.server.query_processes import QueryProcesses
     try:
@@ -326,7 +328,7 @@ def _query_processes(store, config: ServerConfig):
     except (OSError, EOFError) as error:
         if not store.is_persistent:
             raise
-        print(f"yokuryu serve: WARNING: the query processes could not load a copy of the store ({error}); "
+        print(f"yokuryu serve: WARNING: the query processes could not open a checkpoint of the store ({error}); "
               "queries run in threads, without the memory limit, and a query past --timeout finishes in "
               "the background", file=sys.stderr, flush=True)
         return None

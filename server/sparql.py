@@ -22,7 +22,7 @@ from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
-from yokuryu.graph.sparql_text import DatasetConflict, with_update_dataset
+from yokuryu.graph.sparql_text import DatasetConflict, misplaced_start, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
@@ -231,11 +231,15 @@ def as_requested(body: bytes, media_type: str, rdf_syntax: RdfSyntax | None) -> 
 
 
 def readable_syntax_error(message: str, text: str, empty: bool | None = None) -> str:
-    """The parser's message, or for an undeclared prefix a sentence that says which and where.
+    """The parser's message, or a sentence that says which word and where: a query that does not
+    start with a query form (``SELEC``), or an undeclared prefix.
 
     pyoxigraph reports an unknown prefix as "Prefix not found" followed by every character class
     it would have accepted; a person needs the prefix, its position and the fix.
     """
+    misplaced = misplaced_start(text, "query")  # "SELEC …": the engine says "expected CONSTRUCT"
+    if misplaced is not None:
+        return misplaced
     where = re.match(r"error at (\d+):(\d+)", message)
     if "Prefix not found" not in message or where is None:
         return message
@@ -330,7 +334,8 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
         else:  # a remote store's executor: parse here, in a thread without network
             data_quads = run_offline(check_update_syntax, check)
     except SyntaxError as error:
-        raise ProtocolError(f"400 Bad Request: SPARQL update syntax error: {error}") from error
+        raise ProtocolError("400 Bad Request: SPARQL update syntax error: "
+                            f"{misplaced_start(text, 'update') or error}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None

@@ -245,3 +245,67 @@ def test_load_into_a_built_store_is_validated_like_a_write(tmp_path):
     assert b"a loaded note" not in comments()
     assert run_cli("load", "--store", store, note).returncode == 0
     assert b"a loaded note" in comments()
+
+
+class _DiesAfterItsFirstCommit:
+    """A pyoxigraph store whose process is taken to die right after the first call that changes
+    it: every later change fails, as if the process had been killed between the two."""
+
+    CHANGES = {"add", "remove", "extend", "bulk_extend", "update", "load", "bulk_load", "clear",
+               "clear_graph", "remove_graph", "add_graph"}
+
+    def __init__(self, store):
+        self.store, self.commits = store, 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self.store, name)
+        if name not in self.CHANGES:
+            return attribute
+
+        def change(*args, **kwargs):
+            if self.commits:
+                raise OSError("the process died before this call")
+            self.commits += 1
+            return attribute(*args, **kwargs)
+        return change
+
+    def __iter__(self):
+        return iter(self.store)
+
+    def __contains__(self, quad):
+        return quad in self.store
+
+    def __len__(self):
+        return len(self.store)
+
+
+def test_load_commits_the_data_and_its_recounted_description_together(built):
+    """A crash right after ``yokuryu load``'s first commit leaves no stale VoID count: the new
+    quads and the dataset description's new counts go in the same transaction."""
+    import pyoxigraph as ox
+
+    from pathlib import Path
+
+    from yokuryu.graph import open_store
+    from yokuryu.graph.pipeline import load_files
+    from yokuryu.ontology import DATASET_IRI, METADATA_GRAPH
+
+    store = open_store(None)
+    store.load_build(built)
+    real = store.oxigraph
+    store.oxigraph = dying = _DiesAfterItsFirstCommit(real)
+    try:
+        load_files(store, [Path(__file__).parent / "data" / "extra-estimate.ttl"])
+    except Exception:  # noqa: BLE001 - the test is what the store holds after the crash
+        pass
+    store.oxigraph = real
+    assert dying.commits == 1
+    meta = ox.NamedNode(str(METADATA_GRAPH))
+    stated: dict[str, list[int]] = {}
+    for quad in real.quads_for_pattern(None, ox.NamedNode("http://rdfs.org/ns/void#triples"), None, meta):
+        if quad.subject.value != DATASET_IRI and quad.subject != meta:
+            stated.setdefault(quad.subject.value, []).append(int(quad.object.value))
+    walked = {name.value: sum(1 for _ in real.quads_for_pattern(None, None, None, name))
+              for name in real.named_graphs() if name.value in stated}
+    assert stated == {name: [n] for name, n in walked.items()}
+    assert any("extra-estimate" in name or "user" in name for name in stated)  # the load was committed

@@ -75,6 +75,30 @@ def test_service_is_refused_like_the_server_refuses_it():
     assert "SERVICE" in line and "network" in line
 
 
+def test_misspelt_query_form_names_the_word_not_the_parsers_last_guess():
+    line = one_line_error(run_cli("query", "SELEC * WHERE { ?s ?p ?o }"))
+    assert "line 1, column 1: 'SELEC' is not a SPARQL query form (did you mean SELECT?)" in line
+    assert "a query starts with SELECT, CONSTRUCT, ASK or DESCRIBE (after PREFIX/BASE)" in line
+    assert "expected CONSTRUCT" not in line
+
+
+def test_an_update_given_to_query_says_so():
+    line = one_line_error(run_cli("query", "INSERT DATA { <urn:x:a> <urn:x:b> 1 }"))
+    assert "'INSERT' starts an update, not a query" in line and "yokuryu update" in line
+
+
+def test_misspelt_update_operation_names_the_word_and_changes_nothing(tmp_path):
+    store = tmp_path / "store"
+    assert run_cli("build", "--store", store).returncode == 0
+    graph = "https://w3id.org/yokuryu/graph/user/notes"
+    text = (f"PREFIX ex: <urn:x:>\nINSERT DATA {{ GRAPH <{graph}> {{ ex:a ex:b 1 }} }} ;\n"
+            f"INSRT DATA {{ GRAPH <{graph}> {{ ex:a ex:b 2 }} }}")
+    line = one_line_error(run_cli("update", "--store", store, text))
+    assert "line 3, column 1: 'INSRT' is not a SPARQL update operation (did you mean INSERT?)" in line
+    asked = run_cli("query", "--store", store, "ASK { <urn:x:a> ?p ?o }")
+    assert asked.returncode == 0 and asked.stdout.decode().strip() == "false"
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 

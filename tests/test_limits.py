@@ -74,7 +74,7 @@ def test_query_over_the_time_limit_has_its_process_killed_and_a_fresh_one_answer
 
 
 def test_on_disk_store_runaway_queries_are_killed_too(start_server, tmp_path):
-    # An on-disk store's queries run in killable processes as well (loaded from a dump of the
+    # An on-disk store's queries run in killable processes as well (reading a checkpoint of the
     # store), so a runaway ends with its process and the only worker is free at once.
     server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates",
                           "--timeout", "1", "--workers", "1")

@@ -1,4 +1,4 @@
-"""Query processes (in-memory store): runaway queries really stop, writes reach every reader,
+"""Query processes (in-memory and on-disk stores): runaway queries really stop, writes reach every reader,
 a dead zygote is replaced, and nothing outlives the server. All over real HTTP, with the
 process tree read from /proc."""
 from __future__ import annotations
@@ -194,16 +194,57 @@ def test_no_query_process_outlives_the_server(start_server, stop):
     assert len(outcome) == 1
 
 
-def test_an_on_disk_store_queries_in_processes_loaded_from_a_dump_and_sees_writes(start_server, tmp_path):
-    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates")
+def snapshots(store: Path) -> list[str]:
+    """The checkpoints of an on-disk store that its query processes read (see yokuryu.server.checkpoints)."""
+    folder = store / "query-snapshots"
+    return sorted(entry.name for entry in folder.iterdir()) if folder.exists() else []
+
+
+def test_an_on_disk_store_is_queried_through_a_checkpoint_that_follows_every_write(start_server, tmp_path):
+    store = tmp_path / "store"
+    (store / "query-snapshots" / "7").mkdir(parents=True)  # left by a server that was killed
+    server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2")
+    assert any("queries in killable processes" in line for line in server.output)
+    assert snapshots(store) == ["0"], "a stale checkpoint folder is removed at start"
+    (zygote,) = children(server.process.pid)  # a new program reading a checkpoint, not a fork of RocksDB
     fill(server, 10)
     cheap_query(server)
-    (zygote,) = children(server.process.pid)  # a new program fed a dump, not a fork of RocksDB
-    assert any("queries in killable processes" in line for line in server.output)
-    update(server, "INSERT DATA { <urn:s> <urn:p> \"later\" }")
-    found = requests.get(f"{server.url}/sparql", params={"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"},
-                         timeout=60)
-    assert select_values(found, "o") == ["later"]
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    for value in ("first", "second", "third"):
+        update(server, f'INSERT DATA {{ <urn:s> <urn:p> "{value}" }}')
+        found = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+        assert value in select_values(found, "o"), "a read after a write sees it"
+    assert children(server.process.pid) == [zygote]
+    # Superseded checkpoints go once no worker reads them: only the current one remains.
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "fourth" }')
+    requests.get(f"{server.url}/sparql", params=query, timeout=60)
+    wait_until(lambda: len(snapshots(store)) == 1)
+    assert snapshots(store) == ["5"]  # the newest: one at start, one per write (fill, three, the fourth)
+    # Nothing of the store is loaded into the zygote: it holds a read-only handle.
+    assert private_mib(zygote) < 64
+    server.stop()
+    assert snapshots(store) == [], "the checkpoints are removed when the server stops"
+
+    again = start_server("--empty", "--store", store)
+    found = requests.get(f"{again.url}/sparql", params=query, timeout=60)
+    assert sorted(select_values(found, "o")) == ["first", "fourth", "second", "third"]
+
+
+def test_an_on_disk_store_whose_zygote_dies_gets_a_new_one_on_a_fresh_checkpoint(start_server, tmp_path):
+    store = tmp_path / "store"
+    server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2")
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "before" }')
+    zygote, workers = zygote_and_workers(server)
+    os.kill(zygote, signal.SIGKILL)
+    wait_until(lambda: not any(running(pid) for pid in [zygote, *workers]))
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=60), "o") == ["before"]
+    (replacement,) = children(server.process.pid)
+    assert replacement != zygote
+    assert len(snapshots(store)) == 1, "the dead zygote's checkpoints are removed"
+    update(server, 'INSERT DATA { <urn:s> <urn:p> "after" }')
+    found = requests.get(f"{server.url}/sparql", params=query, timeout=60)
+    assert sorted(select_values(found, "o")) == ["after", "before"]
 
 
 def private_mib(pid: int) -> float:

@@ -375,36 +375,6 @@ def test_an_upstream_failing_at_commit_is_502_and_nothing_is_half_applied(built_
         proxy.stop()
 
 
-def test_writes_into_a_larger_remote_server_do_not_read_it_back(tmp_path):
-    """Over the 10k registry, a write after the first costs requests and bytes bounded by the change."""
-    registry = tmp_path / "10k.ttl"  # the registry generator is deterministic and takes under a second
-    subprocess.run([sys.executable, str(Path(__file__).parent.parent / "bench" / "registry.py"), "--size", "10k",
-                    "--seed", "1", "-o", registry], check=True, stdout=subprocess.DEVNULL)
-    large = Oxigraph(tmp_path / "oxigraph-10k")
-    proxy = RecordingProxy(large.url)
-    server = None
-    try:
-        built = run_cli("build", *large.remote_args(), registry)
-        assert built.returncode == 0, built.stderr.decode()
-        server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
-        dump = requests.post(f"{large.url}/query", data={"query": "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"},
-                             headers={"Accept": "application/n-triples"}, timeout=120)
-        upstream_bytes = len(dump.content)
-        assert write(server, group_insert("remote-first-group")).status_code == 200
-        for name in ("remote-second-group", "remote-third-group"):
-            proxy.reset()
-            response = write(server, group_insert(name))
-            assert response.status_code == 200, response.text
-            assert proxy.answered_bytes * 50 < upstream_bytes, (proxy.answered_bytes, upstream_bytes)
-            assert proxy.requests < 60, proxy.requests
-            assert large.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}{name}> a <{FOAF_AGENT}> }} }}")
-    finally:
-        if server is not None:
-            server.stop()
-        proxy.stop()
-        large.stop()
-
-
 def test_a_write_by_another_yokuryu_is_seen_before_the_next_check(built_upstream):
     """Two servers over one remote server: each one's next write is checked against the other's."""
     first = ServerProcess(*built_upstream.remote_args(), "--update-token", TOKEN, "--timeout", "30")
@@ -426,13 +396,16 @@ def test_a_larger_write_asks_about_its_quads_in_a_few_requests(built_upstream):
     proxy = RecordingProxy(built_upstream.url)
     server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
     try:
+        proxy.reset()
         assert write(server, group_insert("remote-batch-warm-up")).status_code == 200
+        one = proxy.requests
         groups = " ".join(f'<{RES}remote-batch-{i}> a yk:GroupOfPeople ; rdfs:label "remote batch {i}"@en .'
                           for i in range(200))
         proxy.reset()
         response = write(server, f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {groups} }} }}")
         assert response.status_code == 200, response.text
-        assert proxy.requests < 30, proxy.requests  # not one request per quad
+        # As many requests as a one-group write (the compiled rules' queries), not one per quad.
+        assert proxy.requests <= one + 5, (proxy.requests, one)
         assert built_upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}remote-batch-199> a <{FOAF_AGENT}> }} }}")
     finally:
         server.stop()

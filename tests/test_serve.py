@@ -55,6 +55,19 @@ def test_syntax_error_is_400_with_position(server):
     assert "syntax error" in response.text and "1:" in response.text
 
 
+def test_misspelt_query_form_is_400_naming_the_word(server):
+    # pyoxigraph alone says "expected CONSTRUCT" at column 10: the wrong word, the wrong place.
+    response = requests.get(f"{server.url}/sparql", timeout=10,
+                            params={"query": "PREFIX ex: <http://example.org/>\nSELEC * WHERE { ?s ?p ?o }"})
+    assert response.status_code == 400
+    assert "line 2, column 1: 'SELEC' is not a SPARQL query form (did you mean SELECT?)" in response.text
+    assert "SELECT, CONSTRUCT, ASK or DESCRIBE" in response.text and "expected CONSTRUCT" not in response.text
+
+    update = requests.post(f"{server.url}/sparql", timeout=10, data={"query": "INSERT DATA { <urn:x:a> <urn:x:b> 1 }"})
+    assert update.status_code == 400
+    assert "'INSERT' starts an update, not a query" in update.text
+
+
 def test_serve_is_healthy_as_soon_as_it_says_it_serves(start_server):
     # Startup time is measured in bench/; here: once the banner is out, the server answers.
     server = start_server()

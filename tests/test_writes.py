@@ -107,6 +107,24 @@ def test_invalid_update_is_refused_with_the_report_and_nothing_applied(knowledge
     assert as_json.json()["applied"] is False and as_json.json()["results"]
 
 
+@pytest.mark.slow
+def test_misspelt_update_operation_names_the_word_and_applies_nothing(knowledge_graph):
+    before = quad_count(knowledge_graph)
+    # The first operation is fine; the second is misspelt: the whole update is refused.
+    text = (f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ <urn:x:misspelt> <urn:x:p> 1 }} }} ;\n"
+            f"DELET DATA {{ GRAPH <{USER_GRAPH}> {{ <urn:x:misspelt> <urn:x:p> 1 }} }}")
+    response = update(knowledge_graph, text)
+    assert response.status_code == 400, response.text
+    assert "line 2, column 1: 'DELET' is not a SPARQL update operation (did you mean DELETE?)" in response.text
+    assert "INSERT, DELETE, WITH, LOAD" in response.text and "expected" not in response.text
+    assert quad_count(knowledge_graph) == before
+    assert not ask(knowledge_graph, "ASK { <urn:x:misspelt> ?p ?o }")
+
+    as_query = update(knowledge_graph, "SELECT * WHERE { ?s ?p ?o }")
+    assert as_query.status_code == 400
+    assert "'SELECT' starts a query, not an update" in as_query.text
+
+
 def test_invalid_graph_store_put_is_refused(knowledge_graph):
     response = requests.put(f"{knowledge_graph.url}/store", params={"graph": USER_GRAPH},
                             data=(DATA / "broken-estimate.ttl").read_bytes(),

@@ -43,17 +43,40 @@ def home():
         return redirect(url_for("home.query_page", **request.args), code=301)
     store = get_store()
     base = get_config().base_iri
-    label = Labeller(store, base)
-    internment = base + INTERNMENT
     return render_template(
-        "home.html", title="Japanese prisoners of war in the Soviet Union",
-        internment={"href": local_page(internment, base), "label": label(internment)} if _exists(store, internment) else None,
-        topics=[topic(store, label, base, *spec) for spec in TOPICS],
-        estimates=estimate_rows(store, label, base),
-        source=source_prose(base),
-        classes=class_counts(store, label), graphs=named_graphs(store, label, base),
-        sources=source_documents(label, base),
-    )
+        "home.html", title="Japanese prisoners of war in the Soviet Union", source=source_prose(base),
+        **store_content(store, base))
+
+
+_CONTENT: dict = {}  # the state of the store it shows → the home page's part from the store
+
+
+def store_content(store, base: str) -> dict:
+    """What the home page shows of the store: topics, estimates, counts per class and per graph.
+
+    Worked out once per state of the store (``store.changed_at``, which every write moves) and
+    kept until the next write: each of these walks a class or the whole store, seconds at a
+    million quads, and in a server whose in-memory store is shared with forked query processes
+    a walk makes the server copy the pages it reads. A remote store, which others may change,
+    is asked afresh every time.
+    """
+    key = (id(store), store.changed_at, base)  # read before working: a write meanwhile moves it
+    content = _CONTENT.get(key)
+    if content is None:
+        label = Labeller(store, base)
+        internment = base + INTERNMENT
+        content = {
+            "internment": {"href": local_page(internment, base), "label": label(internment)}
+            if _exists(store, internment) else None,
+            "topics": [topic(store, label, base, *spec) for spec in TOPICS],
+            "estimates": estimate_rows(store, label, base),
+            "classes": class_counts(store, label), "graphs": named_graphs(store, label, base),
+            "sources": source_documents(label, base),
+        }
+        if not getattr(store, "location", None):
+            _CONTENT.clear()
+            _CONTENT[key] = content
+    return content
 
 
 @blueprint.get("/query")
