@@ -335,9 +335,12 @@ def _query_processes(store, config: ServerConfig):
 
 
 def _how_queries_run(executor, config: ServerConfig) -> str:
+    from yokuryu.server.executor import InProcessReads
     from yokuryu.server.query_processes import QueryProcesses
-    if isinstance(getattr(executor, "executor", executor), QueryProcesses):
-        bounded = ", bounded ones in this process" if executor is not getattr(executor, "executor", executor) else ""
+    bounded = ""
+    if isinstance(executor, InProcessReads):
+        executor, bounded = executor.executor, ", bounded ones in this process"
+    if isinstance(executor, QueryProcesses):
         return f"queries in killable processes of at most {config.query_memory} MiB{bounded}"
     return "queries passed to the remote server" if executor is not None else "queries in threads"
 
