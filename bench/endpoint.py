@@ -141,13 +141,14 @@ def main() -> int:
                 load_started = time.monotonic()
                 subprocess.run([tools["yokuryu"], "load", "--store", store, nquads], check=True,
                                stdout=subprocess.DEVNULL)
+                loaded = time.monotonic() - load_started
                 disk = _start_yokuryu(tools["yokuryu"], ["--store", str(store), *extra])
-                disk.ready_seconds = time.monotonic() - load_started  # load, then start
+                disk.ready_seconds, disk.load_seconds = loaded + disk.ready_seconds, loaded  # load, then start
                 servers["yk-disk"] = disk
             if "rdflib-ep" in wanted:
                 servers["rdflib-ep"] = _start_rdflib_endpoint(data)
             for label, server in servers.items():
-                print(f"{label:10} ready in {server.ready_seconds:.1f} s", flush=True)
+                print(f"{label:10} ready in {server.ready_text()}", flush=True)
 
             client = f"wrk, {args.connections} connections, {args.duration} s per mix" if wrk else \
                 f"Python client ({args.connections} processes), {args.duration} s per mix"
@@ -182,6 +183,13 @@ def main() -> int:
 class Server:
     def __init__(self, process: subprocess.Popen, url: str, ready_seconds: float):
         self.process, self.url, self.ready_seconds = process, url, ready_seconds
+        self.load_seconds: float | None = None  # the part of ready_seconds spent loading a store before serving it
+
+    def ready_text(self) -> str:
+        if self.load_seconds is None:
+            return f"{self.ready_seconds:.1f} s"
+        return (f"{self.ready_seconds:.1f} s (load {self.load_seconds:.1f} s, "
+                f"start {self.ready_seconds - self.load_seconds:.1f} s)")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -198,12 +206,15 @@ def _start_oxigraph(oxigraph: str, tmp: Path, nquads: Path) -> Server:
     started = time.monotonic()
     subprocess.run([oxigraph, "load", "--location", location, "--file", nquads], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    loaded = time.monotonic() - started
     port = _free_port()
     process = subprocess.Popen([oxigraph, "serve", "--location", location, "--bind", f"127.0.0.1:{port}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/query"
     _wait_until_up(url, process)
-    return Server(process, url, time.monotonic() - started)
+    server = Server(process, url, time.monotonic() - started)
+    server.load_seconds = loaded
+    return server
 
 
 def _start_oxigraph_in_memory(oxigraph: str, nquads: Path) -> Server:
@@ -480,7 +491,7 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     lines.append("|---|---|---|---|---|")
     for label in labels:
         pss, rss, count = memory[label]
-        lines.append(f"| {label} | {servers[label].ready_seconds:.1f} s | {pss:,.0f} MB | {rss:,.0f} MB | {count} |")
+        lines.append(f"| {label} | {servers[label].ready_text()} | {pss:,.0f} MB | {rss:,.0f} MB | {count} |")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"

@@ -7,10 +7,12 @@ Starts ``oxigraph serve --union-default-graph`` on a free port over a temporary 
 builds the registry into it (``yokuryu build --remote-…``), then sends validated, reasoned
 writes through the Python API (``yokuryu.graph.transaction.update`` on a
 ``RemoteKnowledgeStore``, what the endpoint calls), each adding one group of people (2 triples)
-to a user graph, then one that removes the last group again, then one that breaks a shape.
+to a user graph, then one that adds and one that removes a comment, one that removes the last
+group again (its inferred types go too), and one that breaks a shape.
 Reports, per write: requests to the server, bytes sent and received, wall and CPU time of
-this process, and the server's CPU time; and this process's peak RSS. The first write is reported on its own (it compiled the checks,
-and with a local working copy it was the one that read the server's data). Prints Markdown.
+this process, and the server's CPU time; and this process's peak RSS. The first write is
+reported on its own (it compiled the checks, and with a local working copy it was the one
+that read the server's data). Prints Markdown.
 """
 from __future__ import annotations
 
@@ -101,6 +103,9 @@ def main() -> None:
         for i in range(args.writes + 1):
             rows.append(one(prefixes + f'INSERT DATA {{ GRAPH <{graph}> {{ <https://w3id.org/yokuryu/resource/'
                                        f'bench-group-{i}> a yk:GroupOfPeople ; rdfs:label "bench group {i}"@en }} }}'))
+        comment = (f"<https://w3id.org/yokuryu/resource/bench-group-0> rdfs:comment \"a bench note\"@en")
+        one(prefixes + f"INSERT DATA {{ GRAPH <{graph}> {{ {comment} }} }}")
+        plain_removal = one(prefixes + f"DELETE DATA {{ GRAPH <{graph}> {{ {comment} }} }}")
         last = args.writes
         removal = one(prefixes + f'DELETE DATA {{ GRAPH <{graph}> {{ <https://w3id.org/yokuryu/resource/'
                                  f'bench-group-{last}> a yk:GroupOfPeople ; rdfs:label "bench group {last}"@en }} }}')
@@ -118,7 +123,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|")
         print(line("first", rows[0]))
         print(line(f"median of next {args.writes}", later))
-        print(line("removal (2 triples)", removal))
+        print(line("removal of a comment", plain_removal))
+        print(line("removal of a group (2 triples)", removal))
         print(line("refused (shape)", refused))
         print(f"\nYokuryū process peak RSS: {peak:.0f} MiB")
     finally:

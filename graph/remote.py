@@ -582,7 +582,7 @@ class StagedView:
     through this unchanged and see the staged state while the real graphs stay as they are."""
 
     def __init__(self, engine: RemoteEngine, prefix: str, renamed: dict[str, str],
-                 overlays: dict[str, str] | None = None):
+                 overlays: dict[str, str] | None = None, *, retractions: bool = True):
         import re
 
         self.engine = engine
@@ -593,6 +593,9 @@ class StagedView:
         self.overlays = dict(overlays or {})
         self.back = {copy: name for name, copy in (*self.renamed.items(), *self.overlays.items())}
         self.inferred_removed = prefix + "inferred-removed"
+        # False: the inferred graph's overlay cannot hide what delete-and-rederive retracts from
+        # it (its merged reads would still see it), so a removal that retracts any is refused here.
+        self.retractions = retractions
         # Renamed graphs only where a graph is named (a data term that happens to be a graph's
         # IRI stays as it is); the reasoner's own graphs wherever their prefix appears.
         exact = "|".join(re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True))
@@ -635,6 +638,10 @@ class StagedView:
         return self.engine.construct(self.text(query))
 
     def update(self, update: str) -> None:
+        if not self.retractions and update.startswith(f"DELETE {{ GRAPH <{INFERRED}> ") \
+                and f"<{REASONER}overdeleted>" in update \
+                and self.ask(f"ASK {{ GRAPH <{REASONER}overdeleted> {{ ?s ?p ?o }} GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}"):
+            raise _NeedsCopy()
         self.engine.update(self.text(update))
 
     def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
@@ -841,6 +848,7 @@ class RemoteChecker:
         self._support: list[ox.Quad] | None = None
         self._cleaned = False
         self.checks = 0  # writes checked on the server (a public count, for tests and benchmarks)
+        self.last_mode: str | None = None  # how the last write was staged: overlay, hybrid or copy
 
     def _compile(self):
         if self._compiled is None:
@@ -879,32 +887,38 @@ class RemoteChecker:
         self.store = _Presence(set())
         self.checks += 1
         self.generations.begin()
-        if not removed:
-            try:
-                return self._check(validator, reasoner, removed, added, locate, overlay=True)
-            except _NeedsCopy:
-                pass
-        return self._check(validator, reasoner, removed, added, locate, overlay=False)
+        try:
+            return self._check(validator, reasoner, removed, added, locate, mode="hybrid" if removed else "overlay")
+        except _NeedsCopy:
+            return self._check(validator, reasoner, removed, added, locate, mode="copy")
 
-    def _check(self, validator, reasoner, removed, added, locate, *, overlay: bool):
+    def _check(self, validator, reasoner, removed, added, locate, *, mode: str):
         """One attempt. ``overlay`` (a write that only adds): what the write adds is staged in
         graphs of its own, read together with the real ones (:func:`_with_overlays`), so nothing
-        is copied. Otherwise the graphs the change touches, and the inferred graph, are copied
-        on the server, and the change applied to the copies."""
+        is copied. ``hybrid`` (a write that removes): the data graphs it touches are copied on
+        the server and the change applied to the copies; the inferred graph is overlaid, which
+        holds as long as the removal retracts no inferred triple (else ``_NeedsCopy``).
+        ``copy``: the inferred graph is copied too."""
         from yokuryu.graph.fast import with_results_graph
         from yokuryu.graph.transaction import PROTECTED_GRAPHS
 
+        self.last_mode = mode
         prefix = f"{STAGING}{int(time.time())}-{uuid.uuid4().hex}/"
         touched_graphs = sorted({q.graph_name.value for q in (*removed, *added)})
         staged = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
         staged[INFERRED] = prefix + "inferred"
-        view = StagedView(self.engine, prefix, {}, staged) if overlay else StagedView(self.engine, prefix, staged)
+        if mode == "overlay":
+            view = StagedView(self.engine, prefix, {}, staged)
+        elif mode == "hybrid":
+            data = {name: copy for name, copy in staged.items() if name != INFERRED}
+            view = StagedView(self.engine, prefix, data, {INFERRED: staged[INFERRED]}, retractions=False)
+        else:
+            view = StagedView(self.engine, prefix, staged)
         try:
             existing = [g for g in _graph_names(self.engine) if not g.startswith(REASONER)]
             data_graphs = sorted({g for g in existing if g not in PROTECTED_GRAPHS and g != str(SHAPES_GRAPH)}
                                  | set(touched_graphs))
-            copies = [] if overlay else \
-                [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in staged.items() if name in existing]
+            copies = [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in view.renamed.items() if name in existing]
             support = "INSERT DATA { " + quads_text(view.insert_quad(q) for q in self._support) + " }" \
                 if self._support else ""
             self.engine.update(" ;\n".join(part for part in [*copies, support, *_change_text(view, removed, added)]
@@ -914,13 +928,13 @@ class RemoteChecker:
                 validator.validate(view, data_graphs=data_graphs, focus=focus).to_validation_report(locate))
             if not report.conforms:
                 return report, None
-            if not overlay:  # the reasoner applies the change itself, from the old state
+            if mode != "overlay":  # the reasoner applies the change itself, from the old state
                 undo = _change_text(view, added, removed)
                 if undo:
                     self.engine.update(" ;\n".join(undo))
             reasoner.old_view = StagedView(self.engine, prefix, {})
             reasoner.restored = set()
-            reasoner.overlay = overlay
+            reasoner.overlay = mode != "copy"
             touched: set[ox.Triple] = set()
             for change, call in ((removed, reasoner.remove), (added, reasoner.add)):
                 if change:

@@ -107,6 +107,12 @@ def _open(path: Path) -> KnowledgeStore:
 
 def _ended(pid: int) -> bool:
     """Whether child ``pid`` has ended (a zombie or reaped), without reaping it (its exit status stays for the zygote)."""
+    if not hasattr(os, "waitid"):  # macOS before Python 3.13: a zombie counts as alive until reaped
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # reaped already

@@ -244,6 +244,7 @@ class InProcessReads:
         try:
             with self.store.write_lock:  # a write waits, so the bound includes it or is raised by it
                 self.size = store_size(self.store)
+            _give_back_freed_memory()  # the grouping's tens of MB at 1M, else kept by this thread's malloc arena
         except Exception:  # noqa: BLE001 - without the bound every query still has its process
             log.exception("could not measure the store for in-process reads; every query runs in a query process")
 
@@ -269,6 +270,16 @@ class InProcessReads:
                 degree = max((sum(1 for _ in live.quads_for_pattern(s, None, None, None))
                               for s in {q.subject for q in added}), default=0)
                 self.size = StoreSize(max(self.size.out_degree, degree), self.size.quads + len(added))
+
+
+def _give_back_freed_memory() -> None:
+    """Return the heap that glibc keeps after a large query to the system (elsewhere: nothing)."""
+    import ctypes
+    import ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def store_size(store: KnowledgeStore) -> StoreSize:

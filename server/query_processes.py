@@ -410,7 +410,10 @@ class _Slot:
     conn: Connection
 
 
-RECLAIM_AFTER = 5.0  # seconds a process holding a copy of the store may sit idle
+# Seconds a process holding a copy of the store may sit idle: long enough to keep it over the
+# pauses of a burst of heavy queries (a fresh fork's first scan costs 2-5x the CPU of later ones),
+# short enough to give the memory back soon after the endpoint goes quiet.
+RECLAIM_AFTER = 20.0
 
 
 class _Zygote:

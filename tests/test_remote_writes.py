@@ -279,6 +279,7 @@ def test_checks_touch_only_the_staging_graphs_until_the_commit(upstream):
     overlay = f'<{RES}overlay-mode-group> a yk:GroupOfPeople ; rdfs:label "overlay mode group"@en .'
     update(store, PREFIXES + f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {note} {overlay} }} }}", engine="fast")
     assert at_commit == [before]  # the derived types went to the staged overlay only
+    assert store.incremental.last_mode == "overlay"
     assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}overlay-mode-group> a <{FOAF_AGENT}> }} }}")
     at_commit.clear()
     before = upstream_quads(upstream)
@@ -286,6 +287,7 @@ def test_checks_touch_only_the_staging_graphs_until_the_commit(upstream):
     update(store, PREFIXES + f"DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ {note} }} }} ;\n"
                              f"INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ {group} }} }}", engine="fast")
     assert at_commit == [before]  # the derived types went to the staged inferred graph only
+    assert store.incremental.last_mode == "hybrid"  # a comment removed retracts no inference: no copy of it
     assert upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}copy-mode-group> a <{FOAF_AGENT}> }} }}")
     after = upstream_quads(upstream)
     clash = (PREFIXES + f"DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ {group} }} }} ;\n"
@@ -294,4 +296,10 @@ def test_checks_touch_only_the_staging_graphs_until_the_commit(upstream):
     with pytest.raises(RefusedWrite):
         update(store, clash, engine="fast")
     assert upstream_quads(upstream) == after
+    # Removing the group retracts its inferred types: checked on a copy of the inferred graph.
+    at_commit.clear()
+    update(store, PREFIXES + f"DELETE DATA {{ GRAPH <{USER_GRAPH}> {{ {group} }} }}", engine="fast")
+    assert store.incremental.last_mode == "copy"
+    assert at_commit == [after]
+    assert not upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}copy-mode-group> ?p ?o }} }}")
     assert staging_graphs(upstream) == []
