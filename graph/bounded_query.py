@@ -46,6 +46,10 @@ index range (its predicate or object constant, at most ``N`` quads), and the cla
 every shape whose cost no ordering bounds: cross products of unanchored patterns,
 object-anchored chains, variable predicates with unbound subjects, paths from variables.
 
+Nothing in the class nests (one level of braces, no brackets) and its text is at most
+:data:`REMEMBERED_TEXT` characters, so the engine's recursive parser, which a deeply nested
+query can crash, cannot crash the server process on it.
+
 Everything else — and every text this module does not understand — goes to the killable
 query processes, so a mistake here can only send a query the slow way, never run one that
 should have been stoppable, as long as :func:`cost` is honest.

@@ -304,3 +304,40 @@ def _wrong_start(token: Token, kind: str) -> str | None:
     close = difflib.get_close_matches(word, (*allowed, "PREFIX", "BASE"), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return f"'{token.text}' is not {what}{hint}; {expected}"
+
+
+# The items of pyoxigraph's "expected one of …" list: a quoted token ("[" among them), a
+# character class (['0'..='9'], ['A' ..= 'Z' | …], [_]), or a bare word (LATERAL).
+_EXPECTED_ITEM = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:\'(?:[^\'\\]|\\.)*\'|[^\]\'])*\]|[^,\s][^,]*')
+
+
+def condensed_parser_message(message: str) -> str:
+    """pyoxigraph's syntax error on one line, its character classes named instead of listed.
+
+    The parser lists what it would have accepted, including Unicode ranges over several lines
+    (``['A' ..= 'Z' | 'a' ..= 'z' | '\\u{00C0}'..='\\u{00D6}' …``) and ``[_]`` (any character);
+    a person needs "a letter" or "a digit", and a command's error fits on one line.
+    """
+    flat = " ".join(message.split())
+    found = re.match(r"(.*?)expected one of (.*)$", flat)
+    if found is None:
+        return flat
+    # Tokens and character classes it expected; and its own sentences ("IRI parsing failed").
+    expected, sentences = [], []
+    for item in _EXPECTED_ITEM.findall(found.group(2)):
+        if item == "[_]":
+            continue  # "or any character" says nothing
+        if item.startswith("[") and item.endswith("]"):
+            single = re.fullmatch(r"\['(.)'\]", item)
+            item = (f'"{single.group(1)}"' if single else "a digit" if item.startswith("['0'") else
+                    "a letter" if item.startswith("['A'") else "another character")
+        elif " " in item and not item.startswith('"'):
+            sentences.append(item)
+            continue
+        if item not in expected:
+            expected.append(item)
+    if not expected and not sentences:
+        return flat
+    if expected:
+        sentences.append("expected " + ("one of " if len(expected) > 1 else "") + ", ".join(expected))
+    return found.group(1) + "; ".join(sentences)

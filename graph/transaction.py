@@ -44,7 +44,7 @@ from yokuryu.graph.query_guard import (
     is_network_refusal,
     network_refused_message,
 )
-from yokuryu.graph.sparql_text import misplaced_start, operations, with_update_dataset
+from yokuryu.graph.sparql_text import condensed_parser_message, misplaced_start, operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.graph.validation import ValidationReport
@@ -634,7 +634,8 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         # Offline: an update's SERVICE or LOAD cannot reach the network (yokuryu.graph.offline).
         run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
-        raise UpdateSyntaxError(f"SPARQL update syntax error: {misplaced_start(text, 'update') or error}") from error
+        raise UpdateSyntaxError("SPARQL update syntax error: "
+                                f"{misplaced_start(text, 'update') or condensed_parser_message(str(error))}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise RemoteAccess(network_refused_message("update")) from error

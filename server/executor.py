@@ -216,13 +216,16 @@ class InProcessReads:
 
     The bound needs the store's largest out-degree (the most quads of one subject), measured
     by :func:`store_size` before the query processes are forked (a scan of the in-memory store
-    in the server after the fork would copy the pages it shares with them), and raised by every
-    committed write for the subjects it added to; the quad count only grows with it (removals
-    are not subtracted: a bound may be loose, never low).
+    in the server after the fork would copy the pages it shares with them; on disk, in a thread
+    after the start), and raised by every committed write for the subjects it added to, under
+    the write lock, just after the store committed it (a query classified in that moment uses
+    the bound from before the write). The quad count only
+    grows with it (removals are not subtracted: a bound may be loose, never low).
 
     Reads here see the store as committed: the state before or after each write (pyoxigraph
     evaluates on a snapshot), and a write from the moment the store commits it, which is before
-    the write is answered (read-your-writes).
+    the write is answered (read-your-writes). In memory, they cost this process copies of the
+    pages they read, which it keeps (docs/architecture.md, "Bounded queries skip the hop").
     """
 
     def __init__(self, store: KnowledgeStore, executor, size: StoreSize | None):

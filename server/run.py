@@ -37,7 +37,7 @@ def serve(args) -> int:
     from yokuryu.graph.pipeline import InvalidData, prepare_store
     from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
-    from yokuryu.server.executor import InProcessReads, store_size
+    from yokuryu.server.executor import InProcessReads, _give_back_freed_memory, store_size
 
     started = time.monotonic()
     config = ServerConfig.from_env(
@@ -114,6 +114,8 @@ def serve(args) -> int:
         # Measured before the fork: a scan in the server afterwards would copy the pages it shares.
         # (An on-disk store shares no pages with the query processes: measured after the start.)
         size = store_size(store) if config.in_process_reads and not store.is_persistent else None
+        if size is not None:
+            _give_back_freed_memory()  # the measurement's grouping, which every fork would otherwise share
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop

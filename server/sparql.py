@@ -22,7 +22,8 @@ from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
-from yokuryu.graph.sparql_text import DatasetConflict, misplaced_start, with_update_dataset
+from yokuryu.graph.sparql_text import (DatasetConflict, condensed_parser_message, misplaced_start,
+                                       with_update_dataset)
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
@@ -242,14 +243,14 @@ def readable_syntax_error(message: str, text: str, empty: bool | None = None) ->
         return misplaced
     where = re.match(r"error at (\d+):(\d+)", message)
     if "Prefix not found" not in message or where is None:
-        return message
+        return condensed_parser_message(message)
     line_number, column = int(where.group(1)), int(where.group(2))
     lines = text.split("\n")
     line = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
     # The parser stops at or just after the prefixed name (e.g. on the space that follows it).
     found = re.search(r"([A-Za-z][\w.-]*)?:[\w.%-]*\s*$", line[:column])
     if found is None:
-        return message
+        return condensed_parser_message(message)
     prefix = found.group(1) or ""
     if empty is None:
         empty = get_config().empty
@@ -335,7 +336,7 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
             data_quads = run_offline(check_update_syntax, check)
     except SyntaxError as error:
         raise ProtocolError("400 Bad Request: SPARQL update syntax error: "
-                            f"{misplaced_start(text, 'update') or error}") from error
+                            f"{misplaced_start(text, 'update') or condensed_parser_message(str(error))}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None

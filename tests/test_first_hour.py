@@ -82,6 +82,12 @@ def test_misspelt_query_form_names_the_word_not_the_parsers_last_guess():
     assert "expected CONSTRUCT" not in line
 
 
+def test_a_syntax_error_is_one_line_with_its_position_and_no_character_tables():
+    # pyoxigraph lists every Unicode range a name may start with, over several lines.
+    line = one_line_error(run_cli("query", "SELECT ?x WHERE { ?x"))
+    assert "error at 1:21: expected one of" in line and "a letter" in line and "u{" not in line
+
+
 def test_an_update_given_to_query_says_so():
     line = one_line_error(run_cli("query", "INSERT DATA { <urn:x:a> <urn:x:b> 1 }"))
     assert "'INSERT' starts an update, not a query" in line and "yokuryu update" in line

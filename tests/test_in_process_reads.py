@@ -116,3 +116,39 @@ def test_a_hub_written_into_the_store_sends_long_chains_to_the_query_processes(s
     answer = requests.get(f"{server.url}/sparql", params=chain, timeout=60)
     assert answer.status_code in (200, 503)  # evaluated where it can be stopped, in whatever time it takes
     assert len(children(zygote)) == 1, "a hub of 1,000 out-edges makes the chain a query process's work"
+
+
+@pytest.mark.slow
+def test_the_knowledge_graph_answers_alike_with_its_prefixes_and_union_default_graph(start_server):
+    here = start_server()
+    there = start_server(env={"YOKURYU_IN_PROCESS_READS": "0"})
+    first = requests.get(f"{here.url}/sparql", timeout=60,
+                         params={"query": "SELECT ?camp WHERE { ?camp a yk:LabourCamp } ORDER BY ?camp LIMIT 1"})
+    (camp,) = select_values(first, "camp")
+    queries = [f"SELECT ?p ?o WHERE {{ <{camp}> ?p ?o }}",  # asserted and inferred quads alike
+               f"SELECT ?label WHERE {{ <{camp}> rdfs:label ?label }}",  # a predeclared prefix
+               f"SELECT ?place WHERE {{ <{camp}> yk:locatedIn+ ?place }}",
+               f"CONSTRUCT WHERE {{ <{camp}> a ?class }}"]
+    zygote, _ = zygote_and_workers(here)
+    busy_before = children(zygote)
+    for query in queries:
+        answers = [requests.get(f"{server.url}/sparql", params={"query": query}, timeout=60,
+                                headers={"Accept": "application/sparql-results+json, application/n-triples"})
+                   for server in (here, there)]
+        assert answers[0].status_code == 200, answers[0].text
+        assert _comparable(answers[0]) == _comparable(answers[1]), query
+    assert children(zygote) == busy_before, "bounded queries need no more query processes"
+    described = requests.get(f"{here.url}/sparql", params={"query": queries[0]}, timeout=60)
+    assert "https://w3id.org/yokuryu/ontology#LabourCamp" in select_values(described, "o")
+
+
+def test_the_protocols_dataset_sends_a_bounded_query_to_the_query_processes(start_server):
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "1")
+    _post(server, "INSERT DATA { GRAPH <urn:g> { <urn:s> <urn:p> 1 } }")
+    zygote, _ = zygote_and_workers(server)
+    query = {"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=query, timeout=60), "o") == []
+    assert children(zygote) == []
+    found = requests.get(f"{server.url}/sparql", params={**query, "default-graph-uri": "urn:g"}, timeout=60)
+    assert select_values(found, "o") == ["1"]
+    assert len(children(zygote)) == 1

@@ -355,8 +355,8 @@ def test_a_write_is_seen_by_the_next_read_while_an_older_query_still_runs_in_a_s
     fill(server)
     cheap_query(server)
     _, (worker,) = zygote_and_workers(server)
-    # Seconds of counting over the 400 triples (100 × 400 × 400 solutions) before the write.
-    long_count = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER(?c < 100) }"
+    # Seconds of counting over the 400 triples (200 × 400 × 400 solutions) before the write.
+    long_count = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i FILTER(?c < 200) }"
     outcome = {}
 
     def count() -> None:
@@ -374,7 +374,7 @@ def test_a_write_is_seen_by_the_next_read_while_an_older_query_still_runs_in_a_s
     assert select_values(found, "o") == ["new"]
     assert worker in zygote_and_workers(server)[1] and len(zygote_and_workers(server)[1]) == 2
     counting.join(timeout=120)
-    assert select_values(outcome["response"], "n") == [str(100 * 400 * 400)]  # the state it started on
+    assert select_values(outcome["response"], "n") == [str(200 * 400 * 400)]  # the state it started on
     wait_until(lambda: not running(worker))
     assert not running(worker), "the older process ends once its last query is answered"
 

@@ -112,6 +112,7 @@ def test_stale_staging_graphs_are_dropped_fresh_ones_kept(upstream):
                   f"GRAPH <{fresh}> {{ <urn:x:a> <urn:x:b> <urn:x:c> }} }}")
     try:
         store = remote_store(upstream)
+        assert not any(name.startswith(STAGING) for name in store.graph_names())  # not listed on pages
         store.incremental.clean_stale()
         assert staging_graphs(upstream) == [fresh]  # another Yokuryū may be checking a write with it
     finally:

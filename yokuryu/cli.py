@@ -683,7 +683,7 @@ def cmd_backup(args) -> int:
 def cmd_query(args) -> int:
     from yokuryu.graph.pipeline import open_built_store
     from yokuryu.graph.query_output import write_results
-    from yokuryu.graph.sparql_text import misplaced_start
+    from yokuryu.graph.sparql_text import condensed_parser_message, misplaced_start
 
     text = args.text if hasattr(args, "text") else _query_text(args)
     store = open_built_store(args.store)
@@ -691,7 +691,7 @@ def cmd_query(args) -> int:
     try:
         results = store.query(text, union_default_graph=args.union)
     except SyntaxError as error:  # "SELEC …": pyoxigraph says "expected CONSTRUCT"; say which word
-        raise SyntaxError(misplaced_start(text, "query") or str(error)) from None
+        raise SyntaxError(misplaced_start(text, "query") or condensed_parser_message(str(error))) from None
     write_results(results, args.format, sys.stdout.buffer)
     sys.stdout.flush()
     return EXIT_OK
