@@ -56,6 +56,7 @@ should have been stoppable, as long as :func:`cost` is honest.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,7 +94,7 @@ def query_steps(text: str) -> tuple[str, ...] | None:
 
     Remembered per text, as the guard's verdicts are: clients repeat their queries.
     """
-    if len(text) > REMEMBERED_TEXT:
+    if len(text) > REMEMBERED_TEXT or _OUT_OF_CLASS_WORD.search(_QUOTED.sub(" ", text)):
         return None
     return _remembered_steps(text)
 
@@ -112,6 +113,17 @@ def cost(steps: tuple[str, ...], size: StoreSize) -> int:
         else:  # DESCRIBE: each described resource's concise bounded description
             work += solutions * n
     return work
+
+
+# A word that only queries outside the class contain (as a keyword) sends the text to the query
+# processes without lexing it: most scanning queries say FILTER, OPTIONAL, GROUP or ORDER, and
+# clients vary their texts, so the cache below rarely saves them. Only a refusal is decided here:
+# strings, IRIs and comments are blanked first, crudely, and blanking too much can only let a
+# text through to the reader below, which decides exactly.
+_QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|<[^<>\s]*>|#[^\n]*")
+_OUT_OF_CLASS_WORD = re.compile(
+    r"\b(?:FILTER|OPTIONAL|UNION|MINUS|BIND|VALUES|GROUP|ORDER|HAVING|SERVICE|GRAPH|FROM|"
+    r"COUNT|SUM|AVG|MIN|MAX|SAMPLE|GROUP_CONCAT|EXISTS)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=2048)
