@@ -10,9 +10,10 @@ cache. The zygote forks its workers with the read-only handle open: a read-only 
 no background work (no flush, no compaction), and every table file is opened when it opens,
 so a worker reads the same files through its own descriptors.
 
-After every committed write the server makes a new checkpoint (under the write lock, before
-the write is answered) and the zygote switches to it, so workers forked from then on see the
-write; workers forked earlier keep reading the checkpoint they were forked with until they end
+After a committed write, the server makes a new checkpoint before it next asks the zygote for
+a query process, and the zygote switches to it, so processes forked from then on see every
+write answered before (a write's answer waits for no checkpoint, and writes with no fork
+between them cost one); workers forked earlier keep reading the checkpoint they were forked with until they end
 (a query sees the state before a write or after it). :class:`ReadOnlyCopy` removes a checkpoint
 once it is superseded and no worker forked with it is alive. The server removes the whole
 folder when it stops, and at start (left behind by a server that was killed: the store's own

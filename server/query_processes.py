@@ -10,7 +10,7 @@ take down only that process. ``yokuryu serve`` starts, before the HTTP server st
   read-only (:mod:`yokuryu.server.checkpoints`: hard links, no copy in memory).
   It does two things, one at a time: fork a query process on request, and apply a committed
   write to its copy (removed and added quads, as N-Quads; for an on-disk store, a fresh
-  checkpoint to switch to). It locks itself out of the network
+  checkpoint to switch to, made before the first fork after a write). It locks itself out of the network
   first (:mod:`yokuryu.graph.offline`), so no query can make the server fetch anything;
 - ``--query-processes`` (default 1) **query processes**, forked by the zygote, each evaluating
   up to ``--workers`` ÷ processes queries at once, one thread per query (pyoxigraph releases
@@ -26,7 +26,7 @@ take down only that process. ``yokuryu serve`` starts, before the HTTP server st
 At the time limit the client gets its 503 and the runaway's process is killed (SIGKILL: the CPU
 is really freed); the other queries in flight in it are run again, transparently, in a fresh
 process (reads are idempotent; each keeps its own deadline). Every committed write is sent to
-the zygote before the write is answered, and the processes forked before it take no more
+the zygote before the write is answered (on disk: before its next fork), and the processes forked before it take no more
 queries (each ends when its last query does): a query sees the state before a write or after
 it, never a mixture, and a client that reads after its write was answered sees that write. If
 the zygote dies, a new one is started from a dump of the server's store (the only case that
@@ -95,8 +95,10 @@ class QueryProcesses:
         self._forking = 0  # forks under way, counted against ``processes``
         self._busy = 0  # queries being evaluated (or about to be), at most ``workers``
         self._generation = 0  # bumped by every committed write: older processes hold an older state
-        # An on-disk store's query processes read checkpoints of it (None: the in-memory store).
+        # An on-disk store's query processes read checkpoints of it (None: the in-memory store);
+        # _behind: a write was committed since the zygote's checkpoint was made (zygote lock).
         self._checkpoints = Checkpoints(store) if store.is_persistent else None
+        self._behind = False
         if store.is_persistent:
             with store.write_lock:
                 self._zygote = _Zygote.spawn(store, memory_mib, self._checkpoints)
@@ -298,6 +300,8 @@ class QueryProcesses:
         for attempt in (1, 2):
             with self._zygote_lock:
                 try:
+                    if self._behind:
+                        self._catch_up()
                     pid, conns = self._zygote.fork_worker(threads)
                     with self._pool:
                         process = _Process(pid, self._generation)
@@ -319,15 +323,21 @@ class QueryProcesses:
         if not removed and not added:
             return  # the workers' state is still the store's
         if self._checkpoints is not None:
-            checkpoint = self._checkpoints.take()  # an error here is the write hook's to log, not a dead zygote
-        else:
-            change = (_nquads(removed), _nquads(added))
+            # On disk the zygote is told nothing now: the next fork makes a checkpoint first (see
+            # _catch_up), so a write's answer waits for no checkpoint (a flush and an fsync, 15-60
+            # ms at 1M) and a burst of writes costs one. Under the zygote lock, so that a fork under
+            # way ends (and is tagged with the older generation) before the generation moves.
+            with self._zygote_lock, self._pool:
+                self._behind = True
+                self._generation += 1
+                while self._live:
+                    self._drop(self._live[0])  # their queries in flight end on the old state
+                self._pool.notify_all()
+            return
+        change = (_nquads(removed), _nquads(added))
         with self._zygote_lock:
             try:
-                if self._checkpoints is not None:
-                    self._zygote.switch_to(checkpoint)
-                else:
-                    self._zygote.apply(*change)
+                self._zygote.apply(*change)
                 dead = None
             except (EOFError, OSError):
                 dead = self._zygote
@@ -338,6 +348,22 @@ class QueryProcesses:
             while self._live:
                 self._drop(self._live[0])  # their queries in flight end on the old state
             self._pool.notify_all()
+
+    def _catch_up(self) -> None:
+        """Have the zygote of an on-disk store switch to a checkpoint holding every committed write.
+
+        Called with the zygote lock held, before a fork: the checkpoint holds at least every write
+        whose answer was sent (and perhaps one being committed, whose generation moves after).
+        """
+        try:
+            checkpoint = self._checkpoints.take()
+        except OSError as error:  # the store's disk, not the zygote: no restart would help
+            log.error("cannot make a checkpoint of the store for the query processes: %s", error)
+            raise ProtocolError(f"503 Service Unavailable: the query processes cannot read the latest state of "
+                                f"the store, because a checkpoint of it could not be made ({error}); free space "
+                                f"in the store's folder", 503, headers={"Retry-After": "30"}) from None
+        self._zygote.switch_to(checkpoint)
+        self._behind = False
 
     # --- the zygote's life -----------------------------------------------------------------
 
@@ -351,6 +377,7 @@ class QueryProcesses:
                         "(%d quads)", dead.pid, self.store.quad_count())
             dead.close()
             self._zygote = _Zygote.spawn(self.store, self.memory_mib, self._checkpoints, only=True)
+            self._behind = False  # a fresh checkpoint, made under the write lock
             with self._pool:
                 self._generation += 1  # the old processes died with their zygote
                 while self._live:
