@@ -102,10 +102,10 @@ class Journal:
                                "(the writes before the snapshot are only there)")
         if generation:
             store.clear()
-            load_nquads(store, snapshot.read_bytes(), lenient=True)  # written by pyoxigraph itself
+            load_nquads(store, snapshot.read_bytes(), lenient=True, bulk=True)  # written by pyoxigraph itself
             log.info("loaded the snapshot %s (generation %d)", snapshot, generation)
         replayed, valid = _replay(path, data, store) if data else (0, 0)
-        tail = valid - (len(data.partition(b"\n")[0]) + 1) if valid else 0
+        tail = valid - _first_line_length(data) if valid else 0
         del data
         due = tail > max(COMPACT_ABOVE, (snapshot.stat().st_size if generation else 0) // 4)
         if not valid:
@@ -224,7 +224,7 @@ def snapshot_path(journal: Path) -> Path:
 
 def _check_header(path: Path, data: bytes, base: str) -> int:
     """The snapshot generation the journal continues (0: the starting data itself)."""
-    first_line = data.partition(b"\n")[0].decode("utf-8", "replace")
+    first_line = data[:_first_line_length(data)].decode("utf-8", "replace").rstrip("\n")
     if not first_line.startswith(HEADER):
         raise JournalError(f"{path} is not a Yokuryū journal (its first line is {first_line[:60]!r})")
     fields = first_line[len(HEADER):].split()
@@ -269,7 +269,7 @@ def _replay(path: Path, data: bytes, store: ox.Store) -> tuple[int, int]:
     # added quads straight into the store with its own parser: a journal of a million quads is
     # read at the parser's speed, without a Python object per quad.
     replayed = 0
-    position = valid = len(data.partition(b"\n")[0]) + 1
+    position = valid = _first_line_length(data)
     while position < len(data):
         if not data.startswith(b"TX\n", position):
             if b"\n" not in data[position:]:
@@ -286,7 +286,7 @@ def _replay(path: Path, data: bytes, store: ox.Store) -> tuple[int, int]:
         try:
             for quad in list(ox.parse(_untagged(body[:split], b"D "), format=NQUADS)):
                 store.remove(quad)
-            load_nquads(store, _untagged(body[split:], b"A "))
+            load_nquads(store, _untagged(body[split:], b"A "), bulk=True)  # nothing reads the store yet
         except (SyntaxError, ValueError) as error:
             raise JournalError(f"{path}: a recorded write near byte {position} cannot be read ({error}); "
                                "was the file changed by hand?") from error
@@ -295,6 +295,12 @@ def _replay(path: Path, data: bytes, store: ox.Store) -> tuple[int, int]:
         replayed += 1
         position = valid = close + 3
     return replayed, valid
+
+
+def _first_line_length(data: bytes) -> int:
+    """The length of the first line with its newline (not ``partition``: it copies the rest)."""
+    end = data.find(b"\n", 0, 4096)
+    return end + 1 if end >= 0 else min(len(data), 4096) + 1
 
 
 def _untagged(part: bytes, tag: bytes) -> bytes:
