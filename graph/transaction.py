@@ -30,12 +30,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
 
-from yokuryu.graph.build import Inputs, derive
-from yokuryu.graph.reasoning import InconsistentData
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (
     SparqlLimits,
@@ -47,7 +46,6 @@ from yokuryu.graph.query_guard import (
 from yokuryu.graph.sparql_text import condensed_parser_message, misplaced_start, operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
-from yokuryu.graph.validation import ValidationReport
 from yokuryu.ontology import (
     DATASET_IRI,
     GENID,
@@ -60,6 +58,12 @@ from yokuryu.ontology import (
     load_ontology,
 )
 from yokuryu.shapes import load_shapes
+
+if TYPE_CHECKING:
+    from yokuryu.graph.validation import ValidationReport
+
+# The build's derivation (yokuryu.graph.build, .reasoning, .validation: rdflib's SPARQL, pyshacl,
+# owlrl, over a second to import) is imported by the first write, not by every server's start.
 
 # Graphs a write may never change: the schema, and what is derived from the data.
 PROTECTED_GRAPHS = {
@@ -415,6 +419,9 @@ def _derive_after(store: KnowledgeStore, change: Change, engine: str) -> list[ox
 def _derived(store: KnowledgeStore, graphs: dict[URIRef, Graph], engine: str, refusal: str) -> list[ox.Quad]:
     """The quads a build derives from ``graphs``; ``RefusedWrite`` (saying ``refusal``) when the
     data breaks a shape or contradicts the ontology."""
+    from yokuryu.graph.build import Inputs, derive
+    from yokuryu.graph.reasoning import InconsistentData
+
     try:
         derivation = derive(Inputs.of(graphs), digest=store.built_digest() or "", locate=_locator(graphs),
                             engine=engine)
@@ -435,6 +442,7 @@ def _incremental(store: KnowledgeStore, change: Change) -> tuple[set[ox.Quad], s
     change, so nothing here is proportional to the size of the store.
     """
     from yokuryu.graph.fast import IncrementalState, unsupported
+    from yokuryu.graph.reasoning import InconsistentData
 
     if store.incremental is None:
         store.incremental = IncrementalState.of(store.oxigraph, *schema())

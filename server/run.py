@@ -34,7 +34,6 @@ def _prepare_writes(store, engine: str) -> None:
 
 
 def serve(args) -> int:
-    from yokuryu.graph.pipeline import InvalidData, prepare_store
     from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
     from yokuryu.server.executor import InProcessReads, _give_back_freed_memory, store_size
@@ -83,6 +82,7 @@ def serve(args) -> int:
             return 2
         store = open_store(config.store_path)
     else:
+        from yokuryu.graph.pipeline import InvalidData, prepare_store  # the build: only when one may be needed
         try:
             store, result = prepare_store(config.store_path, args.data_files, rebuild=args.rebuild, engine=config.engine)
         except InvalidData as error:
@@ -110,12 +110,18 @@ def serve(args) -> int:
     # this process copy the store's pages that it shares with the query processes.
     store.quad_count()
     gc.collect()  # what the build and the journal's replay left behind, before the zygote shares it
-    if executor is None:
+    local = executor is None
+    if local:
         # Measured before the fork: a scan in the server afterwards would copy the pages it shares.
         # (An on-disk store shares no pages with the query processes: measured after the start.)
         size = store_size(store) if config.in_process_reads and not store.is_persistent else None
         if size is not None:
             _give_back_freed_memory()  # the measurement's grouping, which every fork would otherwise share
+    if journal is not None:
+        # A long journal's snapshot is written by a forked child while the server starts and answers
+        # (graph/journal.py); forked here, like the zygote, before any thread or socket.
+        journal.compact_in_background(store.oxigraph)
+    if local:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop

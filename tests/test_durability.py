@@ -144,6 +144,40 @@ def test_a_long_journal_is_compacted_into_a_snapshot_and_every_write_survives(tm
         third.stop()
 
 
+def test_writes_made_while_the_snapshot_is_written_in_the_background_all_survive(tmp_path):
+    """The compaction runs in a forked child while writes go on: none of them is lost, and the
+    journal afterwards holds only the writes made since the snapshot was taken."""
+    import pyoxigraph as ox
+
+    from yokuryu.graph.journal import Journal, snapshot_path
+
+    path = tmp_path / "writes.journal"
+    long_journal(path, 50_000)
+    store = ox.Store()
+    journal, replayed = Journal.open(path, "empty", store)
+    assert replayed == 1 and journal.compaction_due
+    journal.compact_in_background(store)
+    written = []
+    for i in range(20):  # appended while the child writes the snapshot, or after the swap: both kept
+        quad = ox.Quad(ox.NamedNode(f"{EX}during{i}"), ox.NamedNode(f"{EX}p"), ox.Literal(str(i)))
+        store.add(quad)
+        journal.append([], [quad])
+        written.append(quad)
+    removed = ox.Quad(ox.NamedNode(f"{EX}bulk3"), ox.NamedNode(f"{EX}q"), ox.Literal(f"{'x' * 40} 3"))
+    store.remove(removed)
+    journal.append([removed], [])
+    journal.close()  # waits for the compaction
+    assert not journal.compaction_due and snapshot_path(path).exists()
+    assert path.stat().st_size < 10_000  # the bulk write is in the snapshot; the 21 writes after it are here
+
+    restarted = ox.Store()
+    again, replayed = Journal.open(path, "empty", restarted)
+    again.close()
+    assert replayed == 21 and not again.compaction_due
+    assert set(restarted) == set(store) and len(restarted) == 50_001 - 1 + 20
+    assert removed not in restarted and all(quad in restarted for quad in written)
+
+
 def test_a_journal_whose_snapshot_is_missing_is_refused(tmp_path):
     journal = tmp_path / "writes.journal"
     long_journal(journal, 20_000)

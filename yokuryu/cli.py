@@ -66,24 +66,21 @@ def _killable(args) -> bool:
 
 def _guarded(args, step):
     """Run ``step(args)``, turning every expected failure into one line on stderr and an exit status."""
-    from yokuryu.graph.build import InputError
     from yokuryu.graph.formats import UnknownFormat
-    from yokuryu.graph.pipeline import InvalidData
-    from yokuryu.graph.reasoning import InconsistentData, RuleError
     from yokuryu.graph.store import StoreError
     from yokuryu.server.config import ConfigError
     try:
         return step(args)
-    except (InconsistentData, RuleError) as error:  # the data contradicts the ontology, or a rule is broken
+    except _raised("yokuryu.graph.reasoning", "InconsistentData", "RuleError") as error:  # the data contradicts the ontology, or a rule is broken
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
         return EXIT_INVALID
-    except InvalidData as error:  # the graph to query or serve does not conform to the shapes
+    except _raised("yokuryu.graph.pipeline", "InvalidData") as error:  # the graph to query or serve does not conform to the shapes
         print(f"yokuryu {args.command}: cannot use the graph, its data violates the shapes.\n{error}",
               file=sys.stderr)
         return EXIT_INVALID
-    except (InputError, UnknownFormat, StoreError, ConfigError, UsageError) as error:
+    except (*_raised("yokuryu.graph.build", "InputError"), UnknownFormat, StoreError, ConfigError, UsageError) as error:
         print(f"yokuryu {args.command}: {error}", file=sys.stderr)
-        return EXIT_INVALID if isinstance(error, InputError) else EXIT_USAGE
+        return EXIT_INVALID if isinstance(error, _raised("yokuryu.graph.build", "InputError")) else EXIT_USAGE
     except SyntaxError as error:  # a SPARQL syntax error from pyoxigraph
         print(f"yokuryu {args.command}: SPARQL syntax error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -104,6 +101,18 @@ def _guarded(args, step):
             import traceback
             traceback.print_exc()
         return EXIT_INVALID
+
+
+class _NeverRaised(Exception):
+    """Stands for the errors of a module that was never imported, so raised nothing."""
+
+
+def _raised(module: str, *names: str) -> tuple[type[BaseException], ...]:
+    """The error classes ``names`` of ``module`` if it was imported. Looked up only once an error
+    is caught, so that ``yokuryu serve`` of a store does not import the build (over a second)
+    just to name its errors."""
+    loaded = sys.modules.get(module)
+    return tuple(getattr(loaded, name) for name in names) if loaded is not None else (_NeverRaised,)
 
 
 def _silence_stdout() -> None:
