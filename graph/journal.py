@@ -102,7 +102,7 @@ class Journal:
                                "(the writes before the snapshot are only there)")
         if generation:
             store.clear()
-            load_nquads(store, snapshot.read_bytes(), lenient=True, bulk=True)  # written by pyoxigraph itself
+            load_nquads(store, snapshot.read_bytes(), lenient=True)  # written by pyoxigraph itself
             log.info("loaded the snapshot %s (generation %d)", snapshot, generation)
         replayed, valid = _replay(path, data, store) if data else (0, 0)
         tail = valid - _first_line_length(data) if valid else 0
@@ -286,7 +286,7 @@ def _replay(path: Path, data: bytes, store: ox.Store) -> tuple[int, int]:
         try:
             for quad in list(ox.parse(_untagged(body[:split], b"D "), format=NQUADS)):
                 store.remove(quad)
-            load_nquads(store, _untagged(body[split:], b"A "), bulk=True)  # nothing reads the store yet
+            load_nquads(store, _untagged(body[split:], b"A "))
         except (SyntaxError, ValueError) as error:
             raise JournalError(f"{path}: a recorded write near byte {position} cannot be read ({error}); "
                                "was the file changed by hand?") from error

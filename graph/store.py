@@ -212,21 +212,20 @@ def open_store(path: str | Path | None) -> KnowledgeStore:
         raise StoreError(f"--store {path}: cannot open the store ({error})") from error
 
 
-def load_nquads(store: ox.Store, nquads: bytes, lenient: bool = False, bulk: bool = False) -> None:
+def load_nquads(store: ox.Store, nquads: bytes, lenient: bool = False) -> None:
     """Add N-Quads to ``store``, keeping blank node labels (its loader would rename them).
 
     Lines without a blank node go through the store's own loader (fast, no Python objects);
-    only lines that may hold one are parsed into quads here. ``bulk``: with the store's bulk
-    loader (about 10% less CPU, not atomic: for a store nobody reads yet, as at a start).
+    only lines that may hold one are parsed into quads here.
     """
     if not nquads:
         return
     if b"_:" not in nquads:
-        (store.bulk_load if bulk else store.load)(nquads, format=ox.RdfFormat.N_QUADS, lenient=lenient)
+        store.load(nquads, format=ox.RdfFormat.N_QUADS, lenient=lenient)
         return
     plain, blank = [], []
     for line in nquads.split(b"\n"):
         (blank if b"_:" in line else plain).append(line)
     if plain:
-        (store.bulk_load if bulk else store.load)(b"\n".join(plain), format=ox.RdfFormat.N_QUADS, lenient=lenient)
+        store.load(b"\n".join(plain), format=ox.RdfFormat.N_QUADS, lenient=lenient)
     store.extend(list(ox.parse(b"\n".join(blank), format=ox.RdfFormat.N_QUADS)))
