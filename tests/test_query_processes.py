@@ -69,6 +69,8 @@ def wait_until(condition, hang_guard: float = 60) -> None:
 
 
 def zygote_and_workers(server) -> tuple[int, list[int]]:
+    # A start from a long journal also forks a child that compacts it, and that child ends.
+    wait_until(lambda: len(children(server.process.pid)) == 1)
     (zygote,) = children(server.process.pid)
     return zygote, children(zygote)
 
