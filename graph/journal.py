@@ -46,6 +46,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
+from yokuryu.graph.offline import die_with
 from yokuryu.graph.store import load_nquads
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class Journal:
         if child == 0:  # the child: write the snapshot from its copy of the store, and nothing else
             status = 1
             try:
-                _die_with(parent)
+                die_with(parent)
                 _write_snapshot(self.path, self._base, store, generation)
                 status = 0
             except BaseException as error:  # noqa: BLE001 - told to the operator; the parent goes on
@@ -320,20 +321,6 @@ def _untagged(part: bytes, tag: bytes) -> bytes:
 def _create(path: Path, base: str, generation: int) -> None:
     """A journal holding no write yet, made durable (its directory entry too)."""
     _write_durably(path, lambda out: out.write(_header(base, generation)))
-
-
-def _die_with(parent: int) -> None:
-    """End this child when ``parent`` ends (Linux): a server killed and started again at once
-    must not find a snapshot writer of the old one still writing the same ``.partial`` file."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # ended before the line above
-        os._exit(1)
 
 
 def _write_snapshot(path: Path, base: str, store: ox.Store, generation: int) -> None:

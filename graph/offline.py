@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import platform
+import signal
 import struct
 import sys
 import threading
@@ -92,3 +94,21 @@ def run_offline(function: Callable[..., T], *args, **kwargs) -> T:
             _engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yokuryu-offline",
                                          initializer=lock_out_network)
     return _engine.submit(function, *args, **kwargs).result()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with(parent: int) -> None:
+    """End this forked child when ``parent`` ends (Linux), and at once if it has already ended.
+
+    A child of the server (query zygote, query process, journal compaction) must not outlive
+    it: a server killed and started again would meet the old one's children still reading or
+    writing its files. Elsewhere only the check for an already-ended parent applies.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # ended before the line above took effect
+        os._exit(0)

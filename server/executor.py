@@ -247,7 +247,7 @@ class InProcessReads:
         try:
             with self.store.write_lock:  # a write waits, so the bound includes it or is raised by it
                 self.size = store_size(self.store)
-            _give_back_freed_memory()  # the grouping's tens of MB at 1M, else kept by this thread's malloc arena
+            give_back_freed_memory()  # the grouping's tens of MB at 1M, else kept by this thread's malloc arena
         except Exception:  # noqa: BLE001 - without the bound every query still has its process
             log.exception("could not measure the store for in-process reads; every query runs in a query process")
 
@@ -275,7 +275,7 @@ class InProcessReads:
                 self.size = StoreSize(max(self.size.out_degree, degree), self.size.quads + len(added))
 
 
-def _give_back_freed_memory() -> None:
+def give_back_freed_memory() -> None:
     """Return the heap that glibc keeps after a large query to the system (elsewhere: nothing)."""
     import ctypes
     import ctypes.util

@@ -46,7 +46,6 @@ again in a process of its own, where only the culprit fails again (400 or 503).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import io
 import logging
@@ -64,7 +63,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from yokuryu.graph.offline import lock_out_network
+from yokuryu.graph.offline import die_with, lock_out_network
 from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
@@ -72,7 +71,6 @@ from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 NQUADS = ox.RdfFormat.N_QUADS
 
 
@@ -464,7 +462,7 @@ class _Zygote:
         if pid == 0:  # the zygote
             try:
                 ours.close()
-                _die_with(server)
+                die_with(server)
                 zygote_main(store, theirs, memory_mib)
             finally:
                 os._exit(0)
@@ -578,7 +576,7 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
                     channel.close()
                     for ours, _ in pairs:
                         ours.close()
-                    _die_with(me)
+                    die_with(me)
                     worker_main(store, [theirs for _, theirs in pairs], memory_mib)
                 finally:
                     os._exit(0)
@@ -780,14 +778,6 @@ def _portable(error: Exception) -> Exception:
         return OSError(f"{type(error).__name__}: {error}")
 
 
-def _die_with(parent: int) -> None:
-    """Be killed when ``parent`` dies (Linux), and exit now if it is already gone."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)
-
-
 def _nquads(quads: set[ox.Quad]) -> bytes:
     out = io.BytesIO()
     ox.serialize(quads, out, format=NQUADS)
@@ -800,7 +790,7 @@ _LOAD_CHUNK = 8 * _MiB
 def _spawned_zygote(fd: int, server: int, memory_mib: int, checkpoint: str | None = None) -> None:
     """A zygote as a new program: open ``checkpoint`` (an on-disk store), or load the store from
     the dump on stdin (a restarted in-memory zygote); then serve the server."""
-    _die_with(server)
+    die_with(server)
     channel = socket.socket(fileno=fd)
     if checkpoint is not None:
         copy = ReadOnlyCopy(Path(checkpoint))

@@ -36,7 +36,7 @@ def _prepare_writes(store, engine: str) -> None:
 def serve(args) -> int:
     from yokuryu.graph.store import open_store
     from yokuryu.server import create_app
-    from yokuryu.server.executor import InProcessReads, _give_back_freed_memory, store_size
+    from yokuryu.server.executor import InProcessReads, give_back_freed_memory, store_size
 
     started = time.monotonic()
     config = ServerConfig.from_env(
@@ -116,7 +116,7 @@ def serve(args) -> int:
         # (An on-disk store shares no pages with the query processes: measured after the start.)
         size = store_size(store) if config.in_process_reads and not store.is_persistent else None
         if size is not None:
-            _give_back_freed_memory()  # the measurement's grouping, which every fork would otherwise share
+            give_back_freed_memory()  # the measurement's grouping, which every fork would otherwise share
     if journal is not None:
         # A long journal's snapshot is written by a forked child while the server starts and answers
         # (graph/journal.py); forked here, like the zygote, before any thread or socket.

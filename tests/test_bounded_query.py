@@ -12,7 +12,7 @@ from yokuryu.graph.bounded_query import MAX_PATTERNS, StoreSize, budget, cost, i
 
 PREFIXES = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
             "PREFIX reg: <https://example.org/yokuryu-registry/> ")
-REGISTRY_1M = StoreSize(out_degree=12, quads=1_006_855)  # measured on /work/reg's 1M registry
+REGISTRY_1M = StoreSize(out_degree=12, quads=1_006_855)  # measured on bench/registry.py's 1M registry (seed 1)
 
 IN_CLASS = [
     "SELECT ?p ?o WHERE { reg:person-1 ?p ?o }",
