@@ -457,6 +457,9 @@ class RemoteKnowledgeStore(KnowledgeStore):
     def quad_count(self) -> int:
         return len(self)  # others may write to the remote server: ask it every time
 
+    def kept_until_changed(self, name, depends_on, compute):
+        return compute()  # others may write to the remote server: work it out every time
+
     def graph_names(self) -> list[str]:
         # A write being checked is no graph of the store (its staging graphs go when it ends).
         return [name for name in super().graph_names() if not name.startswith(STAGING)]

@@ -70,23 +70,12 @@ def dump(filename: str):
     return response
 
 
-_described: list = [None]  # (the state it describes, the last description): see describe_dataset
-
-
 def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
     """The VoID description: the stored metadata, with live counts, endpoint, dumps, vocabularies.
 
-    Kept until the next write: its counts walk every quad (seconds at a million), and a walk
-    makes the server copy the in-memory store it shares with the query processes. A remote
-    store, which others may change, is described afresh every time.
+    Kept until the next write (``KnowledgeStore.kept_until_changed``): its counts walk every quad.
     """
-    if getattr(store, "location", None):
-        return _describe(store, server, base)
-    key = (id(store), store.changed_at, server, base)
-    cached = _described[0]
-    if cached is None or cached[0] != key:
-        cached = _described[0] = (key, _describe(store, server, base))
-    return cached[1]
+    return store.kept_until_changed("void", (server, base), lambda: _describe(store, server, base))
 
 
 def _describe(store, server: str, base: str) -> list[ox.Triple]:

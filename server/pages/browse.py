@@ -125,21 +125,10 @@ def _year_param(name: str) -> str | None:
 # --- class pages ------------------------------------------------------------------------------
 
 
-_CLASS_COUNTS: dict = {}  # the state of the store → its class counts (see class_counts)
-
-
 def class_counts(store, label: Labeller) -> list[dict]:
-    """Each yk: class with members and their number, worked out once per state of the store
-    (``store.changed_at``; every write moves it): the count walks every rdf:type statement,
-    seconds at a million quads. A remote store, which others may change, is asked every time."""
-    key = (id(store), store.changed_at, label.base)  # read before counting: a write meanwhile moves it
-    rows = _CLASS_COUNTS.get(key)
-    if rows is None:
-        rows = _count_classes(store, label)
-        if not getattr(store, "location", None):
-            _CLASS_COUNTS.clear()
-            _CLASS_COUNTS[key] = rows
-    return rows
+    """Each yk: class with members and their number, kept until the next write
+    (``KnowledgeStore.kept_until_changed``): the count walks every rdf:type statement."""
+    return store.kept_until_changed("class counts", (label.base,), lambda: _count_classes(store, label))
 
 
 def _count_classes(store, label: Labeller) -> list[dict]:

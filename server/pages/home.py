@@ -48,24 +48,14 @@ def home():
         **store_content(store, base))
 
 
-_CONTENT: dict = {}  # the state of the store it shows → the home page's part from the store
-
-
 def store_content(store, base: str) -> dict:
-    """What the home page shows of the store: topics, estimates, counts per class and per graph.
-
-    Worked out once per state of the store (``store.changed_at``, which every write moves) and
-    kept until the next write: each of these walks a class or the whole store, seconds at a
-    million quads, and in a server whose in-memory store is shared with forked query processes
-    a walk makes the server copy the pages it reads. A remote store, which others may change,
-    is asked afresh every time.
-    """
-    key = (id(store), store.changed_at, base)  # read before working: a write meanwhile moves it
-    content = _CONTENT.get(key)
-    if content is None:
+    """What the home page shows of the store: topics, estimates, counts per class and per graph;
+    kept until the next write (``KnowledgeStore.kept_until_changed``): each walks a class or the
+    whole store."""
+    def work_out() -> dict:
         label = Labeller(store, base)
         internment = base + INTERNMENT
-        content = {
+        return {
             "internment": {"href": local_page(internment, base), "label": label(internment)}
             if _exists(store, internment) else None,
             "topics": [topic(store, label, base, *spec) for spec in TOPICS],
@@ -73,10 +63,7 @@ def store_content(store, base: str) -> dict:
             "classes": class_counts(store, label), "graphs": named_graphs(store, label, base),
             "sources": source_documents(label, base),
         }
-        if not getattr(store, "location", None):
-            _CONTENT.clear()
-            _CONTENT[key] = content
-    return content
+    return store.kept_until_changed("home", (base,), work_out)
 
 
 @blueprint.get("/query")
