@@ -116,7 +116,10 @@ class QueryProcesses:
     def check_update(self, check: UpdateCheck) -> int:
         """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here.
 
-        Returns the number of quads the update inserts into nothing (its data)."""
+        Returns the number of quads the update inserts into nothing (its data). The check reads
+        nothing of the store, so on disk it does not wait for a checkpoint of the latest write:
+        while the zygote is behind, it runs in a process of its own forked from the older
+        checkpoint (see _take), and writes in a row make no checkpoint until a query needs one."""
         return self._ask(check)
 
     def _ask(self, request):
@@ -126,8 +129,9 @@ class QueryProcesses:
         try:
             alone = False  # re-run in a process of its own, after a crash that several queries shared
             retried = False
+            reads_the_store = not isinstance(request, UpdateCheck)
             while True:
-                slot = self._take(deadline, alone)
+                slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline)
                 if answer is not None:
                     status, value = answer
@@ -211,10 +215,14 @@ class QueryProcesses:
             return "out of memory"
         return f"exit status {os.WEXITSTATUS(code)}"
 
-    def _take(self, deadline: float, alone: bool = False) -> _Slot:
-        """A free slot of a process holding the current state (forking one if there is room), or a 503."""
-        if alone:
-            process = self._fork_process(1)
+    def _take(self, deadline: float, alone: bool = False, reads_the_store: bool = True) -> _Slot:
+        """A free slot of a process holding the current state (forking one if there is room), or a 503.
+
+        ``reads_the_store`` False (an update check): while an on-disk store's zygote is behind the
+        latest write, a process of its own forked from the older checkpoint, so that no
+        checkpoint is made for a request that does not read it."""
+        if alone or (not reads_the_store and self._behind):
+            process = self._fork_process(1, catch_up=reads_the_store)
             process.retiring = True  # one query, then it ends
             process.busy = 1
             return process.idle.pop()
@@ -287,16 +295,20 @@ class QueryProcesses:
         log.warning("query process %d killed: %s%s", process.pid, why,
                     f"; the {others} other queries in flight in it run again in a fresh process" if others else "")
 
-    def _fork_process(self, threads: int) -> _Process:
-        """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
+    def _fork_process(self, threads: int, catch_up: bool = True) -> _Process:
+        """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote.
+
+        ``catch_up`` False: forked from whatever checkpoint the zygote reads (for a request that
+        reads nothing of the store), without making one of the latest write first."""
         for attempt in (1, 2):
             with self._zygote_lock:
                 try:
-                    if self._behind:
+                    if self._behind and catch_up:
                         self._catch_up()
                     pid, conns = self._zygote.fork_worker(threads)
                     with self._pool:
-                        process = _Process(pid, self._generation)
+                        # Behind (not caught up): it holds no generation's state; it only checks.
+                        process = _Process(pid, -1 if self._behind else self._generation)
                         process.idle = [_Slot(process, conn) for conn in conns]
                         return process
                 except (EOFError, OSError):
