@@ -435,3 +435,30 @@ def test_an_engine_crash_shared_with_other_queries_is_400_for_its_query_only(sta
         assert response.status_code == 400 and "too deeply nested" in response.text, response.text
     assert set(answers) == {(200, "79800")}, [a for a in answers if a != (200, "79800")][:3]
     assert server.process.poll() is None
+
+
+def test_queries_waiting_for_a_busy_worker_are_served_in_turn(start_server):
+    # One worker, three clients asking without pause: each client's next query queues behind the
+    # others' waiting ones, so they take turns. (A freed worker used to go, most of the time, to
+    # the query whose own thread had just freed it, and a waiting client could wait for seconds.)
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "1")
+    fill(server)
+    done: list[int] = []
+
+    def client(number: int) -> None:
+        with requests.Session() as session:
+            for _ in range(8):
+                response = session.get(f"{server.url}/sparql", params={"query": PAIRS}, timeout=60)
+                assert response.status_code == 200
+                done.append(number)
+
+    clients = [threading.Thread(target=client, args=(number,)) for number in range(3)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(timeout=120)
+    assert sorted(done) == [0] * 8 + [1] * 8 + [2] * 8
+    counts = [0, 0, 0]
+    for number in done[:-6]:  # the last turns: a client that has finished no longer waits
+        counts[number] += 1
+        assert max(counts) - min(counts) <= 2, done  # nobody answered three times while another waited
