@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import threading
 import time
@@ -229,6 +230,100 @@ def dataset_as_parameters(text: str, keyword: str) -> tuple[str, list[tuple[str,
     return text, params
 
 
+def hidden(graph: str) -> bool:
+    """A graph no reader through Yokuryū sees: the reasoner's own (``…/graph/reasoner/``), among
+    them the staging graphs of a write being checked, whose triples are not the knowledge graph's
+    (or not yet). A local store holds none of them."""
+    return graph.startswith(REASONER)
+
+
+def visible_graph_names(engine: RemoteEngine) -> list[str]:
+    """The server's named graphs a reader may see.
+
+    Listing a server's graphs can cost as much as a scan (9 ms of oxigraph's CPU at 100k
+    triples, against 0.2 ms for a point lookup), so the list is kept with the write generation
+    it was read at (``GENERATION``: every commit and build changes it) and read again when the
+    generation differs, or after ``GRAPHS_KEPT_FOR`` seconds for graphs that clients writing to
+    the server directly (not through Yokuryū, so without a new generation) make. The generation
+    is read first: a commit between the two reads leaves a list kept under a value that is gone.
+    """
+    generation = engine.generation()
+    kept = getattr(engine, "_visible_graphs", None)
+    now = time.monotonic()
+    if kept is not None and kept[0] == generation and now - kept[1] < GRAPHS_KEPT_FOR:
+        return kept[2]
+    graphs = [g for g in _graph_names(engine) if not hidden(g)]
+    engine._visible_graphs = (generation, now, graphs)
+    return graphs
+
+
+def reader_dataset(engine: RemoteEngine, text: str, default_graph: Iterable[str] | None = None,
+                   named_graphs: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """The protocol dataset (default-graph-uri / named-graph-uri) of a reader's query over the
+    knowledge graph on the server, so that it never reads a hidden graph.
+
+    The server serves the union of all its graphs as the default graph, and a write's staging
+    graphs are among them while it is checked; SPARQL has no way to leave graphs out of a union,
+    so the query names its dataset: the one it gave (protocol parameters, else its own FROM /
+    FROM NAMED, which protocol parameters replace) without hidden graphs, else every visible
+    graph as the default graph and as the named graphs (one more request: the list of graphs,
+    asked after the query arrived, so a graph a commit made before then is in it). The union
+    of the named graphs is the knowledge graph's default graph: its writes never go to the
+    server's own default graph (400).
+    """
+    if default_graph is None and named_graphs is None:
+        default_graph, named_graphs = text_dataset(text)
+        if default_graph is None and named_graphs is None:
+            default_graph = named_graphs = visible_graph_names(engine)
+    params = [("default-graph-uri", g) for g in default_graph or () if not hidden(g)]
+    params += [("named-graph-uri", g) for g in named_graphs or () if not hidden(g)]
+    # No parameter at all would mean "the server's default dataset" (the union, staging included):
+    # a dataset whose graphs were all hidden is one graph that never exists instead.
+    return params or [("default-graph-uri", NO_GRAPH)]
+
+
+def text_dataset(text: str) -> tuple[list[str] | None, list[str] | None]:
+    """A query's FROM and FROM NAMED graphs, as absolute IRIs; (None, None) when it names none.
+
+    Prefixed names are expanded with the text's PREFIX declarations, relative IRIs resolved
+    against its BASE (``prologue`` puts the request's own there). The text was parsed already,
+    so it is well formed.
+    """
+    if "from" not in text.lower():
+        return None, None
+    from yokuryu.graph.sparql_text import tokens
+
+    found = [t for t in tokens(text) if t.depth == 0]
+    prefixes: dict[str, str] = {}
+    base = ""
+    default: list[str] = []
+    named: list[str] = []
+    any_clause = False
+    i = 0
+    while i < len(found):
+        word = found[i].keyword
+        if word == "BASE" and i + 1 < len(found) and found[i + 1].kind == "iri":
+            base = urllib.parse.urljoin(base, found[i + 1].text[1:-1])
+            i += 2
+        elif word == "PREFIX" and i + 2 < len(found) and found[i + 2].kind == "iri":
+            prefixes[found[i + 1].text[:-1]] = urllib.parse.urljoin(base, found[i + 2].text[1:-1])
+            i += 3
+        elif word == "FROM":
+            any_clause = True
+            is_named = i + 1 < len(found) and found[i + 1].keyword == "NAMED"
+            term = found[i + 2 if is_named else i + 1]
+            if term.kind == "iri":
+                iri = urllib.parse.urljoin(base, term.text[1:-1])
+            else:
+                prefix, local = term.text.split(":", 1)
+                iri = prefixes[prefix] + re.sub(r"\\(.)", r"\1", local)
+            (named if is_named else default).append(iri)
+            i += 3 if is_named else 2
+        else:
+            i += 1
+    return (default, named) if any_clause else (None, None)
+
+
 class ResponseTooLarge(Exception):
     def __init__(self, limit: int):
         super().__init__(limit)
@@ -323,8 +418,12 @@ class RemoteDataset:
               use_default_graph_as_union: bool = False, default_graph=None, named_graphs=None):
         text = prologue(base_iri, prefixes) + text
         form = query_form(text)
-        params = [("default-graph-uri", g.value) for g in default_graph or ()] if default_graph is not None else []
-        params += [("named-graph-uri", g.value) for g in named_graphs or ()]
+        default = [_iri(g) for g in default_graph] if default_graph is not None else None
+        named = [_iri(g) for g in named_graphs] if named_graphs is not None else None
+        if self.union_default_graph:  # the knowledge graph: never a write's staging graphs
+            params = reader_dataset(self.engine, text, default, named)
+        else:
+            params = [("default-graph-uri", g) for g in default or ()] + [("named-graph-uri", g) for g in named or ()]
         if form is ox.QueryTriples:
             body, media_type = self.engine.query(text, accept=NTRIPLES, params=params)
             return list(_parse_rdf(body, media_type, self.engine.query_url))
@@ -346,7 +445,7 @@ class RemoteDataset:
         elif isinstance(graph_name, ox.DefaultGraph):
             where = f"{s} {p} {o}"
         elif self.union_default_graph:
-            where = f"GRAPH ?g {{ {s} {p} {o} }}"
+            where = f"GRAPH ?g {{ {s} {p} {o} }} {VISIBLE_G}"
         else:
             where = f"{{ {s} {p} {o} }} UNION {{ GRAPH ?g {{ {s} {p} {o} }} }}"
         quads = []
@@ -356,7 +455,8 @@ class RemoteDataset:
         return iter(quads)  # an iterator, as pyoxigraph's own
 
     def named_graphs(self) -> Iterator[ox.NamedNode]:
-        return iter([row["g"] for row in self.engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")])
+        names = [row["g"] for row in self.engine.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")]
+        return iter([g for g in names if not (self.union_default_graph and hidden(g.value))])
 
     def contains_named_graph(self, graph: ox.NamedNode) -> bool:
         return graph in self.named_graphs()
@@ -380,6 +480,8 @@ class RemoteDataset:
             return self._known[quad]
         triple = f"{sparql_term(quad.subject)} {sparql_term(quad.predicate)} {sparql_term(quad.object)}"
         if isinstance(quad.graph_name, ox.DefaultGraph):
+            if self.union_default_graph:
+                return self.engine.ask(f"ASK {{ GRAPH ?g {{ {triple} }} {VISIBLE_G} }}")
             return self.engine.ask(f"ASK {{ {triple} }}")
         return self.engine.ask(f"ASK {{ GRAPH {sparql_term(quad.graph_name)} {{ {triple} }} }}")
 
@@ -387,7 +489,7 @@ class RemoteDataset:
         return self.quads_for_pattern(None, None, None, None)
 
     def __len__(self) -> int:
-        where = "GRAPH ?g { ?s ?p ?o }" if self.union_default_graph else \
+        where = f"GRAPH ?g {{ ?s ?p ?o }} {VISIBLE_G}" if self.union_default_graph else \
             "{ ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } }"
         rows = self.engine.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}")
         return int(rows[0]["n"].value) if rows else 0
@@ -407,6 +509,10 @@ class RemoteDataset:
             ox.serialize((ox.Triple(q.subject, q.predicate, q.object) for q in quads), output, format=format)
         else:
             ox.serialize(list(self), output, format=format)
+
+
+def _iri(graph) -> str:
+    return graph if isinstance(graph, str) else graph.value
 
 
 def prologue(base_iri: str | None, prefixes: dict | None) -> str:
@@ -460,12 +566,11 @@ class RemoteKnowledgeStore(KnowledgeStore):
     def kept_until_changed(self, name, depends_on, compute):
         return compute()  # others may write to the remote server: work it out every time
 
-    def graph_names(self) -> list[str]:
-        # A write being checked is no graph of the store (its staging graphs go when it ends).
-        return [name for name in super().graph_names() if not name.startswith(STAGING)]
-
     def graph_count(self, name: str | None) -> int:
-        where = "{ ?s ?p ?o }" if name is None else f"GRAPH <{name}> {{ ?s ?p ?o }}"
+        if name is None:  # the default graph: the union of the graphs a reader sees
+            where = f"GRAPH ?g {{ ?s ?p ?o }} {VISIBLE_G}" if self.oxigraph.union_default_graph else "{ ?s ?p ?o }"
+        else:
+            where = f"GRAPH <{name}> {{ ?s ?p ?o }}"
         rows = self.engine.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}")
         return int(rows[0]["n"].value) if rows else 0
 
@@ -578,6 +683,12 @@ REASONER = str(GRAPH) + "reasoner/"
 # killed in the middle of a check) are dropped by the next Yokuryū to check a write.
 STAGING = REASONER + "staging/"
 STALE_AFTER = 3600.0  # seconds: far longer than any check (every request has a timeout)
+# An IRI that names no graph (no staging graph is named after the prefix alone): the dataset of
+# a reader whose every graph was hidden.
+NO_GRAPH = STAGING
+GRAPHS_KEPT_FOR = 5.0  # seconds (see ``visible_graph_names``)
+# A query's ``GRAPH ?g`` left to the graphs a reader sees (see ``hidden``).
+VISIBLE_G = f'FILTER(!STRSTARTS(STR(?g), "{REASONER}"))'
 
 
 class StagedView:

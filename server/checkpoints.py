@@ -13,7 +13,8 @@ so a worker reads the same files through its own descriptors.
 After a committed write, the server makes a new checkpoint before it next asks the zygote for
 a query process, and the zygote switches to it, so processes forked from then on see every
 write answered before (a write's answer waits for no checkpoint, and writes with no fork
-between them cost one); workers forked earlier keep reading the checkpoint they were forked with until they end
+between them cost one: an update's check reads nothing of the store, so it runs in a process
+forked from the older checkpoint and makes none); workers forked earlier keep reading the checkpoint they were forked with until they end
 (a query sees the state before a write or after it). :class:`ReadOnlyCopy` removes a checkpoint
 once it is superseded and no worker forked with it is alive. The server removes the whole
 folder when it stops, and at start (left behind by a server that was killed: the store's own

@@ -45,6 +45,7 @@ again in a process of its own, where only the culprit fails again (400 or 503).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import io
@@ -78,6 +79,7 @@ class QueryProcesses:
     """The server side: query processes (each evaluating up to ``threads`` queries at once) and their zygote."""
 
     holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
+    runs_work_outs = True  # run() evaluates a page's figures too (server.figures)
 
     def __init__(self, store: KnowledgeStore, workers: int, timeout: float, memory_mib: int = 1024,
                  processes: int = 1):
@@ -91,7 +93,7 @@ class QueryProcesses:
         self._pool = threading.Condition()  # guards the fields below and every _Process's
         self._live: list[_Process] = []  # processes holding the current state and taking queries
         self._forking = 0  # forks under way, counted against ``processes``
-        self._busy = 0  # queries being evaluated (or about to be), at most ``workers``
+        self._admission = _Admission(self.workers)  # queries being evaluated (or about to be)
         self._generation = 0  # bumped by every committed write: older processes hold an older state
         # An on-disk store's query processes read checkpoints of it (None: the in-memory store);
         # _behind: a write was committed since the zygote's checkpoint was made (zygote lock).
@@ -108,30 +110,30 @@ class QueryProcesses:
 
     # --- queries ---------------------------------------------------------------------------
 
-    def run(self, request: QueryRequest) -> tuple[bytes, str]:
-        """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
+    def run(self, request) -> tuple[bytes, str]:
+        """The evaluated ``request`` (body, media type; a figure's value, see server.figures), or a 503
+        once the time limit has passed."""
         return self._ask(request)
 
     def check_update(self, check: UpdateCheck) -> int:
         """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here.
 
-        Returns the number of quads the update inserts into nothing (its data)."""
+        Returns the number of quads the update inserts into nothing (its data). The check reads
+        nothing of the store, so on disk it does not wait for a checkpoint of the latest write:
+        while the zygote is behind, it runs in a process of its own forked from the older
+        checkpoint (see _take), and writes in a row make no checkpoint until a query needs one."""
         return self._ask(check)
 
     def _ask(self, request):
         deadline = time.monotonic() + self.timeout
-        with self._pool:
-            while self._busy >= self.workers:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise over_the_limit(self.timeout, "never started: every query worker stayed busy")
-                self._pool.wait(remaining)
-            self._busy += 1
+        if not self._admission.enter(deadline):
+            raise over_the_limit(self.timeout, "never started: every query worker stayed busy")
         try:
             alone = False  # re-run in a process of its own, after a crash that several queries shared
             retried = False
+            reads_the_store = not isinstance(request, UpdateCheck)
             while True:
-                slot = self._take(deadline, alone)
+                slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline)
                 if answer is not None:
                     status, value = answer
@@ -168,9 +170,7 @@ class QueryProcesses:
                 if time.monotonic() >= deadline:
                     raise over_the_limit(self.timeout, "stopped (its query process was killed)")
         finally:
-            with self._pool:
-                self._busy -= 1
-                self._pool.notify_all()
+            self._admission.leave()
 
     def _evaluate(self, slot: _Slot, request, deadline: float):
         """``(status, value)`` from the worker thread behind ``slot``, or None if its process ended."""
@@ -180,7 +180,7 @@ class QueryProcesses:
                 self._kill(slot.process, f"its query ran past the {self.timeout:g} s limit")
                 self._put_back(slot)
                 raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-            status, value, heavy, copied = slot.conn.recv()
+            status, value, heavy = slot.conn.recv()
         except (EOFError, OSError):
             with self._pool:
                 process = slot.process
@@ -189,7 +189,7 @@ class QueryProcesses:
                     self._drop(process)
             self._put_back(slot)
             return None
-        self._put_back(slot, heavy, copied)
+        self._put_back(slot, heavy)
         return status, value
 
     def _how_it_ended(self, process: _Process) -> tuple[str, int, bool]:
@@ -217,10 +217,14 @@ class QueryProcesses:
             return "out of memory"
         return f"exit status {os.WEXITSTATUS(code)}"
 
-    def _take(self, deadline: float, alone: bool = False) -> _Slot:
-        """A free slot of a process holding the current state (forking one if there is room), or a 503."""
-        if alone:
-            process = self._fork_process(1)
+    def _take(self, deadline: float, alone: bool = False, reads_the_store: bool = True) -> _Slot:
+        """A free slot of a process holding the current state (forking one if there is room), or a 503.
+
+        ``reads_the_store`` False (an update check): while an on-disk store's zygote is behind the
+        latest write, a process of its own forked from the older checkpoint, so that no
+        checkpoint is made for a request that does not read it."""
+        if alone or (not reads_the_store and self._behind):
+            process = self._fork_process(1, catch_up=reads_the_store)
             process.retiring = True  # one query, then it ends
             process.busy = 1
             return process.idle.pop()
@@ -250,12 +254,11 @@ class QueryProcesses:
                 self._pool.notify_all()
         return self._take(deadline)
 
-    def _put_back(self, slot: _Slot, heavy: bool = False, copied: bool = False) -> None:
+    def _put_back(self, slot: _Slot, heavy: bool = False) -> None:
         """A slot whose query ended: kept for the next query, or closed if its process is retiring."""
         with self._pool:
             process = slot.process
             process.busy -= 1
-            process.copied = process.copied or copied
             if heavy and not process.retiring:
                 log.info("query process %d retired: it grew large on its last query", process.pid)
                 self._drop(process)
@@ -265,6 +268,7 @@ class QueryProcesses:
                 process.idle.append(slot)
                 if not process.busy:
                     process.idle_since = time.monotonic()
+                    process.measured = False
             self._pool.notify_all()
 
     def _drop(self, process: _Process) -> None:
@@ -293,16 +297,20 @@ class QueryProcesses:
         log.warning("query process %d killed: %s%s", process.pid, why,
                     f"; the {others} other queries in flight in it run again in a fresh process" if others else "")
 
-    def _fork_process(self, threads: int) -> _Process:
-        """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote."""
+    def _fork_process(self, threads: int, catch_up: bool = True) -> _Process:
+        """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote.
+
+        ``catch_up`` False: forked from whatever checkpoint the zygote reads (for a request that
+        reads nothing of the store), without making one of the latest write first."""
         for attempt in (1, 2):
             with self._zygote_lock:
                 try:
-                    if self._behind:
+                    if self._behind and catch_up:
                         self._catch_up()
                     pid, conns = self._zygote.fork_worker(threads)
                     with self._pool:
-                        process = _Process(pid, self._generation)
+                        # Behind (not caught up): it holds no generation's state; it only checks.
+                        process = _Process(pid, -1 if self._behind else self._generation)
                         process.idle = [_Slot(process, conn) for conn in conns]
                         return process
                 except (EOFError, OSError):
@@ -400,16 +408,26 @@ class QueryProcesses:
 
         Kept while queries keep coming (a second scan in the same process copies nothing more,
         where a fresh fork would copy it all again: at 1M quads ~0.1 s of CPU per scan), their
-        copies go back to the system after ``RECLAIM_AFTER`` seconds without a query.
+        copies go back to the system after ``RECLAIM_AFTER`` seconds without a query. What a
+        process holds of its own is asked of the kernel here, once per idle spell, rather than
+        by the process after each query: the kernel walks all of a large process's pages to
+        answer, holding its memory map's lock, which stalled the queries running beside it.
         """
         while not self._stopping.wait(1.0):
             now = time.monotonic()
             with self._pool:
-                for process in [p for p in self._live if p.copied and not p.busy
-                                and now - p.idle_since > RECLAIM_AFTER]:
-                    self._drop(process)
-                    log.info("query process %d retired: idle, holding a copy of the store", process.pid)
-                    self._pool.notify_all()
+                idle = [(p, p.idle_since) for p in self._live
+                        if not p.busy and not p.measured and now - p.idle_since > RECLAIM_AFTER]
+            for process, since in idle:
+                private = _private_bytes(process.pid)  # outside the lock: tens of ms for a large process
+                with self._pool:
+                    if process.busy or process.idle_since != since or process not in self._live:
+                        continue  # it took a query meanwhile: measured at its next idle spell
+                    process.measured = True
+                    if private is None or private > KEEP_PRIVATE:  # no /proc: idle processes are retired
+                        self._drop(process)
+                        log.info("query process %d retired: idle, holding a copy of the store", process.pid)
+                        self._pool.notify_all()
 
     def shutdown(self) -> None:
         """Stop the workers and the zygote (the server is stopping)."""
@@ -423,6 +441,50 @@ class QueryProcesses:
             self._checkpoints.close()
 
 
+class _Admission:
+    """At most ``n`` queries evaluated at once; the others wait their turn, first come first served.
+
+    A slot freed while queries wait is handed to the one that has waited longest. With a
+    condition variable and ``notify_all`` instead, the thread that has just freed a slot (its
+    HTTP thread, already running) usually takes it back before any woken waiter runs: under
+    load, a few connections kept the slots while others waited seconds for one (at 1M quads,
+    8 clients, 4 slots: a query waited 10 s while the median was 14 ms).
+    """
+
+    def __init__(self, n: int):
+        self._free = n
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[_Turn] = collections.deque()
+
+    def enter(self, deadline: float) -> bool:
+        """Wait for a slot until ``deadline`` (monotonic); False if none came by then."""
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return True
+            turn = _Turn()
+            self._waiting.append(turn)
+        if turn.wait(max(0.0, deadline - time.monotonic())):
+            return True
+        with self._lock:
+            if turn.is_set():  # handed over just as the wait ended: it is ours
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def leave(self) -> None:
+        """Free a slot: to the longest waiting query, if any."""
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()  # the slot passes on, still counted as taken
+            else:
+                self._free += 1
+
+
+class _Turn(threading.Event):
+    """One query waiting for a slot: set when a slot is handed to it."""
+
+
 @dataclass(eq=False)
 class _Process:
     """A query process as the server sees it; its fields are guarded by the pool's lock."""
@@ -433,8 +495,8 @@ class _Process:
     busy: int = 0  # its slots in use
     retiring: bool = False  # takes no more queries: each slot closes when its query ends
     killed: str = ""  # why the server killed it (a query past the time limit)
-    copied: bool = False  # it holds its own copy of much of the store (see _CopiedPages)
     idle_since: float = 0.0
+    measured: bool = False  # its own memory was measured in this idle spell (see _reclaim_copies)
     in_flight_at_end: int | None = None  # queries in it when it was found ended
     ended: str | None = None  # how it ended, once asked
     asked: threading.Lock = field(default_factory=threading.Lock)
@@ -447,6 +509,12 @@ class _Slot:
     process: _Process
     conn: Connection
 
+
+# Memory a query process may keep while idle (its Python heap's share): a process that holds more
+# has copied much of the store. It shares the zygote's memory until it writes to a page, and
+# pyoxigraph's in-memory store writes to the nodes a scan walks (reference counts): one query
+# over all quads makes it copy most of the store, although its resident size hardly moves.
+KEEP_PRIVATE = 32 * 1024 * 1024
 
 # Seconds a process holding a copy of the store may sit idle: long enough to keep it over the
 # pauses of a burst of heavy queries (a fresh fork's first scan costs 2-5x the CPU of later ones),
@@ -721,9 +789,9 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
-        heavy, copies = state.after_query()
+        heavy = state.grew_too_much()
         try:
-            conn.send((*reply, heavy, copies))
+            conn.send((*reply, heavy))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:
@@ -731,54 +799,20 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
 
 
 class _WorkerState:
-    """What a query process tells the server after each query: grown too large, holding copies."""
+    """What a query process tells the server after each query: whether it grew too large to keep."""
 
     def __init__(self, baseline: int, memory_mib: int):
         self._baseline = baseline
         self._memory_mib = memory_mib
-        self._copied = _CopiedPages()
-        self._lock = threading.Lock()
 
-    def after_query(self) -> tuple[bool, bool]:
-        with self._lock:
-            heavy = _peak_rss() - self._baseline > self._memory_mib * _MiB // 4
-            return heavy, self._copied.too_many()
+    def grew_too_much(self) -> bool:
+        return _peak_rss() - self._baseline > self._memory_mib * _MiB // 4
 
 
-class _CopiedPages:
-    """Whether this worker now holds too much memory of its own, most of it copies of the store.
-
-    A worker shares the zygote's memory until it writes to a page, and pyoxigraph's in-memory
-    store writes to the nodes a scan walks (reference counts): one query over all quads makes
-    the worker copy most of the store, although its resident size hardly moves. Such a worker
-    is retired once it sits idle (:meth:`QueryProcesses._reclaim_copies`), so the copy goes back
-    to the system instead of staying in every worker that ever ran a scan. Measured cheaply first (minor page faults, one system call per
-    query), then, when enough pages were touched, exactly (the private pages, from the kernel).
-    """
-
-    KEEP = 32 * _MiB  # private memory a worker may keep between queries (its Python heap's share)
-
-    def __init__(self):
-        self._checked_at = self._faults()
-
-    def too_many(self) -> bool:
-        faults = self._faults()
-        if (faults - self._checked_at) * _PAGE < self.KEEP // 2:
-            return False
-        self._checked_at = faults
-        private = _private_bytes()
-        return private is None or private > self.KEEP  # no /proc: the faults alone decide
-
-    @staticmethod
-    def _faults() -> int:
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def _private_bytes() -> int | None:
-    """Memory only this process holds (copied or its own), from the kernel; None without /proc."""
+def _private_bytes(pid: int) -> int | None:
+    """Memory only process ``pid`` holds (copied or its own), from the kernel; None without /proc."""
     try:
-        text = Path("/proc/self/smaps_rollup").read_text()
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
     total = 0
@@ -786,9 +820,6 @@ def _private_bytes() -> int | None:
         if line.startswith(("Private_Dirty:", "Private_Clean:")):
             total += int(line.split()[1]) * 1024
     return total
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _limit_memory(memory_mib: int) -> int:

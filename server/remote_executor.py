@@ -5,7 +5,8 @@ the query is parsed here first (a syntax error is the client's 400, with its pos
 what reaches the remote server is a valid query in the format the client asked for. The
 server's answer is passed through when it is already in that format, and re-serialised by
 pyoxigraph when the server chose another; the result size limit applies while reading.
-A remote failure is a 502, a remote server that does not answer within the query timeout a
+Over the knowledge graph every query names its dataset (the visible graphs), so no query sees
+the staging graphs of a write being checked on the server. A remote failure is a 502, a remote server that does not answer within the query timeout a
 504: the request never hangs.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from yokuryu.graph.remote import (
     parse_results,
     prologue,
     query_form,
+    reader_dataset,
 )
 from yokuryu.ontology import PREFIXES
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge
@@ -32,8 +34,12 @@ class RemoteQueryExecutor:
 
     holds_a_copy = False
 
-    def __init__(self, engine: RemoteEngine):
+    def __init__(self, engine: RemoteEngine, knowledge_graph: bool = True):
         self.engine = engine
+        # The knowledge graph (the union of the server's graphs): every query names its dataset,
+        # so that none reads the staging graphs of a write being checked (``reader_dataset``).
+        # Plain mode (``--empty``) passes the server's own default graph through as it is.
+        self.knowledge_graph = knowledge_graph
 
     def run(self, request: QueryRequest) -> tuple[bytes, str]:
         text = prologue(request.base_iri, PREFIXES if request.predeclared_prefixes else None) + request.text
@@ -43,8 +49,9 @@ class RemoteQueryExecutor:
         if name is None:
             raise NotAcceptable("graph" if is_graph else "results")
         syntax = rdf_syntax(name) if is_graph else results_syntax(name)
-        params = []
-        if request.default_graph is not None or request.named_graphs is not None:
+        if self.knowledge_graph:
+            params = reader_dataset(self.engine, text, request.default_graph, request.named_graphs)
+        else:
             params = [("default-graph-uri", g) for g in request.default_graph or ()]
             params += [("named-graph-uri", g) for g in request.named_graphs or ()]
         # Ask for the wanted format first, and for one pyoxigraph reads back as a fallback.

@@ -320,7 +320,7 @@ def open_remote(config: ServerConfig):
             raise RemoteError(f"the remote server {config.remote_query} does not serve the union of its graphs as "
                                "the default graph, which the knowledge graph needs (oxigraph: serve "
                                "--union-default-graph; see docs/scaling-out.md for Fuseki, GraphDB, Virtuoso)")
-    return store, RemoteQueryExecutor(engine)
+    return store, RemoteQueryExecutor(engine, knowledge_graph=config.union_default_graph)
 
 
 def _journal_note(config: ServerConfig, journal, replayed: int) -> str:

@@ -243,6 +243,35 @@ def test_an_on_disk_store_is_queried_through_a_checkpoint_that_follows_every_wri
     assert sorted(select_values(found, "o")) == ["first", "fourth", "second", "third"]
 
 
+def test_on_disk_writes_in_a_row_make_no_checkpoint_until_a_query_reads_them(start_server, tmp_path):
+    # An update's check (its syntax, its data's size) reads nothing of the store: it needs no
+    # checkpoint of the latest write, only a killable process.
+    store = tmp_path / "store"
+    server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2",
+                          "--timeout", "1")
+    assert snapshots(store) == ["0"]
+    for value in range(5):
+        update(server, f"INSERT DATA {{ <urn:s> <urn:p> {value} }}")
+    assert snapshots(store) == ["0"], "no checkpoint for writes that no query has read yet"
+    refused = requests.post(f"{server.url}/sparql", data=b"INSERT DATA { <urn:s> <urn:p> }", headers=UPDATE,
+                            timeout=60)
+    assert refused.status_code == 400 and "syntax error" in refused.text
+    # Still killable while the zygote is behind: a check that runs away (3.4 million solutions
+    # over nothing) is stopped at the limit, and nothing of it is applied.
+    values = " ".join(str(i) for i in range(150))
+    runaway = requests.post(f"{server.url}/sparql", headers=UPDATE, timeout=60, data=(
+        f"INSERT {{ <urn:s> <urn:q> ?c }} WHERE {{ VALUES ?a {{ {values} }} VALUES ?b {{ {values} }} "
+        f"VALUES ?c {{ {values} }} }}").encode())
+    assert runaway.status_code == 503 and "killed" in runaway.text
+    assert snapshots(store) == ["0"]
+    # The first read after them makes the one checkpoint, and sees every write (read-your-writes).
+    found = requests.get(f"{server.url}/sparql", params={"query": "SELECT ?o ?q WHERE { <urn:s> ?q ?o }"},
+                         timeout=60)
+    assert sorted(select_values(found, "o"), key=int) == ["0", "1", "2", "3", "4"]
+    wait_until(lambda: snapshots(store) == ["1"])
+    assert snapshots(store) == ["1"]
+
+
 def test_an_on_disk_store_whose_zygote_dies_gets_a_new_one_on_a_fresh_checkpoint(start_server, tmp_path):
     store = tmp_path / "store"
     server = start_server("--empty", "--store", store, "--allow-anonymous-updates", "--workers", "2",
@@ -406,3 +435,30 @@ def test_an_engine_crash_shared_with_other_queries_is_400_for_its_query_only(sta
         assert response.status_code == 400 and "too deeply nested" in response.text, response.text
     assert set(answers) == {(200, "79800")}, [a for a in answers if a != (200, "79800")][:3]
     assert server.process.poll() is None
+
+
+def test_queries_waiting_for_a_busy_worker_are_served_in_turn(start_server):
+    # One worker, three clients asking without pause: each client's next query queues behind the
+    # others' waiting ones, so they take turns. (A freed worker used to go, most of the time, to
+    # the query whose own thread had just freed it, and a waiting client could wait for seconds.)
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "1")
+    fill(server)
+    done: list[int] = []
+
+    def client(number: int) -> None:
+        with requests.Session() as session:
+            for _ in range(8):
+                response = session.get(f"{server.url}/sparql", params={"query": PAIRS}, timeout=60)
+                assert response.status_code == 200
+                done.append(number)
+
+    clients = [threading.Thread(target=client, args=(number,)) for number in range(3)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(timeout=120)
+    assert sorted(done) == [0] * 8 + [1] * 8 + [2] * 8
+    counts = [0, 0, 0]
+    for number in done[:-6]:  # the last turns: a client that has finished no longer waits
+        counts[number] += 1
+        assert max(counts) - min(counts) <= 2, done  # nobody answered three times while another waited

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,6 +90,11 @@ class RecordingProxy:
         self.requests = 0
         self.answered_bytes = 0
         self.fail_updates = False
+        # hold_after_staging(): the first query that reads a write's staging graphs, once the write
+        # has staged them, waits until release() (a check in progress, as long as the test likes).
+        self.hold = None
+        self.holding = threading.Event()
+        self._released = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -103,6 +109,8 @@ class RecordingProxy:
 
             def _forward(self, body) -> None:
                 proxy.requests += 1
+                if body is not None and proxy.hold is not None:
+                    proxy.hold(self.path, body)
                 if body is not None and self.path.startswith("/update") and proxy.fail_updates:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)  # the upstream dies mid-request
@@ -133,6 +141,27 @@ class RecordingProxy:
 
     def reset(self) -> None:
         self.requests = self.answered_bytes = 0
+
+    def hold_after_staging(self) -> None:
+        staging = urllib.parse.quote("reasoner/staging/", safe="").encode()
+        state = {"staged": False}
+
+        def hold(path: str, body: bytes) -> None:
+            if staging not in body:
+                return
+            if path.startswith("/update"):
+                state["staged"] = True
+            elif state["staged"] and not self.holding.is_set():
+                self.holding.set()
+                self._released.wait(timeout=120)
+
+        self._released.clear()
+        self.holding.clear()
+        self.hold = hold
+
+    def release(self) -> None:
+        self.hold = None
+        self._released.set()
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -304,3 +304,84 @@ def test_checks_touch_only_the_staging_graphs_until_the_commit(upstream):
     assert at_commit == [after]
     assert not upstream.ask(f"ASK {{ GRAPH <{INFERRED}> {{ <{RES}copy-mode-group> ?p ?o }} }}")
     assert staging_graphs(upstream) == []
+
+
+def test_no_query_through_yokuryu_sees_a_write_while_it_is_checked(upstream):
+    """A check held in progress (its staging graphs written on the server, the next request held
+    by a proxy): the staged triples are in the server's union default graph, but no query through
+    Yokuryū sees them, whatever dataset it asks for; once the check ends the write is there."""
+    import threading
+
+    import requests
+
+    from test_remote import RecordingProxy
+
+    proxy = RecordingProxy(upstream.url)
+    server = ServerProcess(*proxy.remote_args(), "--update-token", TOKEN, "--timeout", "60")
+    node = f"{RES}unchecked-group"
+    answers = []
+    writer = threading.Thread(target=lambda: answers.append(write(server, PREFIXES + (
+        f'INSERT DATA {{ GRAPH <{USER_GRAPH}> {{ <{node}> a yk:GroupOfPeople ; rdfs:label "unchecked group"@en }} }}'))))
+
+    def through_yokuryu(query: str, **params) -> list[dict]:
+        response = requests.post(f"{server.url}/sparql", data={"query": query, **params}, timeout=60,
+                                 headers={"Accept": "application/sparql-results+json"})
+        assert response.status_code == 200, response.text
+        return response.json()["results"]["bindings"]
+
+    try:
+        proxy.hold_after_staging()
+        writer.start()
+        assert proxy.holding.wait(timeout=120), "the check never reached its staging graphs"
+        # The write is staged on the server: a direct reader of its union default graph sees it…
+        assert upstream.ask(f"ASK {{ <{node}> ?p ?o }}")
+        staged = [g for g in staging_graphs(upstream)
+                  if upstream.ask(f"ASK {{ GRAPH <{g}> {{ <{node}> ?p ?o }} }}")]
+        assert staged, staging_graphs(upstream)
+        # … no reader through Yokuryū does: the default graph, GRAPH ?g, the query's own FROM,
+        # the protocol's dataset naming the staging graph, the resource's page.
+        assert through_yokuryu(f"SELECT * WHERE {{ <{node}> ?p ?o }}") == []
+        assert through_yokuryu(f"SELECT * WHERE {{ GRAPH ?g {{ <{node}> ?p ?o }} }}") == []
+        assert through_yokuryu(f"SELECT * FROM <{staged[0]}> WHERE {{ ?s ?p ?o }}") == []
+        assert through_yokuryu(f"SELECT * FROM NAMED <{staged[0]}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}") == []
+        assert through_yokuryu("SELECT * WHERE { ?s ?p ?o }", **{"default-graph-uri": staged[0]}) == []
+        assert through_yokuryu("SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", **{"named-graph-uri": staged[0]}) == []
+        assert not [row for row in through_yokuryu("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")
+                    if "/graph/reasoner/" in row["g"]["value"]]
+        assert requests.get(f"{server.url}/resource/unchecked-group", timeout=60).status_code == 404
+        # The rest of the knowledge graph is read as before, and a FROM of a real graph is honoured.
+        assert through_yokuryu(f"SELECT * WHERE {{ <{RES}soviet-japanese-neutrality-pact> a yk:Treaty }}") == [{}]
+        count = f"SELECT (COUNT(*) AS ?n) FROM ykg:ontology WHERE {{ ?s ?p ?o }}"
+        assert through_yokuryu(count)[0]["n"]["value"] == upstream.select(
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <https://w3id.org/yokuryu/graph/ontology> { ?s ?p ?o } }")[0]["n"]["value"]
+    finally:
+        proxy.release()
+        writer.join(timeout=300)
+        server_answers = list(answers)
+        try:
+            assert server_answers and server_answers[0].status_code == 200, server_answers
+            assert through_yokuryu(f"SELECT ?p WHERE {{ <{node}> ?p ?o }}")  # checked and committed: seen
+        finally:
+            server.stop()
+            proxy.stop()
+    assert staging_graphs(upstream) == []
+
+
+def test_a_graph_another_yokuryu_makes_is_read_at_once(yokuryu, upstream):
+    """Queries name the visible graphs, a list kept with the write generation: a graph made by
+    another writer's commit (a new generation) is in the next query's dataset."""
+    import requests
+
+    from yokuryu.graph.transaction import update
+
+    def groups() -> set[str]:
+        response = requests.post(f"{yokuryu.url}/sparql", timeout=60, headers={"Accept": "application/sparql-results+json"},
+                                 data={"query": "SELECT ?g WHERE { ?g a yk:GroupOfPeople }"})
+        assert response.status_code == 200, response.text
+        return {row["g"]["value"] for row in response.json()["results"]["bindings"]}
+
+    before = groups()  # the list of graphs is now kept
+    graph = "https://w3id.org/yokuryu/graph/user/another-yokuryu"
+    update(remote_store(upstream), PREFIXES + f'INSERT DATA {{ GRAPH <{graph}> {{ <{RES}elsewhere-group> '
+                                              'a yk:GroupOfPeople ; rdfs:label "elsewhere group"@en } }', engine="fast")
+    assert groups() == before | {f"{RES}elsewhere-group"}
