@@ -425,20 +425,14 @@ def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connectio
     """Apply each write the primary sends, as one step for the reader's queries; and say when grown too large."""
     import pyoxigraph as ox
 
-    from yokuryu.server.query_processes import NQUADS, _private_bytes
-    started_with = None
-    told = False
+    from yokuryu.server.query_processes import NQUADS
+    memory = _Growth(growth)
     while True:
         try:
             if not control.poll(_CHECK_MEMORY_EVERY):
-                private = _private_bytes()
-                if private is None or told:
-                    continue
-                if started_with is None:
-                    started_with = private  # its heap once its app is built (the first check is 2 s in)
-                elif private - started_with > growth:
-                    events.sendall(f"grown {private // (1024 * 1024)}".encode())
-                    told = True
+                grown = memory.too_much()
+                if grown is not None:
+                    events.sendall(f"grown {grown // (1024 * 1024)}".encode())
                 continue
             request = control.recv()
         except (EOFError, OSError):
@@ -458,6 +452,47 @@ def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connectio
         except (SyntaxError, ValueError, OSError) as error:
             log.error("read process %d could not apply a write: %s", os.getpid(), error)
             os._exit(1)  # the primary replaces it
+
+
+class _Growth:
+    """Whether this reader's private memory grew by more than ``limit`` bytes since its app was built.
+
+    The kernel's count of private pages (smaps_rollup) walks every page of the process and holds
+    its memory map meanwhile, stalling the queries beside it; so it is asked only once the minor
+    page faults (one cheap call; every copied page is one, so they bound the growth from above)
+    say the limit may have been passed.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.baseline: int | None = None  # private bytes at the first check, once the app is built
+        self.faults_at_check = 0
+        self.told = False
+
+    def too_much(self) -> int | None:
+        """The private bytes, the first time they exceed the baseline by more than the limit; else None."""
+        import resource
+
+        from yokuryu.server.query_processes import _private_bytes
+        if self.told:
+            return None
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        if self.baseline is not None and (faults - self.faults_at_check) * _PAGE < self.limit:
+            return None
+        self.faults_at_check = faults
+        private = _private_bytes(os.getpid())
+        if private is None:
+            return None
+        if self.baseline is None:
+            self.baseline = private
+            return None
+        if private - self.baseline <= self.limit:
+            return None
+        self.told = True
+        return private
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class _ReadWriteLock:
