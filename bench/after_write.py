@@ -97,13 +97,32 @@ def _pages(yokuryu: str, data: Path, tmp: Path, args) -> int:
     try:
         connection = _connect(server)
         for path in ("/", "/class", "/.well-known/void"):
-            _get(connection, path, "text/html")  # the state before the write: worked out once
-        for path in ("/", "/class", "/.well-known/void"):
-            _update(connection, f"INSERT DATA {{ <urn:bench:{len(path)}> a <urn:bench:Thing> }}")
+            _until_current(connection, path)  # the state before the write: worked out once
+        for n, path in enumerate(("/", "/class", "/.well-known/void")):
+            _update(connection, f"INSERT DATA {{ <urn:bench:{n}> a <urn:bench:Thing> }}")
+            _page_alone(server, path)
+            _update(connection, f"INSERT DATA {{ <urn:bench:{n}> a <urn:bench:Other> }}")
             _page_with_lookups(server, path)
     finally:
         server.stop()
     return 0
+
+
+def _page_alone(server, path: str) -> None:
+    """GET ``path`` until its figures are current, nothing else asked: the CPU it costs the server."""
+    own_before = _own_cpu(server.process.pid)
+    tree_before = endpoint._tree_cpu(server.process.pid)
+    started = time.perf_counter()
+    connection = _connect(server)
+    status, length, current = _get_status(connection, path)
+    page = time.perf_counter() - started
+    polls = _until_current(connection, path) if not current else 0
+    until_current = time.perf_counter() - started
+    own = _own_cpu(server.process.pid) - own_before
+    tree = endpoint._tree_cpu(server.process.pid) - tree_before
+    print(f"GET {path} after a write, alone: {status}{'' if current else ' (figures not yet current)'} in "
+          f"{page:.2f} s, current after {until_current:.2f} s ({polls} more views); CPU of the server process "
+          f"{own:.2f} s, of its tree {tree:.2f} s", flush=True)
 
 
 def _page_with_lookups(server, path: str) -> None:
@@ -117,16 +136,32 @@ def _page_with_lookups(server, path: str) -> None:
     tree_before = endpoint._tree_cpu(server.process.pid)
     started = time.perf_counter()
     connection = _connect(server)
-    status, length = _get_status(connection, path)
+    status, length, current = _get_status(connection, path)
     page = time.perf_counter() - started
+    polls = _until_current(connection, path) if not current else 0
+    until_current = time.perf_counter() - started
     own = _own_cpu(server.process.pid) - own_before
     tree = endpoint._tree_cpu(server.process.pid) - tree_before
     stop.set()
     thread.join()
-    print(f"GET {path} after a write: {status}, {length:,} bytes in {page:.2f} s; server process CPU {own:.2f} s "
-          f"(tree {tree:.2f} s); point lookups meanwhile: {len(lookups)}, p50 {_ms(lookups, 0.5)} ms, "
+    print(f"GET {path} after a write: {status}{'' if current else ' (figures not yet current)'}, {length:,} bytes "
+          f"in {page:.2f} s; current after {until_current:.2f} s ({polls} more views); server process CPU "
+          f"{own:.2f} s (tree {tree:.2f} s); point lookups meanwhile: {len(lookups)}, p50 {_ms(lookups, 0.5)} ms, "
           f"max {_ms(lookups, 1.0)} ms (before: p50 {_ms(baseline, 0.5)} ms, max {_ms(baseline, 1.0)} ms)",
           flush=True)
+
+
+def _until_current(connection: http.client.HTTPConnection, path: str) -> int:
+    """View ``path`` every 0.2 s until its figures are the present state's; the views it took."""
+    views = 0
+    while True:
+        views += 1
+        status, _, current = _get_status(connection, path)
+        if current:
+            return views
+        if views > 3000:
+            raise RuntimeError(f"GET {path}: the figures never became current")
+        time.sleep(0.2)
 
 
 def _lookups(server, seconds: float, stop: threading.Event | None = None) -> list[float]:
@@ -178,10 +213,13 @@ def _get(connection: http.client.HTTPConnection, path: str, accept: str) -> str:
     return body.decode()
 
 
-def _get_status(connection: http.client.HTTPConnection, path: str) -> tuple[int, int]:
+def _get_status(connection: http.client.HTTPConnection, path: str) -> tuple[int, int, bool]:
+    """Status, length, and whether the figures shown are the present state's (no note, no Warning)."""
     connection.request("GET", path, headers={"Accept": "text/html"})
     response = connection.getresponse()
-    return response.status, len(response.read())
+    body = response.read()
+    current = response.status == 200 and b"figures-note" not in body and not response.getheader("Warning")
+    return response.status, len(body), current
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from yokuryu.graph.sparql_text import SparqlTextError, Token, tokens
+from yokuryu.graph.sparql_text import SparqlTextError, Token, shape_key, tokens
 
 MAX_PATTERNS = 8  # triple patterns in the one group
 MIN_BUDGET = 100_000  # lookups allowed even on a small store (a few milliseconds of work)
@@ -92,11 +92,12 @@ def is_bounded(text: str, size: StoreSize) -> bool:
 def query_steps(text: str) -> tuple[str, ...] | None:
     """The steps of the query's worst case (see :func:`cost`), or None when it is not in the class.
 
-    Remembered per text, as the guard's verdicts are: clients repeat their queries.
+    Remembered per template (:func:`~yokuryu.graph.sparql_text.shape_key`: texts that differ only
+    in their numbers read alike), as the guard's verdicts are: clients fill templates.
     """
-    if len(text) > REMEMBERED_TEXT or _OUT_OF_CLASS_WORD.search(_QUOTED.sub(" ", text)):
+    if len(text) > REMEMBERED_TEXT:
         return None
-    return _remembered_steps(text)
+    return _remembered_steps(shape_key(text))
 
 
 def cost(steps: tuple[str, ...], size: StoreSize) -> int:
@@ -117,7 +118,7 @@ def cost(steps: tuple[str, ...], size: StoreSize) -> int:
 
 # A word that only queries outside the class contain (as a keyword) sends the text to the query
 # processes without lexing it: most scanning queries say FILTER, OPTIONAL, GROUP or ORDER, and
-# clients vary their texts, so the cache below rarely saves them. Only a refusal is decided here:
+# texts that differ in more than their numbers miss the cache below. Only a refusal is decided here:
 # strings, IRIs and comments are blanked first, crudely, and blanking too much can only let a
 # text through to the reader below, which decides exactly.
 _QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|<[^<>\s]*>|#[^\n]*")
@@ -128,6 +129,8 @@ _OUT_OF_CLASS_WORD = re.compile(
 
 @lru_cache(maxsize=2048)
 def _remembered_steps(text: str) -> tuple[str, ...] | None:
+    if _OUT_OF_CLASS_WORD.search(_QUOTED.sub(" ", text)):
+        return None
     try:
         reader = _Reader(tokens(text))
         return reader.query()

@@ -700,7 +700,7 @@ class StagedView:
     through this unchanged and see the staged state while the real graphs stay as they are."""
 
     def __init__(self, engine: RemoteEngine, prefix: str, renamed: dict[str, str],
-                 overlays: dict[str, str] | None = None, *, retractions: bool = True):
+                 overlays: dict[str, str] | None = None):
         import re
 
         self.engine = engine
@@ -711,9 +711,6 @@ class StagedView:
         self.overlays = dict(overlays or {})
         self.back = {copy: name for name, copy in (*self.renamed.items(), *self.overlays.items())}
         self.inferred_removed = prefix + "inferred-removed"
-        # False: the inferred graph's overlay cannot hide what delete-and-rederive retracts from
-        # it (its merged reads would still see it), so a removal that retracts any is refused here.
-        self.retractions = retractions
         # Renamed graphs only where a graph is named (a data term that happens to be a graph's
         # IRI stays as it is); the reasoner's own graphs wherever their prefix appears.
         exact = "|".join(re.escape(f"<{name}>") for name in sorted(self.renamed, key=len, reverse=True))
@@ -756,10 +753,6 @@ class StagedView:
         return self.engine.construct(self.text(query))
 
     def update(self, update: str) -> None:
-        if not self.retractions and update.startswith(f"DELETE {{ GRAPH <{INFERRED}> ") \
-                and f"<{REASONER}overdeleted>" in update \
-                and self.ask(f"ASK {{ GRAPH <{REASONER}overdeleted> {{ ?s ?p ?o }} GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}"):
-            raise _NeedsCopy()
         self.engine.update(self.text(update))
 
     def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
@@ -777,8 +770,7 @@ def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_
     a read ``GRAPH <I> {b}`` becomes ``{ GRAPH <I> {b} FILTER NOT EXISTS { GRAPH <R> {b} } }
     UNION { GRAPH <A> {b} }``; an insert goes to A; a delete leaves A and enters R. A dataset
     clause naming G (FROM, USING, NAMED) names O too. A merged default graph cannot leave R out:
-    that is right for the triples a write moves from I to the data (still there, asserted), and
-    the reasoner leaves overlay mode for anything else it would retract (``_NeedsCopy``).
+    the reasoner's rules do that themselves, atom by atom (``StagedReasoner.hiding``).
     """
     from yokuryu.graph.sparql_text import tokens
 
@@ -851,6 +843,21 @@ def _with_overlays(text: str, overlays: dict[str, str], inferred: str, inferred_
     return text
 
 
+# Overlay mode's graphs, as the reasoner names them (StagedView moves them under the write's
+# staging prefix): what the write takes from the inferred graph (R), adds to it (A), asserts (M).
+INFERRED_REMOVED = REASONER + "inferred-removed"
+INFERRED_ADDED = REASONER + "inferred"
+WRITTEN = REASONER + "written"
+
+
+def _hidden_atom_filter(atom: str, exists: bool = False) -> str:
+    """A FILTER that drops a solution whose ``atom`` is a triple taken from the inferred graph
+    by this write (in R, and neither added back to it nor asserted by the write)."""
+    test = (f"GRAPH <{INFERRED_REMOVED}> {{ {atom} }} FILTER NOT EXISTS {{ GRAPH <{INFERRED_ADDED}> {{ {atom} }} }} "
+            f"FILTER NOT EXISTS {{ GRAPH <{WRITTEN}> {{ {atom} }} }}")
+    return test if exists else f"FILTER NOT EXISTS {{ {test} }}"
+
+
 class _NeedsCopy(Exception):
     """Overlay mode cannot check this write exactly: check it again on copies of the graphs."""
 
@@ -865,6 +872,7 @@ def _staged_reasoner_class():
     data does not state. Retracting it may take away a triple that an OWL rule also derives;
     such triples are derived again in one step (their premises are still there) and put back.
     """
+    import dataclasses
     import hashlib
 
     from yokuryu.graph import owlrl_sparql as owl
@@ -874,10 +882,47 @@ def _staged_reasoner_class():
         restored: set
         overlay = False
 
+        def hiding(self, on: bool) -> None:
+            """Overlay mode (on): the inferred graph I is read as the real one plus what the write
+            adds to it (A), but a rule reads the facts as one merged default graph, in which what
+            the write takes from I (R) is still there. So every rule and check reads its atoms
+            and tests its head without R's triples (unless A or the write's own quads (M) hold
+            them): delete-and-rederive then sees the facts as they are after the retraction,
+            and no copy of I is needed. Off (copy mode): the rules as compiled."""
+            if "_compiled_rules" not in self.__dict__:
+                self._compiled_rules = (self.rules, self.checks)
+                hide = _hidden_atom_filter
+                self._hiding_rules = tuple(
+                    [dataclasses.replace(r, extra=" ".join([r.extra, *(hide(a) for a in dict.fromkeys(r.body))]).strip())
+                     for r in rules] for rules in self._compiled_rules)
+                self._head_tests = {f"FILTER NOT EXISTS {{ {r.head} }}": f"FILTER NOT EXISTS {{ {r.head} {hide(r.head)} }}"
+                                    for r in self._compiled_rules[0]}
+            self.rules, self.checks = self._hiding_rules if on else self._compiled_rules
+            self.hides = on
+
+        hides = False
+
+        def _dataset_update(self, template, where, default, named):
+            if self.hides:
+                for plain, hidden in self._head_tests.items():
+                    where = where.replace(plain, hidden)
+            return super()._dataset_update(template, where, default, named + self._hiding_graphs())
+
+        def _dataset_update_text(self, text, default, named):
+            return super()._dataset_update_text(text, default, named + self._hiding_graphs())
+
+        def _dataset_query(self, head, where_and_tail, default, named):
+            return super()._dataset_query(head, where_and_tail, default, named + self._hiding_graphs())
+
+        def _hiding_graphs(self) -> list[str]:
+            return [INFERRED_REMOVED, INFERRED_ADDED, WRITTEN] if self.hides else []
+
         def add(self, engine, quads):
             # No undo on failure (the base class retracts the quads again): the staging is dropped.
             quads = list(quads)
             self._refuse_schema_change(quads)
+            if self.hides:  # asserted by this write: never hidden, though moved out of I (into R)
+                engine.insert_quads(ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(WRITTEN)) for q in quads)
             return self._add(engine, quads)
 
         def _shape_rules(self, engine, facts, focus):
@@ -886,6 +931,9 @@ def _staged_reasoner_class():
             if focus is None:
                 # Every focus node's old output would have to be rebuilt first: check it locally.
                 raise owl.NeedsFullRederivation("the change may reach every focus node of the SHACL-AF rules")
+            if self.hides and engine.ask(f"ASK {{ {_hidden_atom_filter('?s ?p ?o', exists=True)} }}"):
+                # The SHACL-AF rules are SPARQL of any shape: their reads cannot leave R out.
+                raise _NeedsCopy()
             self._restore(facts, [f for f in focus if f not in self.restored])
             added, removed = super()._shape_rules(engine, facts, focus)
             if removed and self.overlay:
@@ -942,10 +990,12 @@ class RemoteChecker:
     It has the interface of the fast engine's working copy (:class:`yokuryu.graph.fast.
     IncrementalState`: ``try_change`` and ``store``) but keeps no data. For each write:
 
-    1. **stage** (one request): each data graph the change touches is copied on the server
-       (``COPY``) to a graph under this write's staging prefix, and so is the inferred graph;
-       the change is applied to the copies; the reasoner's support graph (statements about
-       vocabulary terms, which follow from the ontology) is added there;
+    1. **stage** (one request): what an addition adds goes to overlay graphs under this
+       write's staging prefix; each data graph a removal touches is copied there (``COPY``) and
+       the change applied to the copy; the inferred graph is overlaid (what the write adds to
+       it, what it takes from it), and copied only when the SHACL-AF rules must run after a
+       retraction; the reasoner's support graph (statements about vocabulary terms, which
+       follow from the ontology) is added there;
     2. **validate**: the compiled shapes find the focus nodes the change can reach and check
        them, over the real data graphs with the touched ones swapped for their copies
        (:class:`StagedView`);
@@ -1014,9 +1064,10 @@ class RemoteChecker:
         """One attempt. ``overlay`` (a write that only adds): what the write adds is staged in
         graphs of its own, read together with the real ones (:func:`_with_overlays`), so nothing
         is copied. ``hybrid`` (a write that removes): the data graphs it touches are copied on
-        the server and the change applied to the copies; the inferred graph is overlaid, which
-        holds as long as the removal retracts no inferred triple (else ``_NeedsCopy``).
-        ``copy``: the inferred graph is copied too."""
+        the server and the change applied to the copies; the inferred graph is overlaid, its
+        retractions hidden from the rules' reads (``StagedReasoner.hiding``). ``copy`` (when the
+        SHACL-AF rules must run after a retraction, see ``_NeedsCopy``): the inferred graph is
+        copied too."""
         from yokuryu.graph.fast import with_results_graph
         from yokuryu.graph.transaction import PROTECTED_GRAPHS
 
@@ -1029,7 +1080,7 @@ class RemoteChecker:
             view = StagedView(self.engine, prefix, {}, staged)
         elif mode == "hybrid":
             data = {name: copy for name, copy in staged.items() if name != INFERRED}
-            view = StagedView(self.engine, prefix, data, {INFERRED: staged[INFERRED]}, retractions=False)
+            view = StagedView(self.engine, prefix, data, {INFERRED: staged[INFERRED]})
         else:
             view = StagedView(self.engine, prefix, staged)
         try:
@@ -1053,6 +1104,7 @@ class RemoteChecker:
             reasoner.old_view = StagedView(self.engine, prefix, {})
             reasoner.restored = set()
             reasoner.overlay = mode != "copy"
+            reasoner.hiding(mode != "copy")
             touched: set[ox.Triple] = set()
             for change, call in ((removed, reasoner.remove), (added, reasoner.add)):
                 if change:

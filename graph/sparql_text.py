@@ -94,6 +94,27 @@ def iter_tokens(text: str) -> Iterator[Token]:
         pos = next_pos
 
 
+def shape_key(text: str) -> str:
+    """``text`` with every run of ASCII digits written as one ``0``: a key for what is decided
+    from the kinds of its tokens alone.
+
+    Clients fill templates (``person-17``, ``LIMIT 10``); the guard's facts and the bounded
+    class are the same for every filling that differs only in its numbers, so they are worked
+    out once per template. A digit run becomes a digit run wherever it stands (a number, an
+    IRI, a name, a variable, a string, a comment), so every token keeps its kind, extent
+    relative to its neighbours and keyword (none has a digit in a place that decides anything:
+    ``SHA1`` and ``SHA0`` are both unknown to the guard and outside the class). Escapes and
+    percent-encodings count their hex digits (``\\u0041``, ``%41``), so texts holding ``\\`` or
+    ``%`` are their own key. Positions do shift: a refusal's message is worked out on the text.
+    """
+    if "\\" in text or "%" in text:
+        return text
+    return _DIGITS.sub("0", text)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def line_and_column(text: str, position: int) -> tuple[int, int]:
     """1-based line and column of ``position`` in ``text``."""
     line = text.count("\n", 0, position) + 1

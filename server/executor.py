@@ -60,11 +60,17 @@ class UpdateCheck:
     prefixes: tuple[tuple[str, str], ...] | None
 
 
-def evaluate(store: KnowledgeStore, request: QueryRequest | UpdateCheck):
-    """Evaluate a query, or parse an update; what a query process does with each request."""
+def evaluate(store: KnowledgeStore, request):
+    """Evaluate a query, parse an update, or work out a page's figures (a ``server.figures.WorkOut``):
+    what a query process does with each request."""
     if isinstance(request, UpdateCheck):
         return check_update_syntax(request)
-    return evaluate_query(store, request)
+    if isinstance(request, QueryRequest):
+        return evaluate_query(store, request)
+    from yokuryu.server.figures import WorkOut
+    if isinstance(request, WorkOut):
+        return request(store)
+    raise TypeError(f"not a request a query process evaluates: {type(request).__name__}")
 
 
 def check_update_syntax(check: UpdateCheck) -> int:
@@ -159,6 +165,8 @@ def out_of_memory(memory_mib: int) -> ProtocolError:
 class QueryExecutor:
     """A fixed pool of evaluation threads shared by all requests of one app."""
 
+    runs_work_outs = True  # run() evaluates a page's figures too (server.figures)
+
     def __init__(self, store: KnowledgeStore, workers: int, timeout: float):
         self.store = store
         self.timeout = timeout
@@ -168,15 +176,15 @@ class QueryExecutor:
         self._abandoned = 0
         self._lock = threading.Lock()
 
-    def run(self, request: QueryRequest) -> tuple[bytes, str]:
-        """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
+    def run(self, request):
+        """The evaluated ``request`` (body, media type; a figure's value), or a 503 once the time limit has passed."""
         with self._lock:
             if self._abandoned >= self.workers:
                 raise ProtocolError(
                     f"503 Service Unavailable: all {self.workers} query workers are still finishing queries "
                     "that ran past the time limit; try again in a few seconds (or start the server with "
                     "more --workers).", 503, headers={"Retry-After": "5"})
-        future = self._pool.submit(evaluate_query, self.store, request)
+        future = self._pool.submit(evaluate, self.store, request)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
@@ -254,9 +262,9 @@ class InProcessReads:
     def __getattr__(self, name):  # timeout, workers, check_update, shutdown… are the executor's
         return getattr(self.executor, name)
 
-    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+    def run(self, request):
         size = self.size
-        if size is not None and request.default_graph is None and request.named_graphs is None \
+        if size is not None and isinstance(request, QueryRequest) and request.default_graph is None and request.named_graphs is None \
                 and is_bounded(request.text, size):
             return evaluate_query(self.store, request)
         return self.executor.run(request)

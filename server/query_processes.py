@@ -79,6 +79,7 @@ class QueryProcesses:
     """The server side: query processes (each evaluating up to ``threads`` queries at once) and their zygote."""
 
     holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
+    runs_work_outs = True  # run() evaluates a page's figures too (server.figures)
 
     def __init__(self, store: KnowledgeStore, workers: int, timeout: float, memory_mib: int = 1024,
                  processes: int = 1):
@@ -109,8 +110,9 @@ class QueryProcesses:
 
     # --- queries ---------------------------------------------------------------------------
 
-    def run(self, request: QueryRequest) -> tuple[bytes, str]:
-        """The evaluated ``request`` (body, media type), or a 503 once the time limit has passed."""
+    def run(self, request) -> tuple[bytes, str]:
+        """The evaluated ``request`` (body, media type; a figure's value, see server.figures), or a 503
+        once the time limit has passed."""
         return self._ask(request)
 
     def check_update(self, check: UpdateCheck) -> int:

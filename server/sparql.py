@@ -22,7 +22,7 @@ from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
-from yokuryu.graph.sparql_text import (DatasetConflict, condensed_parser_message, misplaced_start,
+from yokuryu.graph.sparql_text import (DatasetConflict, condensed_parser_message, misplaced_start, shape_key,
                                        with_update_dataset)
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
@@ -360,10 +360,15 @@ REMEMBERED_TEXT = 4096  # characters: longer texts are checked every time (their
 
 
 def text_verdict(text: str, kind: str, limits: SparqlLimits) -> SparqlFacts | SparqlRefused:
-    """:func:`check_sparql`'s facts or refusal; for short texts remembered, since clients repeat them."""
+    """:func:`check_sparql`'s facts or refusal; for short texts remembered per template
+    (:func:`shape_key`: texts that differ only in their numbers), since clients fill templates."""
     if len(text) > REMEMBERED_TEXT:
         return _verdict(text, kind, limits)
-    return _remembered_verdict(text, kind, limits)
+    key = shape_key(text)
+    verdict = _remembered_verdict(key, kind, limits)
+    if isinstance(verdict, SparqlRefused) and key != text:
+        return _verdict(text, kind, limits)  # the same refusal, with positions in the client's text
+    return verdict
 
 
 def _verdict(text: str, kind: str, limits: SparqlLimits) -> SparqlFacts | SparqlRefused:

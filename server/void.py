@@ -14,6 +14,8 @@ from flask import Blueprint, Response, request
 
 from yokuryu.graph.formats import rdf_syntax
 from yokuryu.ontology import DATA_LICENSE, DATASET_IRI, GRAPH, METADATA_GRAPH, ONTOLOGY_IRI, PREFIXES
+from yokuryu.server.errors import ProtocolError
+from yokuryu.server.figures import Figures, figures, works_out
 from yokuryu.server.negotiation import choose_document
 from yokuryu.server.pages.documents import DOCUMENT_SYNTAXES, not_found, serialize
 from yokuryu.server.store_access import get_config, get_store
@@ -41,11 +43,18 @@ def void_description():
     if ext == "html":
         ext = "ttl"  # VoID is for machines; a browser gets the Turtle as text
     syntax = DOCUMENT_SYNTAXES[ext]
-    body = serialize(describe_dataset(get_store(), request.url_root.rstrip("/"), get_config().base_iri), syntax)
+    description = describe_dataset(get_store(), request.url_root.rstrip("/"), get_config().base_iri)
+    if description.value is None:  # the first description of this data is still being worked out
+        raise ProtocolError(f"503 Service Unavailable: the dataset description of the latest data could not be "
+                            f"given yet: {description.problem}. Try again in a few seconds.", 503,
+                            headers={"Retry-After": "5"})
+    body = serialize(description.value, syntax)
     media_type = "text/plain" if request.accept_mimetypes.best == "text/html" and ext == "ttl" else syntax.media_type
     response = Response(body, mimetype=syntax.media_type)
     response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
     response.headers["Vary"] = "Accept"
+    if not description.current:  # its dcterms:modified says which state it describes
+        response.headers["Warning"] = '110 - "Response is Stale"'
     return response
 
 
@@ -70,15 +79,18 @@ def dump(filename: str):
     return response
 
 
-def describe_dataset(store, server: str, base: str) -> list[ox.Triple]:
+def describe_dataset(store, server: str, base: str) -> Figures:
     """The VoID description: the stored metadata, with live counts, endpoint, dumps, vocabularies.
 
-    Kept until the next write (``KnowledgeStore.kept_until_changed``): its counts walk every quad.
+    Its counts walk every quad: worked out in a query process once per state of the store
+    (:mod:`yokuryu.server.figures`); the description of the previous state while it is.
     """
-    return store.kept_until_changed("void", (server, base), lambda: _describe(store, server, base))
+    return figures("void", (server, base), description, server, base, store.changed_at)
 
 
-def _describe(store, server: str, base: str) -> list[ox.Triple]:
+@works_out
+def description(store, server: str, base: str, changed_at: float) -> list[ox.Triple]:
+    """The VoID description of ``store``, whose content last changed at ``changed_at``."""
     dataset = ox.NamedNode(DATASET_IRI)
     triples = {ox.Triple(q.subject, q.predicate, q.object)
                for q in store.oxigraph.quads_for_pattern(None, None, None, ox.NamedNode(str(METADATA_GRAPH)))
@@ -96,7 +108,7 @@ def _describe(store, server: str, base: str) -> list[ox.Triple]:
     for ext in ("trig", "nq", "nq.gz"):
         triples.add(ox.Triple(dataset, v("dataDump"), ox.NamedNode(f"{server}/dumps/all.{ext}")))
     triples |= _counts(store, dataset)
-    triples |= _publisher_and_date(store, dataset)
+    triples |= _publisher_and_date(changed_at, dataset)
     triples |= _linksets(store, dataset)
     per_graph = _graph_statistics(store)
     for name in store.graph_names():
@@ -125,11 +137,11 @@ DCTERMS = "http://purl.org/dc/terms/"
 RDFS_LABEL = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 
 
-def _publisher_and_date(store, dataset: ox.NamedNode) -> set[ox.Triple]:
+def _publisher_and_date(changed_at: float, dataset: ox.NamedNode) -> set[ox.Triple]:
     """Who publishes the data (the project, as its package metadata names it) and when the
     served data last changed (the server knows; builds record no date)."""
     publisher = ox.NamedNode(DATASET_IRI + "#publisher")
-    modified = datetime.fromtimestamp(store.changed_at, tz=timezone.utc).replace(microsecond=0)
+    modified = datetime.fromtimestamp(changed_at, tz=timezone.utc).replace(microsecond=0)
     return {
         ox.Triple(dataset, ox.NamedNode(DCTERMS + "publisher"), publisher),
         ox.Triple(publisher, RDF_TYPE, ox.NamedNode("http://xmlns.com/foaf/0.1/Organization")),

@@ -131,3 +131,24 @@ def test_a_path_is_one_pass_over_the_store_and_nothing_may_follow_it():
 def test_texts_in_strings_and_comments_do_not_count():
     assert is_bounded('SELECT ?o WHERE { <urn:a> <urn:p> "FILTER { ?s ?p ?o }" }', REGISTRY_1M)
     assert not is_bounded("SELECT ?o WHERE { <urn:a> <urn:p> ?o . # }\n ?x ?y ?z }", REGISTRY_1M)
+
+
+@pytest.mark.parametrize("template", [
+    "SELECT ?p ?o WHERE {{ reg:person-{n} ?p ?o }} LIMIT {n}",
+    "ASK {{ <urn:s:{n}> <urn:p> {n}.{n}e{n} }}",
+    "SELECT ?x{n} WHERE {{ reg:camp-{n} yk:locatedIn+ ?x{n} }}",
+    "SELECT ?o WHERE {{ ?s{n} ?p ?o }}",  # out of the class however it is filled
+    "SELECT ?o WHERE {{ <urn:a> <urn:p> ?o FILTER(?o > {n}) }}",
+])
+def test_fillings_of_a_template_are_decided_alike(template):
+    # Decisions are remembered per template (the text's numbers aside): each filling must be
+    # decided as it would be on its own, the first one seen included.
+    decided = {query_steps(PREFIXES + template.format(n=n)) for n in (1, 70, 12345678901234567890)}
+    assert len(decided) == 1
+
+
+def test_escaped_texts_are_decided_on_their_own():
+    # \u0031 and %31 are digits that an escape needs whole: such texts are never merged with others.
+    assert is_bounded('SELECT ?o WHERE { <urn:a> <urn:p> "\\u0031" }', REGISTRY_1M)
+    assert is_bounded(PREFIXES + "SELECT ?o WHERE { reg:a%31 ?p ?o }", REGISTRY_1M)
+    assert not is_bounded(PREFIXES + "SELECT ?o WHERE { ?s reg:a%31 ?o }", REGISTRY_1M)

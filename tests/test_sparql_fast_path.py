@@ -72,3 +72,16 @@ def test_requests_the_lean_layer_does_not_take_are_still_answered(app):
     big = client.post("/sparql", data=b"#" * (app.config["MAX_CONTENT_LENGTH"] + 1),
                       content_type="application/sparql-query")
     assert big.status_code == 413
+
+
+def test_a_refusal_of_a_filled_template_points_into_the_clients_own_text(app):
+    # The guard's verdicts are remembered per template (texts that differ only in their
+    # numbers); the line and column of a refusal are still those of the text sent.
+    client = app.test_client()
+    columns = []
+    for number in ("1", "123456789"):
+        query = f"SELECT * WHERE {{ <urn:x:{number}> <urn:p> ?o " + "{" * 300 + "}" * 300 + " }"
+        response = client.get("/sparql?" + urlencode({"query": query}))
+        assert response.status_code == 400 and b"too deeply nested" in response.data, response.data
+        columns.append(int(response.data.decode().split("column ")[1].split(")")[0]))
+    assert columns[1] == columns[0] + 8

@@ -14,6 +14,7 @@ from flask import Blueprint, render_template, request
 
 from yokuryu.ontology import YK
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.figures import figures, works_out
 from yokuryu.server.pages.documents import not_found
 from yokuryu.server.pages.labels import Labeller
 from yokuryu.server.pages.view import _View
@@ -35,10 +36,10 @@ DATE_PROPERTIES = {
 @blueprint.get("/class")
 def classes():
     """Every class of the ontology that has members, with their number."""
-    store, base = get_store(), get_config().base_iri
-    label = Labeller(store, base)
-    rows = class_counts(store, label)
-    return render_template("classes.html", title="Things by class", classes=rows)
+    base = get_config().base_iri
+    counts = figures("class counts", (base,), class_counts, base)
+    return render_template("classes.html", title="Things by class", classes=counts.value or [],
+                           figures_note=counts.note)
 
 
 @blueprint.get("/class/<name>")
@@ -125,13 +126,14 @@ def _year_param(name: str) -> str | None:
 # --- class pages ------------------------------------------------------------------------------
 
 
-def class_counts(store, label: Labeller) -> list[dict]:
-    """Each yk: class with members and their number, kept until the next write
-    (``KnowledgeStore.kept_until_changed``): the count walks every rdf:type statement."""
-    return store.kept_until_changed("class counts", (label.base,), lambda: _count_classes(store, label))
+@works_out
+def class_counts(store, base: str) -> list[dict]:
+    """Each yk: class with members and their number. The count walks every rdf:type statement:
+    worked out in a query process once per state of the store (:mod:`yokuryu.server.figures`)."""
+    return count_classes(store, Labeller(store, base))
 
 
-def _count_classes(store, label: Labeller) -> list[dict]:
+def count_classes(store, label: Labeller) -> list[dict]:
     query = """SELECT ?class (COUNT(DISTINCT ?thing) AS ?n) WHERE {
       ?thing a ?class FILTER(STRSTARTS(STR(?class), STR(yk:)) && isIRI(?thing))
     } GROUP BY ?class ORDER BY DESC(?n) ?class"""

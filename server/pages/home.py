@@ -14,10 +14,11 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from yokuryu.graph.sources import bundled_sources
 from yokuryu.ontology import GRAPH, PREFIXES, YK
-from yokuryu.server.pages.browse import class_counts
+from yokuryu.server.figures import figures, works_out
+from yokuryu.server.pages.browse import count_classes
 from yokuryu.server.pages.labels import Labeller, local_page
 from yokuryu.server.safe_links import href_for
-from yokuryu.server.store_access import get_config, get_store
+from yokuryu.server.store_access import get_config
 
 blueprint = Blueprint("home", __name__)
 
@@ -41,29 +42,31 @@ def home():
     people, the source text — each a click from its things; the editor is one click away."""
     if "query" in request.args:  # links shared before the editor moved to /query keep working
         return redirect(url_for("home.query_page", **request.args), code=301)
-    store = get_store()
     base = get_config().base_iri
+    content = figures("home", (base,), store_content, base)
+    shown = content.value if content.value is not None else {
+        "internment": None, "topics": [], "estimates": [], "classes": [], "graphs": [], "sources": []}
     return render_template(
         "home.html", title="Japanese prisoners of war in the Soviet Union", source=source_prose(base),
-        **store_content(store, base))
+        figures_note=content.note, **shown)
 
 
+@works_out
 def store_content(store, base: str) -> dict:
-    """What the home page shows of the store: topics, estimates, counts per class and per graph;
-    kept until the next write (``KnowledgeStore.kept_until_changed``): each walks a class or the
-    whole store."""
-    def work_out() -> dict:
-        label = Labeller(store, base)
-        internment = base + INTERNMENT
-        return {
-            "internment": {"href": local_page(internment, base), "label": label(internment)}
-            if _exists(store, internment) else None,
-            "topics": [topic(store, label, base, *spec) for spec in TOPICS],
-            "estimates": estimate_rows(store, label, base),
-            "classes": class_counts(store, label), "graphs": named_graphs(store, label, base),
-            "sources": source_documents(label, base),
-        }
-    return store.kept_until_changed("home", (base,), work_out)
+    """What the home page shows of the store: topics, estimates, counts per class and per graph.
+
+    Each walks a class or the whole store: worked out in a query process once per state of the
+    store (:mod:`yokuryu.server.figures`)."""
+    label = Labeller(store, base)
+    internment = base + INTERNMENT
+    return {
+        "internment": {"href": local_page(internment, base), "label": label(internment)}
+        if _exists(store, internment) else None,
+        "topics": [topic(store, label, base, *spec) for spec in TOPICS],
+        "estimates": estimate_rows(store, label, base),
+        "classes": count_classes(store, label), "graphs": named_graphs(store, label, base),
+        "sources": source_documents(label, base),
+    }
 
 
 @blueprint.get("/query")
