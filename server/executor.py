@@ -266,8 +266,11 @@ class InProcessReads:
         size = self.size
         if size is not None and isinstance(request, QueryRequest) and request.default_graph is None and request.named_graphs is None \
                 and is_bounded(request.text, size):
-            return evaluate_query(self.store, request)
+            return self.evaluate_here(request)
         return self.executor.run(request)
+
+    def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
+        return evaluate_query(self.store, request)
 
     def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
         """A write was committed (under the write lock): pass it on, and raise the bounds it raised."""

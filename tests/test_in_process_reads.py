@@ -7,6 +7,7 @@ long chains back to the query processes.
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 import pytest
@@ -17,6 +18,13 @@ from test_limits import SLOW_QUERY, UPDATE, fill
 from test_query_processes import children, zygote_and_workers
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+
+
+@pytest.fixture
+def start_server(start_server):
+    """One process answering (the tests count the zygote's children; readers are its children too:
+    tests/test_read_processes.py)."""
+    return functools.partial(start_server, "--read-processes", "1")
 
 DATA = """INSERT DATA {
   <urn:camp:1> <urn:p:label> "Camp 7"@en , "Лагерь 7"@ru ; <urn:p:in> <urn:city:1> ; <urn:p:size> 1200 .

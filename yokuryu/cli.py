@@ -416,6 +416,12 @@ def make_parser() -> argparse.ArgumentParser:
                      help="query processes the --workers threads are spread over; each holds a copy-on-write copy "
                           "of the store (forked from the in-memory store, or loaded from a dump of --store PATH) "
                           "and copies the pages a scan walks (default 1; YOKURYU_QUERY_PROCESSES)")
+    sub.add_argument("--read-processes", type=int, default=None, metavar="N",
+                     help="processes answering HTTP requests for the in-memory store, sharing its port: this one "
+                          "plus N-1 readers forked from the query zygote (sharing the store's memory), each "
+                          "answering bounded queries itself and passing everything else to this one; 0 or 1: "
+                          "this process alone; an on-disk or remote store always has one (default: the cores, "
+                          "at most 4; YOKURYU_READ_PROCESSES)")
     sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
                      help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
                           "(default granian; YOKURYU_HTTP_SERVER)")
