@@ -627,6 +627,7 @@ def cmd_load(args) -> int:
                 return EXIT_INVALID
             except InputError as error:
                 raise InputError(f"{error}; nothing was loaded") from error
+            store.compact()
             print(f"loaded {len(args.files)} file(s) into {args.store}: {added} quads added, {removed} removed "
                   f"(validated and reasoned over; {len(store)} quads in the store)")
         else:
@@ -655,6 +656,7 @@ def cmd_load(args) -> int:
                     store.oxigraph.flush()
                     raise InputError(f"{name}: loading failed part-way ({error}); nothing was loaded") from error
             store.oxigraph.flush()
+            store.compact()
             print(f"loaded {len(args.files)} file(s) into {args.store}: {len(store) - before} quads added "
                   f"({len(store)} in the store; a plain store, so nothing was validated)")
     finally:
