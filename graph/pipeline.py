@@ -90,6 +90,7 @@ def _store_build(store: KnowledgeStore, result: BuildResult) -> KnowledgeStore:
         dataset.extend(description)
         if store.is_persistent:
             store.oxigraph.flush()
+            store.compact()
         store.count_change(None, None)  # counted again when asked
         store.touch()
     return store

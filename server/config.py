@@ -52,6 +52,11 @@ class ServerConfig:
     # in-memory store copies much of it (once, shared by its threads), so one process by default.
     workers: int = field(default_factory=lambda: min(8, (os.cpu_count() or 2) + 2))
     query_processes: int = 1
+    # Processes answering HTTP requests for the in-memory store: this one plus forked readers that
+    # share its port (server/read_processes.py); 0 or 1: this process alone. Default: the cores, at most 4.
+    read_processes: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    # MiB a reader may grow by (copies of the store's pages it read) before a fresh fork replaces it.
+    read_process_memory: int = 64
     http_server: str = "granian"
     engine: str = "fast"  # validation and reasoning of builds and writes: fast or reference
     max_query_nesting: int = 100
@@ -69,6 +74,10 @@ class ServerConfig:
     max_rdf_depth: int = 64
     # Queries whose cost is bounded in advance (graph/bounded_query.py) skip the query processes.
     in_process_reads: bool = True
+    # In memory: while the server process's own memory (MiB, private pages: what those reads copy
+    # of the store it shares with the query processes) is above this, they go to the query
+    # processes instead (see executor.PrivateMemoryGuard); 0: no limit.
+    in_process_reads_memory: int = 128
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -103,6 +112,8 @@ class ServerConfig:
         if self.query_processes < 1:
             raise ConfigError("--query-processes (YOKURYU_QUERY_PROCESSES) must be at least 1, "
                               f"not {self.query_processes}")
+        if self.read_processes < 0:
+            raise ConfigError(f"--read-processes (YOKURYU_READ_PROCESSES) must be 0 or more, not {self.read_processes}")
         if self.http_server not in ("granian", "waitress"):
             raise ConfigError(f"--http-server (YOKURYU_HTTP_SERVER) is granian or waitress, not {self.http_server!r}")
         if (self.remote_update or self.remote_store) and not self.remote_query:
@@ -117,7 +128,8 @@ class ServerConfig:
                 raise ConfigError(f"{flag} must be at least 1 byte, not {getattr(self, name)}")
         for name, flag, least in (("max_query_nesting", "--max-query-nesting", 1),
                                   ("max_query_clauses", "--max-query-clauses", 1),
-                                  ("query_memory", "--query-memory", 64)):
+                                  ("query_memory", "--query-memory", 64),
+                                  ("read_process_memory", "YOKURYU_READ_PROCESS_MEMORY", 1)):
             if getattr(self, name) < least:
                 raise ConfigError(f"{flag} must be at least {least}, not {getattr(self, name)}")
         for name, flag, variable in (("max_write_quads", "--max-write-quads", "YOKURYU_MAX_WRITE_QUADS"),
@@ -125,6 +137,9 @@ class ServerConfig:
                                      ("max_rdf_depth", "--max-rdf-depth", "YOKURYU_MAX_RDF_DEPTH")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} ({variable}) must be at least 1, not {getattr(self, name)}")
+        if self.in_process_reads_memory < 0:
+            raise ConfigError("YOKURYU_IN_PROCESS_READS_MEMORY is MiB of the server's own memory (0: no limit), "
+                              f"not {self.in_process_reads_memory}")
         if self.max_rdf_depth > MAX_SAFE_RDF_DEPTH:
             raise ConfigError(f"--max-rdf-depth (YOKURYU_MAX_RDF_DEPTH) above {MAX_SAFE_RDF_DEPTH} would let a "
                               f"request overflow the parser's stack; {self.max_rdf_depth} is refused")
@@ -170,6 +185,8 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "YOKURYU_WORKERS": ("workers", int),
     "YOKURYU_QUERY_PROCESSES": ("query_processes", int),
+    "YOKURYU_READ_PROCESSES": ("read_processes", int),
+    "YOKURYU_READ_PROCESS_MEMORY": ("read_process_memory", int),
     "YOKURYU_HTTP_SERVER": ("http_server", str),
     "YOKURYU_UNION_DEFAULT_GRAPH": ("union_default_graph", _boolean),
     "YOKURYU_BASE": ("base_iri", str),
@@ -185,4 +202,5 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
     "YOKURYU_MAX_RDF_DEPTH": ("max_rdf_depth", int),
     "YOKURYU_IN_PROCESS_READS": ("in_process_reads", _boolean),
+    "YOKURYU_IN_PROCESS_READS_MEMORY": ("in_process_reads_memory", int),
 }

@@ -319,6 +319,19 @@ class QueryProcesses:
                 self._restart_zygote(dead)
         raise OSError("the query zygote cannot fork query processes")
 
+    def fork_reader(self, fds: list[int], settings: bytes) -> int:
+        """Fork a read process from the zygote (``yokuryu.server.read_processes``), handing it ``fds``;
+        its pid. The caller holds the store's write lock, so the zygote holds every committed write."""
+        for attempt in (1, 2):
+            with self._zygote_lock:
+                try:
+                    return self._zygote.fork_reader(fds, settings)
+                except (EOFError, OSError):
+                    dead = self._zygote
+            if attempt == 1:
+                self._restart_zygote(dead, write_lock_held=True)
+        raise OSError("the query zygote cannot fork read processes")
+
     # --- writes ----------------------------------------------------------------------------
 
     def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
@@ -573,6 +586,14 @@ class _Zygote:
             raise OSError(f"unexpected answer from the query zygote: {reply!r}")
         return reply[1], [Connection(fd) for fd in fds]
 
+    def fork_reader(self, fds: list[int], settings: bytes) -> int:
+        self.conn.send(("reader", settings))
+        socket.send_fds(self.channel, [b"r"], fds)
+        reply = self.conn.recv()
+        if reply[0] != "forked":
+            raise OSError(f"unexpected answer from the query zygote: {reply!r}")
+        return reply[1]
+
     def exit_status(self, pid: int) -> int | None:
         """The wait status of a worker that ended (None if the zygote did not know it)."""
         self.conn.send(("status", pid))
@@ -656,6 +677,22 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
             socket.send_fds(channel, [b"w"], [ours.fileno() for ours, _ in pairs])
             for ours, _ in pairs:
                 ours.close()
+        elif request[0] == "reader":
+            _, fds, _, _ = socket.recv_fds(channel, 1, 8)
+            gc.freeze()
+            pid = os.fork()
+            if pid == 0:  # a read process: it answers HTTP requests itself
+                try:
+                    conn.close()
+                    channel.close()
+                    die_with(me)
+                    from yokuryu.server.read_processes import reader_main
+                    reader_main(store, fds, request[1])
+                finally:
+                    os._exit(0)
+            for fd in fds:
+                os.close(fd)
+            conn.send(("forked", pid))
         elif request[0] == "apply":
             try:
                 _, removed, added = request

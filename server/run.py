@@ -43,7 +43,7 @@ def serve(args) -> int:
         store_path=args.store, empty=args.empty or None, update_token=args.update_token,
         allow_anonymous_updates=args.allow_anonymous_updates or None, query_timeout=args.timeout,
         max_body_bytes=args.max_body_bytes, max_result_bytes=args.max_result_bytes, workers=args.workers,
-        query_processes=args.query_processes,
+        query_processes=args.query_processes, read_processes=args.read_processes,
         http_server=args.http_server, max_query_nesting=args.max_query_nesting, max_query_clauses=args.max_query_clauses,
         query_memory=args.query_memory,
         remote_query=args.remote_query, remote_update=args.remote_update, remote_store=args.remote_store,
@@ -121,18 +121,30 @@ def serve(args) -> int:
         # A long journal's snapshot is written by a forked child while the server starts and answers
         # (graph/journal.py); forked here, like the zygote, before any thread or socket.
         journal.compact_in_background(store.oxigraph)
+    readers = None
     if local:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
         executor = _query_processes(store, config)
+        if executor is not None and size is not None and config.read_processes > 1:
+            from yokuryu.server import read_processes
+            if read_processes.supported(store):  # forked from the zygote once the socket is bound, below
+                readers = executor = read_processes.ReadProcesses(executor, store, config.read_processes - 1)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
-            executor = (InProcessReads(store, executor, size) if size is not None
+            executor = (InProcessReads(store, executor, size, config.in_process_reads_memory) if size is not None
                         else InProcessReads.measured_later(store, executor))
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
         _prepare_writes(store, config.engine)
     if journal is not None:
         app.extensions["yokuryu.journal"] = journal
-    http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config)
+    if readers is not None:  # each process listens on a socket of its own on the same port
+        from yokuryu.server.read_processes import listening_socket
+        sock = listening_socket(args.host, args.port)
+        bind_to = (sock.family, sock.type, sock.proto, sock.getsockname())
+        http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config, sock=sock)
+        readers.start(app, config, bind_to, size)
+    else:
+        http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config)
     host, port = http.host, http.port
     shown = f"[{host}]" if ":" in str(host) else host
     writes = ("writes with a bearer token" if config.update_token else
@@ -163,9 +175,10 @@ def serve(args) -> int:
 class _Waitress:
     """waitress: pure Python, a thread per request in flight."""
 
-    def __init__(self, app, host: str, port: int, config: ServerConfig):
+    def __init__(self, app, host: str, port: int, config: ServerConfig, sock: socket.socket | None = None):
         from waitress.server import create_server
-        self.server = create_server(app, host=host, port=port, ident="yokuryu", clear_untrusted_proxy_headers=True,
+        where = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
+        self.server = create_server(app, ident="yokuryu", clear_untrusted_proxy_headers=True, **where,
                                     **waitress_limits(config))
         self.host, self.port = self.server.effective_host, self.server.effective_port
 
@@ -185,7 +198,7 @@ class _Granian:
     banner, so ``--port 0`` can report its port and the banner is true when printed.
     """
 
-    def __init__(self, app, host: str, port: int, config: ServerConfig):
+    def __init__(self, app, host: str, port: int, config: ServerConfig, sock: socket.socket | None = None):
         from granian.constants import Interfaces
         from granian.http import HTTP1Settings
         from granian.log import LogLevels
@@ -199,12 +212,18 @@ class _Granian:
             def _init_shared_socket(self):
                 self._ssp, self._shd, self._sfd = None, listener, listener.get_fd()
 
-        # granian takes an IP address; a name (localhost) is resolved as port_problem() checked it.
-        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
-        listener = SocketSpec(address, port, 1024).build()  # bound, not yet listening
-        with socket.socket(fileno=os.dup(listener.get_fd())) as bound:
-            bound.listen(1024)  # connections wait from now on, before the banner says so
-            self.host, self.port = bound.getsockname()[:2]
+        if sock is not None:  # bound and listening already (each of the read processes gets one)
+            from granian.net import SocketHolder
+            address, self.port = sock.getsockname()[:2]
+            self.host = address
+            listener = SocketHolder(sock.detach(), False, 1024)
+        else:
+            # granian takes an IP address; a name (localhost) is resolved as port_problem() checked it.
+            address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+            listener = SocketSpec(address, port, 1024).build()  # bound, not yet listening
+            with socket.socket(fileno=os.dup(listener.get_fd())) as bound:
+                bound.listen(1024)  # connections wait from now on, before the banner says so
+                self.host, self.port = bound.getsockname()[:2]
         self.server = InProcess(
             target="yokuryu", address=address, port=self.port, interface=Interfaces.WSGI, workers=1,
             blocking_threads=config.workers + 4,  # as waitress's threads: /health answers while queries run
@@ -345,11 +364,15 @@ def _query_processes(store, config: ServerConfig):
 def _how_queries_run(executor, config: ServerConfig) -> str:
     from yokuryu.server.executor import InProcessReads
     from yokuryu.server.query_processes import QueryProcesses
-    bounded = ""
+    from yokuryu.server.read_processes import ReadProcesses
+    bounded = readers = ""
     if isinstance(executor, InProcessReads):
         executor, bounded = executor.executor, ", bounded ones in this process"
+    if isinstance(executor, ReadProcesses):
+        readers = f"; {executor.describe()}"
+        executor, bounded = executor.queries, ", bounded ones in the process the request reaches"
     if isinstance(executor, QueryProcesses):
-        return f"queries in killable processes of at most {config.query_memory} MiB{bounded}"
+        return f"queries in killable processes of at most {config.query_memory} MiB{bounded}{readers}"
     return "queries passed to the remote server" if executor is not None else "queries in threads"
 
 

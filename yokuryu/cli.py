@@ -416,6 +416,12 @@ def make_parser() -> argparse.ArgumentParser:
                      help="query processes the --workers threads are spread over; each holds a copy-on-write copy "
                           "of the store (forked from the in-memory store, or loaded from a dump of --store PATH) "
                           "and copies the pages a scan walks (default 1; YOKURYU_QUERY_PROCESSES)")
+    sub.add_argument("--read-processes", type=int, default=None, metavar="N",
+                     help="processes answering HTTP requests for the in-memory store, sharing its port: this one "
+                          "plus N-1 readers forked from the query zygote (sharing the store's memory), each "
+                          "answering bounded queries itself and passing everything else to this one; 0 or 1: "
+                          "this process alone; an on-disk or remote store always has one (default: the cores, "
+                          "at most 4; YOKURYU_READ_PROCESSES)")
     sub.add_argument("--http-server", choices=("granian", "waitress"), default=None,
                      help="the HTTP server: granian (HTTP in Rust, the faster) or waitress (pure Python) "
                           "(default granian; YOKURYU_HTTP_SERVER)")
@@ -621,6 +627,7 @@ def cmd_load(args) -> int:
                 return EXIT_INVALID
             except InputError as error:
                 raise InputError(f"{error}; nothing was loaded") from error
+            store.compact()
             print(f"loaded {len(args.files)} file(s) into {args.store}: {added} quads added, {removed} removed "
                   f"(validated and reasoned over; {len(store)} quads in the store)")
         else:
@@ -649,6 +656,7 @@ def cmd_load(args) -> int:
                     store.oxigraph.flush()
                     raise InputError(f"{name}: loading failed part-way ({error}); nothing was loaded") from error
             store.oxigraph.flush()
+            store.compact()
             print(f"loaded {len(args.files)} file(s) into {args.store}: {len(store) - before} quads added "
                   f"({len(store)} in the store; a plain store, so nothing was validated)")
     finally:

@@ -1,0 +1,618 @@
+"""More than one process answering HTTP requests for the in-memory store (``--read-processes N``).
+
+A point lookup costs pyoxigraph ~0.07 ms; the rest of a request (HTTP, the WSGI bridge, the
+protocol's checks) is Python under one GIL, so one process answers at most a few thousand a
+second however many cores the machine has. ``yokuryu serve --read-processes N`` (in memory)
+answers with N processes: this one (the **primary**) and N-1 **readers**.
+
+- Each process listens on its own socket bound to the same address with ``SO_REUSEPORT``: the
+  kernel spreads new connections over them (one shared socket let one process take all of a
+  client's connections). The readers' sockets are made here, as the readers cannot open one:
+  they are forked from the query zygote, which is locked out of the network
+  (:mod:`yokuryu.graph.offline`); a reader inherits that lock, as a query process does.
+- A reader is forked from the zygote (:mod:`yokuryu.server.query_processes`), so it shares the
+  zygote's clean copy-on-write copy of the store, and runs the same HTTP server class and the same
+  SPARQL fast path (:mod:`yokuryu.server.sparql_fast`) as the primary. It evaluates the queries
+  :mod:`yokuryu.graph.bounded_query` proves cheap itself; every other query is passed to the
+  primary (its executor: the killable query processes), and every other request (updates, the
+  graph store protocol, pages, /health, whatever the fast path leaves to Flask) is passed whole
+  to the primary's own WSGI app, so answers are the primary's. Both go over a Unix socket only
+  the readers may use (the peer's pid is checked).
+- Writes have one writer, the primary (journal, write lock, validation). Each committed write is
+  sent, as removed and added N-Quads, to every reader (as to the zygote), under the write lock and
+  before the write is answered; a reader applies it under a lock its own queries take to read.
+  So a read answered anywhere after a write was acknowledged sees that write, and every read sees
+  the state before or after each write, never a part. A reader that does not confirm a write is
+  killed (and replaced) before the write is answered. A reader is forked under the write lock.
+- pyoxigraph writes reference counts on the nodes a query walks, so a reader copies the store's
+  pages it reads. A reader whose private memory grows by more than ``YOKURYU_READ_PROCESS_MEMORY``
+  MiB (default 64; at 1M quads, looking up every internee once copies ~120 MB) over what it held once started is replaced by a fresh fork (the new one first, then the old one stops
+  gracefully), so the copies go back to the system.
+- Readers die with the server (``PR_SET_PDEATHSIG``, through the zygote); one that ends is
+  replaced (with a growing pause if they keep ending). They run in their own process group: a
+  Ctrl-C at the terminal reaches the primary, which stops them.
+
+An on-disk store (``--store``) keeps one process: its RocksDB handle must not cross a fork, and
+its zygote reads checkpoints that change with every write.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pickle
+import secrets
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from yokuryu.graph.store import KnowledgeStore
+from yokuryu.server.errors import ProtocolError
+from yokuryu.server.executor import InProcessReads, QueryRequest, UpdateCheck, evaluate_query
+
+log = logging.getLogger(__name__)
+
+# Seconds a reader may take to confirm a write before it is killed (the write waits for it).
+APPLY_TIMEOUT = 10.0
+STOP_GRACE = 3.0  # seconds a stopping reader has to finish its requests (its HTTP server's own is 2)
+_CHECK_MEMORY_EVERY = 2.0
+
+
+def supported(store: KnowledgeStore) -> bool:
+    """Whether readers can serve ``store``: in memory, on Linux (fork, SO_REUSEPORT, pidfds)."""
+    return (not store.is_persistent and sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+            and hasattr(os, "pidfd_open"))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The primary's listening socket: bound with ``SO_REUSEPORT`` so the readers can bind beside it."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ReadProcesses:
+    """The primary's side: the query executor it wraps, its readers, the relay they use, and writes passed on.
+
+    Created before the app (it is part of the executor chain: ``InProcessReads(store, ReadProcesses(
+    QueryProcesses…))``), started once the primary's socket is listening (:meth:`start`).
+    """
+
+    holds_a_copy = True  # every committed write must be passed on (see writes.apply_update)
+
+    def __init__(self, queries, store: KnowledgeStore, readers: int):
+        self.queries = queries  # the QueryProcesses: heavy queries, and the zygote readers are forked from
+        self.store = store
+        self.wanted = readers
+        self._readers: list[_Reader] = []
+        self._lock = threading.Lock()  # guards _readers
+        self._stopping = threading.Event()
+        self._relay: _RelayServer | None = None
+        self._settings = b""
+        self._bind_to = None
+        self._failures = 0  # readers that ended soon after starting, in a row: the pause grows
+
+    # --- the executor chain: queries go to the query processes --------------------------------
+
+    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+        return self.queries.run(request)
+
+    def check_update(self, check: UpdateCheck) -> int:
+        return self.queries.check_update(check)
+
+    def __getattr__(self, name):
+        return getattr(self.queries, name)
+
+    # --- starting --------------------------------------------------------------------------------
+
+    def start(self, app, config, bind_to: tuple, size) -> None:
+        """Fork the readers, each listening beside the primary (``bind_to``: its socket's family, type,
+        protocol and address), serving as ``app`` does."""
+        self._relay = _RelayServer(app, self.queries, self._pids)
+        self._bind_to = bind_to
+        self._settings = pickle.dumps({"config": config, "relay": self._relay.address, "size": size,
+                                       "server": os.getpid()})
+        for _ in range(self.wanted):
+            self._start_one()
+
+    def _pids(self) -> set[int]:
+        with self._lock:
+            return {reader.pid for reader in self._readers}
+
+    def _start_one(self) -> _Reader | None:
+        """Fork one reader from the zygote, under the write lock (it holds every committed write)."""
+        family, kind, proto, address = self._bind_to
+        listener = socket.socket(family, kind, proto)
+        control, control_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        events, events_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind(address)
+            listener.listen(1024)
+            with self.store.write_lock:
+                if self._stopping.is_set():
+                    return None
+                pid = self.queries.fork_reader(
+                    [listener.fileno(), control_theirs.fileno(), events_theirs.fileno()], self._settings)
+                reader = _Reader(pid, Connection(control.detach()), events)
+                with self._lock:
+                    self._readers.append(reader)
+        except (OSError, EOFError) as error:
+            log.error("could not start a read process: %s", error)
+            events.close()
+            control.close()
+            return None
+        finally:
+            listener.close()  # the reader has its own copy of each
+            control_theirs.close()
+            events_theirs.close()
+        threading.Thread(target=self._watch, args=(reader,), name=f"yokuryu-reader-{pid}", daemon=True).start()
+        log.info("read process %d started", pid)
+        return reader
+
+    # --- the readers' lives ---------------------------------------------------------------------
+
+    def _watch(self, reader: _Reader) -> None:
+        """Wait for what ``reader`` says (it grew too large), and for its end: replace it if needed."""
+        while True:
+            try:
+                message = reader.events.recv(64)
+            except OSError:
+                message = b""
+            if not message:
+                break
+            if message.startswith(b"grown") and not reader.retiring:
+                log.info("read process %d is replaced: it holds %s MiB of its own (copies of the store's pages)",
+                         reader.pid, message.split()[-1].decode())
+                reader.retiring = True
+                if self._start_one() is not None or self._stopping.is_set():
+                    reader.stop()
+                else:
+                    reader.retiring = False  # no replacement: it keeps serving
+        reader.events.close()
+        with self._lock:
+            if reader in self._readers:
+                self._readers.remove(reader)
+        reader.control.close()
+        if self._stopping.is_set() or reader.retiring:
+            return
+        lived = time.monotonic() - reader.started
+        self._failures = self._failures + 1 if lived < 10 else 0
+        pause = min(30.0, 0.5 * 2 ** self._failures) if self._failures else 0.0
+        log.warning("read process %d ended after %.1f s; a new one starts%s", reader.pid, lived,
+                    f" in {pause:g} s" if pause else "")
+        if not self._stopping.wait(pause):
+            self._start_one()
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def committed(self, removed, added) -> None:
+        """Pass a committed write to the query processes and to every reader (write lock held),
+        before the write is answered; a reader that does not confirm it is killed first."""
+        self.queries.committed(removed, added)
+        if not removed and not added:
+            return
+        from yokuryu.server.query_processes import _nquads
+        message = ("apply", _nquads(removed), _nquads(added))
+        with self._lock:
+            readers = list(self._readers)
+        sent = []
+        for reader in readers:
+            try:
+                reader.control.send(message)
+                sent.append(reader)
+            except OSError:
+                reader.kill("it could not be sent a write")
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        for reader in sent:
+            try:
+                if not reader.control.poll(max(0.0, deadline - time.monotonic())):
+                    reader.kill(f"it did not apply a write within {APPLY_TIMEOUT:g} s")
+                elif reader.control.recv() != ("applied",):
+                    reader.kill("it could not apply a write")
+            except (EOFError, OSError):
+                reader.kill("it ended while applying a write")
+
+    # --- stopping ---------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the readers (gracefully, then at once), then the query processes."""
+        self._stopping.set()
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.stop()
+        deadline = time.monotonic() + STOP_GRACE
+        for reader in readers:
+            reader.wait(max(0.0, deadline - time.monotonic()))
+        if self._relay is not None:
+            self._relay.close()
+        self.queries.shutdown()
+
+    def describe(self) -> str:
+        count = len(self._pids()) + 1
+        return f"{count} processes answering requests" if count > 1 else "one process answering requests"
+
+
+class _Reader:
+    """A read process as the primary sees it."""
+
+    def __init__(self, pid: int, control: Connection, events: socket.socket):
+        self.pid = pid
+        self.control = control  # the primary asks (apply a write), the reader answers
+        self.events = events  # the reader tells (grown too large); closed when it ends
+        self.started = time.monotonic()
+        self.retiring = False
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError:
+            self._pidfd = None  # already gone
+
+    def stop(self) -> None:
+        """End gracefully: its HTTP server finishes the requests in flight (SIGTERM)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self, why: str) -> None:
+        """End it at once, and wait until it has: it must answer nothing more."""
+        log.warning("read process %d killed: %s", self.pid, why)
+        self.retiring = False  # a replacement is wanted
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.wait(5.0)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait for the process to end (at most ``seconds``, then SIGKILL); True if it has."""
+        if self._pidfd is None:
+            return True
+        ready, _, _ = select.select([self._pidfd], [], [], seconds)
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            ready, _, _ = select.select([self._pidfd], [], [], 2.0)
+        return bool(ready)
+
+
+class _RelayServer:
+    """The primary's end of the readers' requests: queries to its executor, other requests to its app.
+
+    Listens on an abstract Unix socket (no file to clean up) and accepts only readers' connections
+    (their pids, from the kernel); a thread per connection, each one request at a time.
+    """
+
+    def __init__(self, app, queries, readers):
+        self.app = app
+        self.queries = queries  # a reader sends only the queries it cannot answer itself
+        self.readers = readers
+        self.address = f"\0yokuryu-relay-{os.getpid()}-{secrets.token_hex(8)}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.address)
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, name="yokuryu-relay", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed: the server is stopping
+            pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                            struct.calcsize("3i")))
+            if not self._is_reader(pid):
+                log.warning("refused a connection to the readers' relay from process %d", pid)
+                conn.close()
+                continue
+            threading.Thread(target=self._serve, args=(Connection(conn.detach()),), name="yokuryu-relayed",
+                             daemon=True).start()
+
+    def _is_reader(self, pid: int) -> bool:
+        for _ in range(40):  # a reader just forked may connect before its pid is registered
+            if pid in self.readers():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _serve(self, conn: Connection) -> None:
+        from yokuryu.server.query_processes import _portable
+        executor = self.queries
+        while True:
+            try:
+                kind, *rest = conn.recv()
+            except (EOFError, OSError):
+                conn.close()
+                return
+            try:
+                if kind == "query":
+                    reply = ("ok", executor.run(rest[0]))
+                elif kind == "check":
+                    reply = ("ok", executor.check_update(rest[0]))
+                else:
+                    reply = ("ok", self._http(*rest))
+            except Exception as error:  # noqa: BLE001 - the reader answers it as the primary would
+                reply = ("error", _portable(error))
+            try:
+                conn.send(reply)
+            except OSError:
+                conn.close()
+                return
+
+    def _http(self, plain: dict, body: bytes) -> tuple[str, list, bytes]:
+        """The primary app's answer to a request a reader received (its environ's plain values, its body)."""
+        environ = dict(plain)
+        environ.update({"wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+                        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False})
+        answer: dict = {}
+        written: list[bytes] = []
+
+        def start_response(status, headers, exc_info=None):
+            answer["status"], answer["headers"] = status, list(headers)
+            return written.append
+
+        result = self.app(environ, start_response)
+        try:
+            for chunk in result:
+                written.append(chunk)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return answer["status"], answer["headers"], b"".join(written)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+# --- inside a reader ---------------------------------------------------------------------------------
+
+
+def reader_main(store: KnowledgeStore, fds: list[int], settings: bytes) -> None:
+    """Serve HTTP on the listening socket ``fds[0]`` until stopped, applying the writes sent on ``fds[1]``."""
+    os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the server, which stops its readers itself
+    listener, control, events = fds
+    settings = pickle.loads(settings)
+    config = settings["config"]
+    lock = _ReadWriteLock()
+    relay = _Relay(settings["relay"])
+    reads = _ReaderReads(store, relay, settings["size"], lock)
+    events_socket = socket.socket(fileno=events)
+    growth = config.read_process_memory * 1024 * 1024
+    threading.Thread(target=_apply_writes, args=(store, reads, Connection(control), events_socket, lock, growth),
+                     name="yokuryu-reader-writes", daemon=True).start()
+
+    from yokuryu.server import create_app
+    from yokuryu.server.run import HTTP_SERVERS
+    from yokuryu.server.sparql_fast import SparqlFastPath
+    app = create_app(config, store, executor=reads)
+    app.wsgi_app = SparqlFastPath(app, _RelayedRequests(relay, config.max_body_bytes))
+    http = HTTP_SERVERS[config.http_server](app, None, 0, config, sock=socket.socket(fileno=listener))
+    http.run()
+
+
+class _ReaderReads(InProcessReads):
+    """A reader's executor: bounded queries here (while no write is being applied), the rest to the primary."""
+
+    def __init__(self, store, relay: _Relay, size, lock: _ReadWriteLock):
+        super().__init__(store, relay, size)
+        self.lock = lock
+
+    def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
+        with self.lock.reading():
+            return evaluate_query(self.store, request)
+
+    def committed(self, removed, added) -> None:
+        super().committed(removed, added)  # raises the bounds (the relay has nothing to pass on)
+
+
+def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connection, events: socket.socket,
+                  lock: _ReadWriteLock, growth: int) -> None:
+    """Apply each write the primary sends, as one step for the reader's queries; and say when grown too large."""
+    import pyoxigraph as ox
+
+    from yokuryu.server.query_processes import NQUADS
+    memory = _Growth(growth)
+    while True:
+        try:
+            if not control.poll(_CHECK_MEMORY_EVERY):
+                grown = memory.too_much()
+                if grown is not None:
+                    events.sendall(f"grown {grown // (1024 * 1024)}".encode())
+                continue
+            request = control.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the primary is gone, or dropped this reader
+        if request[0] != "apply":
+            continue
+        _, removed, added = request
+        try:
+            removed_quads = list(ox.parse(removed, format=NQUADS))
+            added_quads = list(ox.parse(added, format=NQUADS))
+            with lock.writing():
+                for quad in removed_quads:
+                    store.oxigraph.remove(quad)
+                store.oxigraph.extend(added_quads)
+            reads.committed(set(removed_quads), set(added_quads))
+            control.send(("applied",))
+        except (SyntaxError, ValueError, OSError) as error:
+            log.error("read process %d could not apply a write: %s", os.getpid(), error)
+            os._exit(1)  # the primary replaces it
+
+
+class _Growth:
+    """Whether this reader's private memory grew by more than ``limit`` bytes since its app was built.
+
+    The kernel's count of private pages (smaps_rollup) walks every page of the process and holds
+    its memory map meanwhile, stalling the queries beside it; so it is asked only once the minor
+    page faults (one cheap call; every copied page is one, so they bound the growth from above)
+    say the limit may have been passed.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.baseline: int | None = None  # private bytes at the first check, once the app is built
+        self.faults_at_check = 0
+        self.told = False
+
+    def too_much(self) -> int | None:
+        """The private bytes, the first time they exceed the baseline by more than the limit; else None."""
+        import resource
+
+        from yokuryu.server.query_processes import _private_bytes
+        if self.told:
+            return None
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        if self.baseline is not None and (faults - self.faults_at_check) * _PAGE < self.limit:
+            return None
+        self.faults_at_check = faults
+        private = _private_bytes(os.getpid())
+        if private is None:
+            return None
+        if self.baseline is None:
+            self.baseline = private
+            return None
+        if private - self.baseline <= self.limit:
+            return None
+        self.told = True
+        return private
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class _ReadWriteLock:
+    """Many queries at once, or one write and no query; a waiting write goes before new queries."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._reading = 0
+        self._writes = 0  # writing or waiting to
+
+    @contextlib.contextmanager
+    def reading(self):
+        with self._changed:
+            while self._writes:
+                self._changed.wait()
+            self._reading += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._reading -= 1
+                if not self._reading:
+                    self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self):
+        with self._changed:
+            self._writes += 1
+            while self._reading:
+                self._changed.wait()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._writes -= 1
+                self._changed.notify_all()
+
+
+class _Relay:
+    """A reader's way to the primary: connections to its relay, kept for reuse (one per request in flight)."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def ask(self, message):
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(self.address)
+                conn = Connection(sock.detach())
+            conn.send(message)
+            status, value = conn.recv()
+        except (EOFError, OSError) as error:
+            if conn is not None:
+                conn.close()
+            raise ProtocolError("503 Service Unavailable: the server's main process did not answer this request "
+                                f"({error or 'it closed the connection'}); try again", 503,
+                                headers={"Retry-After": "5"}) from None
+        with self._lock:
+            self._idle.append(conn)
+        if status == "error":
+            raise value
+        return value
+
+    # As an executor (behind _ReaderReads): queries that are not bounded run where they can be killed.
+    def run(self, request: QueryRequest) -> tuple[bytes, str]:
+        return self.ask(("query", request))
+
+    def check_update(self, check: UpdateCheck) -> int:
+        return self.ask(("check", check))
+
+    def shutdown(self) -> None:
+        pass
+
+
+class _RelayedRequests:
+    """The WSGI app behind a reader's fast path: the primary's app answers (same status, headers, body)."""
+
+    def __init__(self, relay: _Relay, max_body_bytes: int):
+        self.relay = relay
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, environ, start_response):
+        body = _body(environ, self.max_body_bytes)
+        plain = {key: value for key, value in environ.items()
+                 if isinstance(value, str) and not key.startswith("wsgi.")}
+        plain["wsgi.url_scheme"] = environ.get("wsgi.url_scheme", "http")
+        if environ.get("wsgi.input_terminated"):
+            plain["wsgi.input_terminated"] = True
+        try:
+            status, headers, data = self.relay.ask(("http", plain, body))
+        except ProtocolError as error:
+            from yokuryu.server.sparql_fast import _failure
+            status, headers, data = _failure(error)
+        start_response(status, headers)
+        return [data]
+
+
+def _body(environ, max_body_bytes: int) -> bytes:
+    """The request's body, up to one byte over the limit (the primary answers 413 past it)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length > max_body_bytes:
+        return b""  # the length alone gets the 413; the body is not read
+    if length >= 0:
+        return stream.read(length)
+    chunks, total = [], 0
+    while total <= max_body_bytes:
+        chunk = stream.read(min(65536, max_body_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
