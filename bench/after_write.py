@@ -2,6 +2,7 @@
 
     python bench/after_write.py writes --size 100k --writes 50   # on-disk store, N authenticated updates
     python bench/after_write.py pages --size 1M                  # in memory: the first GET / after a write
+    python bench/after_write.py lookups --size 1M                # in memory: what point lookups copy
 
 ``writes``: ``yokuryu load --store`` the registry file, ``yokuryu serve --empty --store`` it and
 send ``--writes`` small ``INSERT DATA`` updates (with a token) one after another: their latency
@@ -12,6 +13,11 @@ write; then ``GET /`` (whose topics and class counts walk the store once per sta
 timed, while another client sends point lookups back to back: their latency during the page
 against before it, and the CPU the server process itself spent (the part that holds the GIL
 every other request needs). Then ``GET /class`` and ``/.well-known/void`` the same way.
+
+``lookups``: in memory as for ``pages``, a point lookup of every internee, one after another:
+the server process's own memory (private pages: what in-process reads copy of the store it
+shares with the query processes) and the tree's PSS before and after, with the default
+``YOKURYU_IN_PROCESS_READS_MEMORY`` and with the limit off (0).
 
 Reads ``/work/reg/<size>.ttl`` when it exists (the shared registry files), else generates it.
 Only 127.0.0.1 is contacted; every server started is stopped.
@@ -39,7 +45,7 @@ TOKEN = "bench-token"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("writes", "pages"))
+    parser.add_argument("what", choices=("writes", "pages", "lookups"))
     parser.add_argument("--size", choices=("10k", "100k", "1M"), default="100k")
     parser.add_argument("--writes", type=int, default=50, help="updates to send (writes; default 50)")
     parser.add_argument("--registry-dir", default="/work/reg", help="where <size>.ttl may already be")
@@ -55,6 +61,8 @@ def main() -> int:
                            check=True)
         if args.what == "writes":
             return _writes(yokuryu, data, tmp, args)
+        if args.what == "lookups":
+            return _lookups_memory(yokuryu, data, tmp, args)
         return _pages(yokuryu, data, tmp, args)
 
 
@@ -106,6 +114,48 @@ def _pages(yokuryu: str, data: Path, tmp: Path, args) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _lookups_memory(yokuryu: str, data: Path, tmp: Path, args) -> int:
+    import registry
+    nquads, journal = tmp / "registry.nq", tmp / "registry.journal"
+    endpoint._to_nquads(data, nquads)
+    endpoint._journal_of(nquads, journal)
+    nquads.unlink()
+    persons = registry.persons_for_size(args.size)
+    for limit in (None, "0"):
+        env = {"YOKURYU_IN_PROCESS_READS_MEMORY": limit} if limit is not None else {}
+        os.environ.update(env)
+        try:
+            server = endpoint._start_yokuryu(yokuryu, ["--journal", str(journal), *args.yokuryu_args.split()])
+        finally:
+            for name in env:
+                del os.environ[name]
+        try:
+            time.sleep(3)  # the journal's compaction child, if any, ends
+            before, tree_before = _private_mib(server.process.pid), endpoint._tree_memory(server.process.pid)[0]
+            own_before = _own_cpu(server.process.pid)
+            connection = _connect(server)
+            for n in range(1, persons + 1):
+                query = f"SELECT ?p ?o WHERE {{ <https://example.org/yokuryu-registry/person-{n}> ?p ?o }}"
+                _get(connection, "/sparql?query=" + urllib.parse.quote(query), "application/sparql-results+json")
+            own = (_own_cpu(server.process.pid) - own_before) / persons * 1000
+            after, tree_after = _private_mib(server.process.pid), endpoint._tree_memory(server.process.pid)[0]
+            time.sleep(25)  # a query process that copied pages is retired after 20 s idle
+            idle = endpoint._tree_memory(server.process.pid)[0]
+        finally:
+            server.stop()
+        shown = "default" if limit is None else "0 (no limit)"
+        print(f"YOKURYU_IN_PROCESS_READS_MEMORY {shown}: {persons:,} point lookups; the server process's own "
+              f"memory {before:.0f} -> {after:.0f} MiB, the tree's PSS {tree_before:.0f} -> {tree_after:.0f} MB, "
+              f"{idle:.0f} MB 25 s later; server process CPU {own:.2f} ms per lookup", flush=True)
+    return 0
+
+
+def _private_mib(pid: int) -> float:
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return sum(int(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("Private_Dirty:", "Private_Clean:"))) / 1024
 
 
 def _page_alone(server, path: str) -> None:

@@ -101,11 +101,21 @@ class RemoteEngine:
         if self.update_url is None:
             raise RemoteError("no update URL was given for the remote server (--remote-update URL)")
         update, params = dataset_as_parameters(update, "USING")
-        self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
+        try:
+            self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
+        except RemoteError:  # DEBUG
+            open("/tmp/rem/failed.txt", "w").write(update + "\n----\n" + repr(params))
+            raise
 
     def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
         for batch in _batches(quads, self.batch_size):
             self.update("INSERT DATA {\n" + quads_text(batch) + "}")
+
+    def update_with(self, update: str, params: Iterable[tuple[str, str]]) -> None:
+        """POST ``update`` (any number of operations) with the protocol's dataset ``params``."""
+        if self.update_url is None:
+            raise RemoteError("no update URL was given for the remote server (--remote-update URL)")
+        self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
 
     # --- raw protocol -------------------------------------------------------------------------
 
@@ -691,6 +701,77 @@ GRAPHS_KEPT_FOR = 5.0  # seconds (see ``visible_graph_names``)
 VISIBLE_G = f'FILTER(!STRSTARTS(STR(?g), "{REASONER}"))'
 
 
+class _Batched:
+    """The remote engine for one check: its updates are held and sent together, as the operations
+    of one request, when something reads (a query) or the check ends (``flush``).
+
+    A check's compiled rules send dozens of updates in a row (a semi-naive round is a few drops
+    and one INSERT … WHERE per rule), each a request of its own. The server applies the
+    operations of one request in order, each seeing what the ones before did, as it would
+    separate requests, so holding them changes no result. Their ``USING`` clauses go as the
+    protocol's parameters (see :func:`dataset_as_parameters`), which apply to every operation
+    of a request: operations that read (``… WHERE``) share a request only when they name the
+    same dataset; the others (``DROP``, ``INSERT DATA``…) read nothing and join any.
+    """
+
+    MAX_TEXT = 1_000_000  # characters held before they are sent anyway
+
+    def __init__(self, engine: RemoteEngine):
+        self.engine = engine
+        self.held: list[str] = []
+        self.params: list[tuple[str, str]] | None = None  # the held operations' dataset (None: any)
+        self.size = 0
+
+    def update(self, update: str) -> None:
+        from yokuryu.graph.sparql_text import SparqlTextError, operations
+
+        try:
+            ops = operations(update)
+        except SparqlTextError:
+            ops = []
+        if len(ops) != 1 or any(t.keyword == "WITH" for t in ops[0].tokens if t.depth == 0):
+            self.flush()  # several operations or a WITH: sent as they are, on their own
+            self.engine.update(update)
+            return
+        text, params = dataset_as_parameters(update, "USING")
+        reads = ops[0].is_modify or ops[0].is_delete_where
+        wanted = params if reads else None
+        # oxigraph reads PREFIX / BASE only at the start of a request (not after a ';').
+        prologue = ops[0].tokens[0].keyword in ("PREFIX", "BASE")
+        if self.held and (prologue or self.size + len(text) > self.MAX_TEXT
+                          or (wanted is not None and self.params is not None and wanted != self.params)):
+            self.flush()
+        self.held.append(text)
+        self.size += len(text)
+        if wanted is not None:
+            self.params = wanted
+
+    def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
+        for batch in _batches(quads, self.engine.batch_size):
+            self.update("INSERT DATA {\n" + quads_text(batch) + "}")
+
+    def flush(self) -> None:
+        if self.held:
+            held, params = self.held, self.params or []
+            self.held, self.params, self.size = [], None, 0
+            self.engine.update_with(" ;\n".join(held), params)
+
+    def discard(self) -> None:
+        self.held, self.params, self.size = [], None, 0
+
+    def select(self, query: str) -> list[Row]:
+        self.flush()
+        return self.engine.select(query)
+
+    def ask(self, query: str) -> bool:
+        self.flush()
+        return self.engine.ask(query)
+
+    def construct(self, query: str) -> list[ox.Triple]:
+        self.flush()
+        return self.engine.construct(query)
+
+
 class StagedView:
     """:class:`SparqlEngine` over the remote server in which some graphs are swapped for a write's
     staged copies: each request's text has the graph IRIs of ``renamed`` replaced by their
@@ -1076,13 +1157,14 @@ class RemoteChecker:
         touched_graphs = sorted({q.graph_name.value for q in (*removed, *added)})
         staged = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
         staged[INFERRED] = prefix + "inferred"
+        batched = _Batched(self.engine)
         if mode == "overlay":
-            view = StagedView(self.engine, prefix, {}, staged)
+            view = StagedView(batched, prefix, {}, staged)
         elif mode == "hybrid":
             data = {name: copy for name, copy in staged.items() if name != INFERRED}
-            view = StagedView(self.engine, prefix, data, {INFERRED: staged[INFERRED]})
+            view = StagedView(batched, prefix, data, {INFERRED: staged[INFERRED]})
         else:
-            view = StagedView(self.engine, prefix, staged)
+            view = StagedView(batched, prefix, staged)
         try:
             existing = [g for g in _graph_names(self.engine) if not g.startswith(REASONER)]
             data_graphs = sorted({g for g in existing if g not in PROTECTED_GRAPHS and g != str(SHAPES_GRAPH)}
@@ -1100,8 +1182,9 @@ class RemoteChecker:
             if mode != "overlay":  # the reasoner applies the change itself, from the old state
                 undo = _change_text(view, added, removed)
                 if undo:
+                    batched.flush()
                     self.engine.update(" ;\n".join(undo))
-            reasoner.old_view = StagedView(self.engine, prefix, {})
+            reasoner.old_view = StagedView(batched, prefix, {})
             reasoner.restored = set()
             reasoner.overlay = mode != "copy"
             reasoner.hiding(mode != "copy")
@@ -1120,6 +1203,7 @@ class RemoteChecker:
             self.store = _Presence(present)
             return report, touched
         finally:
+            batched.discard()  # a check that failed half-way: its staging graphs go whole
             reasoner.old_view = None
             try:
                 _drop(self.engine, _graphs_under(self.engine, prefix))

@@ -74,6 +74,10 @@ class ServerConfig:
     max_rdf_depth: int = 64
     # Queries whose cost is bounded in advance (graph/bounded_query.py) skip the query processes.
     in_process_reads: bool = True
+    # In memory: while the server process's own memory (MiB, private pages: what those reads copy
+    # of the store it shares with the query processes) is above this, they go to the query
+    # processes instead (see executor.PrivateMemoryGuard); 0: no limit.
+    in_process_reads_memory: int = 128
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "ServerConfig":
@@ -133,6 +137,9 @@ class ServerConfig:
                                      ("max_rdf_depth", "--max-rdf-depth", "YOKURYU_MAX_RDF_DEPTH")):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag} ({variable}) must be at least 1, not {getattr(self, name)}")
+        if self.in_process_reads_memory < 0:
+            raise ConfigError("YOKURYU_IN_PROCESS_READS_MEMORY is MiB of the server's own memory (0: no limit), "
+                              f"not {self.in_process_reads_memory}")
         if self.max_rdf_depth > MAX_SAFE_RDF_DEPTH:
             raise ConfigError(f"--max-rdf-depth (YOKURYU_MAX_RDF_DEPTH) above {MAX_SAFE_RDF_DEPTH} would let a "
                               f"request overflow the parser's stack; {self.max_rdf_depth} is refused")
@@ -195,4 +202,5 @@ _ENVIRONMENT = {
     "YOKURYU_MAX_WRITE_EXPANSION": ("max_write_expansion", int),
     "YOKURYU_MAX_RDF_DEPTH": ("max_rdf_depth", int),
     "YOKURYU_IN_PROCESS_READS": ("in_process_reads", _boolean),
+    "YOKURYU_IN_PROCESS_READS_MEMORY": ("in_process_reads_memory", int),
 }

@@ -130,7 +130,7 @@ def serve(args) -> int:
             if read_processes.supported(store):  # forked from the zygote once the socket is bound, below
                 readers = executor = read_processes.ReadProcesses(executor, store, config.read_processes - 1)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
-            executor = (InProcessReads(store, executor, size) if size is not None
+            executor = (InProcessReads(store, executor, size, config.in_process_reads_memory) if size is not None
                         else InProcessReads.measured_later(store, executor))
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):

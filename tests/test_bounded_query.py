@@ -152,3 +152,18 @@ def test_escaped_texts_are_decided_on_their_own():
     assert is_bounded('SELECT ?o WHERE { <urn:a> <urn:p> "\\u0031" }', REGISTRY_1M)
     assert is_bounded(PREFIXES + "SELECT ?o WHERE { reg:a%31 ?p ?o }", REGISTRY_1M)
     assert not is_bounded(PREFIXES + "SELECT ?o WHERE { ?s reg:a%31 ?o }", REGISTRY_1M)
+
+
+
+@pytest.mark.parametrize("chain, cross", [
+    # A chain through ?x1 is anchored; the same text with ?x1 … ?x2 is a cross product of the
+    # store with itself, which must never be taken for the chain's template.
+    ("SELECT * WHERE { <urn:a> <urn:p> ?x1 . ?x1 <urn:q> ?y1 . ?y1 <urn:q> ?z1 }",
+     "SELECT * WHERE { <urn:a> <urn:p> ?x1 . ?x2 <urn:q> ?y2 . ?y3 <urn:q> ?z3 }"),
+    ("SELECT * WHERE { <urn:a> <urn:p> $v10 . $v10 <urn:q> ?w }",
+     "SELECT * WHERE { <urn:a> <urn:p> $v10 . $v11 <urn:q> ?w }"),
+])
+@pytest.mark.parametrize("chain_first", [True, False])
+def test_variables_differing_in_digits_are_not_one_template(chain, cross, chain_first):
+    for text in ((chain, cross) if chain_first else (cross, chain)):
+        assert is_bounded(text, REGISTRY_1M) == (text == chain), text

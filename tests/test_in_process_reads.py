@@ -8,14 +8,16 @@ long chains back to the query processes.
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 import sys
 
 import pytest
 import requests
 
-from conftest import select_values
+from conftest import YOKURYU, select_values
 from test_limits import SLOW_QUERY, UPDATE, fill
-from test_query_processes import children, zygote_and_workers
+from test_query_processes import children, private_mib, zygote_and_workers
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 
@@ -160,3 +162,52 @@ def test_the_protocols_dataset_sends_a_bounded_query_to_the_query_processes(star
     found = requests.get(f"{server.url}/sparql", params={**query, "default-graph-uri": "urn:g"}, timeout=60)
     assert select_values(found, "o") == ["1"]
     assert len(children(zygote)) == 1
+
+
+def test_above_its_memory_limit_the_server_sends_bounded_reads_to_the_query_processes(start_server):
+    # YOKURYU_IN_PROCESS_READS_MEMORY: MiB of the server's own memory; any server holds more than 1.
+    server = start_server("--empty", "--allow-anonymous-updates", "--workers", "1",
+                          env={"YOKURYU_IN_PROCESS_READS_MEMORY": "1"})
+    assert any("bounded reads go to the query processes from now on" in line for line in server.output)
+    _post(server, DATA)  # the write retires the idle query process
+    zygote, workers = zygote_and_workers(server)
+    assert workers == []
+    point = requests.get(f"{server.url}/sparql", params={"query": BOUNDED[0][0]}, timeout=60)
+    assert len(point.json()["results"]["bindings"]) == 4  # two labels, a place, a size
+    assert len(children(zygote)) == 1, "the lookup was answered by a query process"
+
+
+def test_a_negative_memory_limit_for_in_process_reads_is_refused():
+    done = subprocess.run([YOKURYU, "serve", "--empty", "--port", "0"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "YOKURYU_IN_PROCESS_READS_MEMORY": "-5"})
+    assert done.returncode == 2
+    assert "YOKURYU_IN_PROCESS_READS_MEMORY is MiB of the server's own memory (0: no limit), not -5" in done.stderr
+
+
+@pytest.mark.slow
+def test_in_process_reads_stop_copying_the_store_at_the_memory_limit(start_server, tmp_path):
+    # A chain of 100,000 links: a path from its start is a bounded read that walks all of it, and
+    # in memory it makes the server copy the store's pages it touches (~70 MB here).
+    journal = tmp_path / "chain.journal"
+    with open(journal, "wb") as out:
+        out.write(b"# yokuryu journal 1 base=empty\nTX\n")
+        out.writelines(f'A <urn:n{i}> <urn:next> <urn:n{i + 1}> .\nA <urn:n{i}> <urn:label> "node {i}" .\n'.encode()
+                       for i in range(100_000))
+        out.write(b"TC\n")
+    server = start_server("--empty", "--journal", journal, "--workers", "1",
+                          env={"YOKURYU_IN_PROCESS_READS_MEMORY": "64"})
+    assert not any("bounded reads go to the query processes" in line for line in server.output)
+    assert private_mib(server.process.pid) < 64
+    walk = {"query": "SELECT ?x WHERE { <urn:n0> <urn:next>+ ?x }"}
+    first = requests.get(f"{server.url}/sparql", params=walk, headers={"Accept": "text/csv"}, timeout=120)
+    assert len(first.text.splitlines()) == 100_001  # the header and every node after the first
+    over = private_mib(server.process.pid)
+    assert over > 64, "the first walk was read here and copied pages"
+    for _ in range(3):  # now in the query process: the server copies nothing more
+        again = requests.get(f"{server.url}/sparql", params=walk, headers={"Accept": "text/csv"}, timeout=120)
+        assert again.text == first.text
+    assert private_mib(server.process.pid) < over + 16
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    output = "".join(server.output) + server.process.stdout.read()
+    assert "(limit 64 MiB, YOKURYU_IN_PROCESS_READS_MEMORY): bounded reads go to the query processes" in output
