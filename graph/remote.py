@@ -1210,6 +1210,7 @@ class RemoteChecker:
             report = with_results_graph(
                 validator.validate(view, data_graphs=data_graphs, focus=focus).to_validation_report(locate))
             if not report.conforms:
+                finished = True
                 return report, None
             if mode != "overlay":  # the reasoner applies the change itself, from the old state
                 undo = _change_text(view, added, removed)
