@@ -127,8 +127,8 @@ _OUT_OF_CLASS_WORD = re.compile(
     r"COUNT|SUM|AVG|MIN|MAX|SAMPLE|GROUP_CONCAT|EXISTS)\b", re.IGNORECASE)
 
 
-@lru_cache(maxsize=2048)
-def _remembered_steps(text: str) -> tuple[str, ...] | None:
+def read_steps(text: str) -> tuple[str, ...] | None:
+    """:func:`query_steps` worked out afresh from ``text`` itself (what is remembered per template)."""
     if _OUT_OF_CLASS_WORD.search(_QUOTED.sub(" ", text)):
         return None
     try:
@@ -136,6 +136,9 @@ def _remembered_steps(text: str) -> tuple[str, ...] | None:
         return reader.query()
     except (_NotInClass, SparqlTextError):
         return None
+
+
+_remembered_steps = lru_cache(maxsize=2048)(read_steps)
 
 
 class _NotInClass(Exception):

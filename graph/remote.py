@@ -247,7 +247,7 @@ def hidden(graph: str) -> bool:
     return graph.startswith(REASONER)
 
 
-def visible_graph_names(engine: RemoteEngine) -> list[str]:
+def visible_graph_names(engine: RemoteEngine, generation: str | None | object = ...) -> list[str]:
     """The server's named graphs a reader may see.
 
     Listing a server's graphs can cost as much as a scan (9 ms of oxigraph's CPU at 100k
@@ -256,8 +256,10 @@ def visible_graph_names(engine: RemoteEngine) -> list[str]:
     generation differs, or after ``GRAPHS_KEPT_FOR`` seconds for graphs that clients writing to
     the server directly (not through Yokuryū, so without a new generation) make. The generation
     is read first: a commit between the two reads leaves a list kept under a value that is gone.
+    ``generation``: the value, when the caller has just read it.
     """
-    generation = engine.generation()
+    if generation is ...:
+        generation = engine.generation()
     kept = getattr(engine, "_visible_graphs", None)
     now = time.monotonic()
     if kept is not None and kept[0] == generation and now - kept[1] < GRAPHS_KEPT_FOR:
@@ -265,6 +267,16 @@ def visible_graph_names(engine: RemoteEngine) -> list[str]:
     graphs = [g for g in _graph_names(engine) if not hidden(g)]
     engine._visible_graphs = (generation, now, graphs)
     return graphs
+
+
+def _graphs_after_commit(engine: RemoteEngine, seen: str | None, value: str, text: str) -> None:
+    """This Yokuryū committed ``text`` at generation ``seen``, making it ``value``: the kept list of
+    graphs (if read at ``seen``) holds at ``value`` with the graphs the commit names added (a graph
+    a commit empties may stay listed: an empty graph in a dataset changes no answer)."""
+    kept = getattr(engine, "_visible_graphs", None)
+    if kept is not None and kept[0] == seen:
+        named = {g for g in re.findall(r"GRAPH <([^>]*)>", text) if not hidden(g)}
+        engine._visible_graphs = (value, kept[1], sorted(set(kept[2]) | named))
 
 
 def reader_dataset(engine: RemoteEngine, text: str, default_graph: Iterable[str] | None = None,
@@ -645,6 +657,7 @@ class _Generations:
             self.engine.update(conditional)
             if self.engine.generation() != value:
                 raise self._conflict()
+            _graphs_after_commit(self.engine, self.seen, value, text)
             return
         if checked and not self.current():
             raise self._conflict()
@@ -716,8 +729,10 @@ class _Batched:
 
     MAX_TEXT = 1_000_000  # characters held before they are sent anyway
 
-    def __init__(self, engine: RemoteEngine):
+    def __init__(self, engine: RemoteEngine, prefix: str):
         self.engine = engine
+        self.prefix = re.compile("<(" + re.escape(prefix) + "[^>]*)>")
+        self.named: set[str] = set()  # the staging graphs named in the requests of the check
         self.held: list[str] = []
         self.params: list[tuple[str, str]] | None = None  # the held operations' dataset (None: any)
         self.size = 0
@@ -725,6 +740,7 @@ class _Batched:
     def update(self, update: str) -> None:
         from yokuryu.graph.sparql_text import SparqlTextError, operations
 
+        self.note(update)
         try:
             ops = operations(update)
         except SparqlTextError:
@@ -759,16 +775,22 @@ class _Batched:
     def discard(self) -> None:
         self.held, self.params, self.size = [], None, 0
 
+    def note(self, text: str) -> None:
+        self.named.update(self.prefix.findall(text))
+
     def select(self, query: str) -> list[Row]:
         self.flush()
+        self.note(query)
         return self.engine.select(query)
 
     def ask(self, query: str) -> bool:
         self.flush()
+        self.note(query)
         return self.engine.ask(query)
 
     def construct(self, query: str) -> list[ox.Triple]:
         self.flush()
+        self.note(query)
         return self.engine.construct(query)
 
 
@@ -982,6 +1004,14 @@ def _staged_reasoner_class():
             self.hides = on
 
         hides = False
+        graph_names: list[str] | None = None  # the server's graphs, as the check found them
+
+        def _all_graphs(self, engine):
+            # The facts are the server's visible graphs and those the write touches (their staged
+            # copies stand for them): known to the check, so not listed again (a listing scans).
+            if self.graph_names is not None:
+                return self.graph_names
+            return super()._all_graphs(engine)
 
         def _dataset_update(self, template, where, default, named):
             if self.hides:
@@ -1153,11 +1183,12 @@ class RemoteChecker:
         from yokuryu.graph.transaction import PROTECTED_GRAPHS
 
         self.last_mode = mode
+        finished = False
         prefix = f"{STAGING}{int(time.time())}-{uuid.uuid4().hex}/"
         touched_graphs = sorted({q.graph_name.value for q in (*removed, *added)})
         staged = {name: f"{prefix}data/{i}" for i, name in enumerate(touched_graphs)}
         staged[INFERRED] = prefix + "inferred"
-        batched = _Batched(self.engine)
+        batched = _Batched(self.engine, prefix)
         if mode == "overlay":
             view = StagedView(batched, prefix, {}, staged)
         elif mode == "hybrid":
@@ -1166,18 +1197,20 @@ class RemoteChecker:
         else:
             view = StagedView(batched, prefix, staged)
         try:
-            existing = [g for g in _graph_names(self.engine) if not g.startswith(REASONER)]
+            existing = visible_graph_names(self.engine, self.generations.seen)
             data_graphs = sorted({g for g in existing if g not in PROTECTED_GRAPHS and g != str(SHAPES_GRAPH)}
                                  | set(touched_graphs))
             copies = [f"COPY SILENT <{name}> TO <{copy}>" for name, copy in view.renamed.items() if name in existing]
             support = "INSERT DATA { " + quads_text(view.insert_quad(q) for q in self._support) + " }" \
                 if self._support else ""
-            self.engine.update(" ;\n".join(part for part in [*copies, support, *_change_text(view, removed, added)]
-                                            if part))
+            stage = " ;\n".join(part for part in [*copies, support, *_change_text(view, removed, added)] if part)
+            batched.note(stage)
+            self.engine.update(stage)
             focus = validator.affected_focus_nodes(view, added=added, removed=removed, data_graphs=data_graphs)
             report = with_results_graph(
                 validator.validate(view, data_graphs=data_graphs, focus=focus).to_validation_report(locate))
             if not report.conforms:
+                finished = True
                 return report, None
             if mode != "overlay":  # the reasoner applies the change itself, from the old state
                 undo = _change_text(view, added, removed)
@@ -1185,6 +1218,7 @@ class RemoteChecker:
                     batched.flush()
                     self.engine.update(" ;\n".join(undo))
             reasoner.old_view = StagedView(batched, prefix, {})
+            reasoner.graph_names = sorted(set(existing) | set(touched_graphs))
             reasoner.restored = set()
             reasoner.overlay = mode != "copy"
             reasoner.hiding(mode != "copy")
@@ -1201,12 +1235,17 @@ class RemoteChecker:
                     + f" }} GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
                 present.update(ox.Quad(r["s"], r["p"], r["o"], inferred) for r in rows)
             self.store = _Presence(present)
+            finished = True
             return report, touched
         finally:
             batched.discard()  # a check that failed half-way: its staging graphs go whole
             reasoner.old_view = None
+            reasoner.graph_names = None
             try:
-                _drop(self.engine, _graphs_under(self.engine, prefix))
+                # Every staging graph a check makes is named in a request it sent (the SHACL-AF
+                # rules' per-focus-node graphs are read by name after they are written), so the
+                # names are known; after a failure they are listed (a listing scans the server).
+                _drop(self.engine, sorted(batched.named) if finished else _graphs_under(self.engine, prefix))
             except RemoteError as error:  # the answer stands; the next Yokuryū start drops them
                 log.warning("could not drop the staging graphs of a write: %s", error)
 

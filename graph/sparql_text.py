@@ -101,18 +101,29 @@ def shape_key(text: str) -> str:
     Clients fill templates (``person-17``, ``LIMIT 10``); the guard's facts and the bounded
     class are the same for every filling that differs only in its numbers, so they are worked
     out once per template. A digit run becomes a digit run wherever it stands (a number, an
-    IRI, a name, a variable, a string, a comment), so every token keeps its kind, extent
-    relative to its neighbours and keyword (none has a digit in a place that decides anything:
-    ``SHA1`` and ``SHA0`` are both unknown to the guard and outside the class). Escapes and
-    percent-encodings count their hex digits (``\\u0041``, ``%41``), so texts holding ``\\`` or
-    ``%`` are their own key. Positions do shift: a refusal's message is worked out on the text.
+    IRI, a prefixed name, a string, a comment), so every token keeps its kind, extent relative
+    to its neighbours and keyword (none has a digit in a place that decides anything: ``SHA1``
+    and ``SHA0`` are both unknown to the guard and outside the class). Variables and blank node
+    labels keep their digits: which patterns share ``?x1`` decides whether a query is anchored
+    (``?x1 … ?x1`` is a chain, ``?x1 … ?x2`` a cross product). Whatever merely looks like one
+    (a ``?`` in an IRI or string) keeps its digits too, which can only split a template in two.
+    Escapes and percent-encodings count their hex digits (``\\u0041``, ``%41``), so texts
+    holding ``\\`` or ``%`` are their own key. Positions do shift: a refusal's message is worked
+    out on the text.
     """
     if "\\" in text or "%" in text:
         return text
-    return _DIGITS.sub("0", text)
+    return _DIGITS_OUTSIDE_NAMES.sub(_digits_as_zero, text)
 
 
-_DIGITS = re.compile(r"[0-9]+")
+# A variable (?x1, $x1) or blank node label (_:b-1.2) whole, or else a run of digits. The name
+# runs to the next space or bracket: past its end at worst (``?x1.``), which only splits keys.
+_DIGITS_OUTSIDE_NAMES = re.compile(r"(?:[?$]|_:)[^\s{}()\[\],;<>\"'#|/^*+=!&]+|[0-9]+")
+
+
+def _digits_as_zero(match: re.Match) -> str:
+    word = match.group()
+    return word if not word[0].isdigit() else "0"
 
 
 def line_and_column(text: str, position: int) -> tuple[int, int]:

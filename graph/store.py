@@ -111,6 +111,10 @@ class KnowledgeStore:
         store is shared with forked query processes a walk makes the server copy the pages it
         reads. One value is kept per ``name``, for one ``depends_on`` (a base IRI, a server URL):
         another replaces it, so no client can grow the memory by varying them.
+
+        ``yokuryu serve`` over a local store does not compute these here: the server's pages ask
+        ``server/figures.py``, which keeps one value per state the same way but has it worked out
+        in a query process; this is the way for a store without one (a remote store overrides it).
         """
         key = (self.changed_at, depends_on)  # read before computing: a write meanwhile moves it
         kept = self._kept.get(name)

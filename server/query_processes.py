@@ -49,6 +49,7 @@ import collections
 import contextlib
 import gc
 import io
+import json
 import logging
 import os
 import pickle
@@ -125,18 +126,23 @@ class QueryProcesses:
         return self._ask(check)
 
     def _ask(self, request):
+        timeline = _Timeline(request) if _TIMELINE is not None else None
         deadline = time.monotonic() + self.timeout
         if not self._admission.enter(deadline):
             raise over_the_limit(self.timeout, "never started: every query worker stayed busy")
+        if timeline is not None:
+            timeline.admitted = time.monotonic()
         try:
             alone = False  # re-run in a process of its own, after a crash that several queries shared
             retried = False
             reads_the_store = not isinstance(request, UpdateCheck)
             while True:
                 slot = self._take(deadline, alone, reads_the_store)
-                answer = self._evaluate(slot, request, deadline)
+                answer = self._evaluate(slot, request, deadline, timeline)
                 if answer is not None:
                     status, value = answer
+                    if timeline is not None:
+                        timeline.write()
                     if status == "error":
                         raise value
                     return value
@@ -172,15 +178,21 @@ class QueryProcesses:
         finally:
             self._admission.leave()
 
-    def _evaluate(self, slot: _Slot, request, deadline: float):
+    def _evaluate(self, slot: _Slot, request, deadline: float, timeline: _Timeline | None = None):
         """``(status, value)`` from the worker thread behind ``slot``, or None if its process ended."""
         try:
+            if timeline is not None:
+                timeline.sending = time.monotonic()
             slot.conn.send(request)
             if not slot.conn.poll(max(0.0, deadline - time.monotonic())):
                 self._kill(slot.process, f"its query ran past the {self.timeout:g} s limit")
                 self._put_back(slot)
                 raise over_the_limit(self.timeout, "stopped (its query process was killed)")
-            status, value, heavy = slot.conn.recv()
+            if timeline is not None:
+                timeline.answered = time.monotonic()
+            status, value, heavy, times = slot.conn.recv()
+            if timeline is not None:
+                timeline.received, timeline.worker = time.monotonic(), times
         except (EOFError, OSError):
             with self._pool:
                 process = slot.process
@@ -748,6 +760,44 @@ def _wait_for(pid: int, ended: dict[int, int]) -> int | None:
     return ended.pop(pid)
 
 
+class _Timeline:
+    """Where the time of one query went, from the server's call to its answer (``YOKURYU_QUERY_TIMELINE``).
+
+    A diagnostic for the time a query waits beside its evaluation: one JSON line per answered
+    query, in milliseconds (the monotonic clock is the same in every process): ``waited`` for a
+    free slot, ``to_worker`` (sent until the worker thread began), ``evaluated`` (wall, and
+    ``cpu`` of the worker thread: evaluation and serialisation), ``after`` (until the worker sent
+    the answer), ``back`` (until this process saw it), ``received`` (reading it), ``total``.
+    ``bench/query_timeline.py`` summarises the file.
+    """
+
+    def __init__(self, request):
+        self.text = getattr(request, "text", "")
+        self.arrived = time.monotonic()
+        self.admitted = self.sending = self.answered = self.received = 0.0
+        self.worker = None
+
+    def write(self) -> None:
+        if not self.worker:
+            return
+        began, ended, cpu, sent = self.worker
+
+        def ms(seconds: float) -> float:
+            return round(seconds * 1000, 3)
+
+        line = {"query": self.text[-200:], "waited": ms(self.admitted - self.arrived),
+                "to_worker": ms(began - self.sending), "evaluated": ms(ended - began), "cpu": ms(cpu),
+                "after": ms(sent - ended), "back": ms(self.answered - sent),
+                "received": ms(self.received - self.answered), "total": ms(self.received - self.arrived)}
+        with _TIMELINE_LOCK:
+            _TIMELINE.write(json.dumps(line) + "\n")
+            _TIMELINE.flush()
+
+
+# YOKURYU_QUERY_TIMELINE=FILE: append each query's timeline to FILE (a diagnostic; see _Timeline).
+_TIMELINE = open(os.environ["YOKURYU_QUERY_TIMELINE"], "a") if os.environ.get("YOKURYU_QUERY_TIMELINE") else None
+_TIMELINE_LOCK = threading.Lock()
+
 _OUT_OF_MEMORY = 75  # a worker's exit status when Python itself ran out of memory
 _MiB = 1024 * 1024
 
@@ -783,15 +833,18 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
             request = conn.recv()
         except (EOFError, OSError):
             return
+        started, cpu = (time.monotonic(), time.thread_time()) if _TIMELINE is not None else (0.0, 0.0)
         try:
             reply = ("ok", evaluate(store, request))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)  # the server answers 503, naming the limit
         except Exception as error:  # noqa: BLE001 - every failure goes back to the server to answer
             reply = ("error", _portable(error))
+        # When timed: when it ended and the CPU it took (this thread's); with when it began, and was sent back.
+        ended = (time.monotonic(), time.thread_time() - cpu) if _TIMELINE is not None else None
         heavy = state.grew_too_much()
         try:
-            conn.send((*reply, heavy))
+            conn.send((*reply, heavy, ended and (started, *ended, time.monotonic())))
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         except OSError:

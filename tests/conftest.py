@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["YOKURYU_CACHE_DIR"] = tempfile.mkdtemp(prefix="yokuryu-test-cache-")
 atexit.register(shutil.rmtree, os.environ["YOKURYU_CACHE_DIR"], True)
 YOKURYU = shutil.which("yokuryu", path=str(Path(sys.executable).parent)) or shutil.which("yokuryu")
+# Pages wait this long for their figures (server/figures.py) unless a test says otherwise: on a
+# loaded machine a view must not show "being worked out" where a test reads the counts.
+os.environ.setdefault("YOKURYU_FIGURES_WAIT", "60")
 
 
 def run_cli(*args, cwd=None, input=None, timeout=300) -> subprocess.CompletedProcess:

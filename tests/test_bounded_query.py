@@ -6,9 +6,13 @@ evaluation order bounds, and every text the classifier does not understand.
 """
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from yokuryu.graph.bounded_query import MAX_PATTERNS, StoreSize, budget, cost, is_bounded, query_steps
+from yokuryu.graph.bounded_query import (MAX_PATTERNS, StoreSize, budget, cost, is_bounded, query_steps,
+                                         read_steps)
 
 PREFIXES = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> PREFIX yk: <https://w3id.org/yokuryu/ontology#> "
             "PREFIX reg: <https://example.org/yokuryu-registry/> ")
@@ -152,3 +156,45 @@ def test_escaped_texts_are_decided_on_their_own():
     assert is_bounded('SELECT ?o WHERE { <urn:a> <urn:p> "\\u0031" }', REGISTRY_1M)
     assert is_bounded(PREFIXES + "SELECT ?o WHERE { reg:a%31 ?p ?o }", REGISTRY_1M)
     assert not is_bounded(PREFIXES + "SELECT ?o WHERE { ?s reg:a%31 ?o }", REGISTRY_1M)
+
+
+
+@pytest.mark.parametrize("chain, cross", [
+    # A chain through ?x1 is anchored; the same text with ?x1 … ?x2 is a cross product of the
+    # store with itself, which must never be taken for the chain's template.
+    ("SELECT * WHERE { <urn:a> <urn:p> ?x1 . ?x1 <urn:q> ?y1 . ?y1 <urn:q> ?z1 }",
+     "SELECT * WHERE { <urn:a> <urn:p> ?x1 . ?x2 <urn:q> ?y2 . ?y3 <urn:q> ?z3 }"),
+    ("SELECT * WHERE { <urn:a> <urn:p> $v10 . $v10 <urn:q> ?w }",
+     "SELECT * WHERE { <urn:a> <urn:p> $v10 . $v11 <urn:q> ?w }"),
+])
+@pytest.mark.parametrize("chain_first", [True, False])
+def test_variables_differing_in_digits_are_not_one_template(chain, cross, chain_first):
+    for text in ((chain, cross) if chain_first else (cross, chain)):
+        assert is_bounded(text, REGISTRY_1M) == (text == chain), text
+
+
+# Texts whose digits sit where they decide something if a template merged them wrongly: variable
+# names (which patterns share one), blank node labels, numbers after a predicate ('+5' is no path).
+NUMBERED = [
+    "SELECT * WHERE { <urn:a> <urn:p> ?x1 . ?x1 <urn:q> ?y1 . ?y1 <urn:r> ?z1 }",
+    "SELECT ?x1 WHERE { reg:person-1 ?p1 ?x1 . ?x1 ?p1 ?o2 } LIMIT 10 OFFSET 20",
+    "SELECT * WHERE { _:b1 <urn:p> ?o1 . <urn:a1> <urn:p> _:b1 }",
+    "ASK { <urn:a> <urn:p>+ 5 . <urn:a> <urn:q> ?v2 . ?v2 <urn:r> 3.25e10 }",
+    'SELECT * WHERE { reg:camp-12 yk:locatedIn* ?c3 . ?c3 rdfs:label "camp 12"@ru-1 }',
+]
+
+
+def _refilled(text: str, rng: random.Random) -> str:
+    """``text`` with each digit run replaced by other digits, each on its own."""
+    return re.sub(r"[0-9]+", lambda _: str(rng.randrange(10 ** rng.randint(1, 3))), text)
+
+
+@pytest.mark.parametrize("text", IN_CLASS + OUT_OF_CLASS + NUMBERED)
+def test_a_remembered_decision_is_the_one_the_text_itself_gets(text):
+    # What is remembered per template must never decide a filling otherwise than reading it
+    # afresh would, whichever filling was seen first.
+    rng = random.Random(text)
+    query_steps(PREFIXES + text)
+    for _ in range(25):
+        filling = PREFIXES + _refilled(text, rng)
+        assert query_steps(filling) == read_steps(filling), filling

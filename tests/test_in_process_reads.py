@@ -11,14 +11,13 @@ import functools
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import YOKURYU, select_values
 from test_limits import SLOW_QUERY, UPDATE, fill
-from test_query_processes import children, zygote_and_workers
+from test_query_processes import children, private_mib, zygote_and_workers
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 
@@ -183,12 +182,6 @@ def test_a_negative_memory_limit_for_in_process_reads_is_refused():
                           env={**os.environ, "YOKURYU_IN_PROCESS_READS_MEMORY": "-5"})
     assert done.returncode == 2
     assert "YOKURYU_IN_PROCESS_READS_MEMORY is MiB of the server's own memory (0: no limit), not -5" in done.stderr
-
-
-def private_mib(pid: int) -> float:
-    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    return sum(int(line.split()[1]) for line in text.splitlines()
-               if line.startswith(("Private_Dirty:", "Private_Clean:"))) / 1024
 
 
 @pytest.mark.slow

@@ -4,8 +4,10 @@ process tree read from /proc."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -462,3 +464,21 @@ def test_queries_waiting_for_a_busy_worker_are_served_in_turn(start_server):
     for number in done[:-6]:  # the last turns: a client that has finished no longer waits
         counts[number] += 1
         assert max(counts) - min(counts) <= 2, done  # nobody answered three times while another waited
+
+
+def test_each_query_timeline_is_written_when_asked_for(start_server, tmp_path):
+    # YOKURYU_QUERY_TIMELINE: a diagnostic of where a query's time goes (bench/query_timeline.py).
+    timeline = tmp_path / "timeline.jsonl"
+    server = start_server("--empty", "--allow-anonymous-updates",
+                          env={"YOKURYU_IN_PROCESS_READS": "0", "YOKURYU_QUERY_TIMELINE": str(timeline)})
+    fill(server)
+    found = requests.get(f"{server.url}/sparql", params={"query": PAIRS}, timeout=60)
+    assert select_values(found, "n") == ["79800"]
+    entries = [json.loads(line) for line in timeline.read_text().splitlines()]
+    (entry,) = [e for e in entries if e["query"] == PAIRS]
+    stages = ("waited", "to_worker", "evaluated", "cpu", "after", "back", "received")
+    assert all(entry[stage] >= 0 for stage in stages)
+    assert entry["total"] >= entry["evaluated"]
+    summary = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "bench" / "query_timeline.py"),
+                              str(timeline)], capture_output=True, text=True, check=True).stdout
+    assert "evaluated" in summary and "p99" in summary

@@ -85,3 +85,38 @@ def test_a_refusal_of_a_filled_template_points_into_the_clients_own_text(app):
         assert response.status_code == 400 and b"too deeply nested" in response.data, response.data
         columns.append(int(response.data.decode().split("column ")[1].split(")")[0]))
     assert columns[1] == columns[0] + 8
+
+
+GUARDED = [
+    "SELECT * WHERE { ?s1 ?p ?o } LIMIT 10",
+    "SELECT * FROM <urn:g:1> WHERE { ?s ?p ?o1 FILTER(?o1 > 1 + 2 - -3) }",
+    "SELECT * WHERE { SERVICE <http://example.org:8080/sparql1> { ?s ?p ?o } }",
+    # Refusals that give a line and column after the text's first digits.
+    "SELECT * WHERE { <urn:x:12345> <urn:p> 5 " + "{" * 120 + " ?s1 <urn:p1> 5 " + "}" * 121,
+    "SELECT * WHERE { ?s <urn:p> " + " + ".join(str(n) for n in range(1200)) + " }",
+    'SELECT * WHERE { ?s <urn:p1> 12 . ?s <urn:p> "never closed }',
+]
+
+
+@pytest.mark.parametrize("text", GUARDED + [query for query, _ in CASES])
+def test_the_guard_remembered_per_template_decides_as_on_the_text_itself(text):
+    import random
+    import re
+
+    from yokuryu.graph.query_guard import SparqlLimits, SparqlRefused, check_sparql
+    from yokuryu.server.sparql import text_verdict
+
+    def afresh(query):
+        try:
+            return check_sparql(query, "query", limits)
+        except SparqlRefused as refusal:
+            return refusal
+
+    def outcome(verdict):
+        return (verdict.status, verdict.message) if isinstance(verdict, SparqlRefused) else verdict
+
+    limits, rng = SparqlLimits(), random.Random(text)
+    text_verdict(text, "query", limits)
+    for _ in range(10):
+        filling = re.sub(r"[0-9]+", lambda _: str(rng.randrange(10 ** rng.randint(1, 3))), text)
+        assert outcome(text_verdict(filling, "query", limits)) == outcome(afresh(filling)), filling
