@@ -460,12 +460,15 @@ def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connectio
 
     from yokuryu.server.query_processes import NQUADS
     memory = _Growth(growth)
+    checked = time.monotonic()
     while True:
         try:
-            if not control.poll(_CHECK_MEMORY_EVERY):
+            if time.monotonic() - checked >= _CHECK_MEMORY_EVERY:  # idle or not: writes grow it too
+                checked = time.monotonic()
                 grown = memory.too_much()
                 if grown is not None:
                     events.sendall(f"grown {grown // (1024 * 1024)}".encode())
+            if not control.poll(_CHECK_MEMORY_EVERY):
                 continue
             request = control.recv()
         except (EOFError, OSError):

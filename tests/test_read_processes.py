@@ -228,9 +228,13 @@ def test_a_reader_that_dies_is_replaced_and_the_writes_it_missed_are_in_its_succ
 def test_a_reader_that_grew_past_its_memory_bound_is_replaced_by_a_fresh_fork(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "2",
                           "--max-body-bytes", "16000000", env={"YOKURYU_READ_PROCESS_MEMORY": "1"})
-    (reader,) = wait_for_readers(server, 1)
+    (first,) = wait_for_readers(server, 1)
     data = " ".join(f"<urn:s:{i}> <urn:p:v> \"{'x' * 200}{i}\" ." for i in range(20_000))
     update(server, f"INSERT DATA {{ {data} }}")
+    # A reader forked after the write shares its pages with the zygote; its lookups copy them.
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: readers(server) not in ([], [first]))
+    (reader,) = wait_for_readers(server, 1)
     opened = sessions(server)
 
     asked = iter(range(10**9))
