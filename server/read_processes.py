@@ -85,6 +85,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def import_what_readers_run(http_server: str) -> None:
+    """Import the modules a reader runs, before the zygote is forked: their code is then shared by
+    every reader, not imported again into each one's private memory (~10 MB a reader)."""
+    import importlib
+    for name in ("yokuryu.server.sparql_fast", "yokuryu.server.run", "yokuryu.graph.bounded_query",
+                 *(("granian.server", "granian.net", "granian.http", "granian.log", "granian.constants")
+                   if http_server == "granian" else ("waitress.server",))):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 class ReadProcesses:
     """The primary's side: the query executor it wraps, its readers, the relay they use, and writes passed on.
 
@@ -185,10 +196,14 @@ class ReadProcesses:
                 else:
                     reader.retiring = False  # no replacement: it keeps serving
         reader.events.close()
-        with self._lock:
-            if reader in self._readers:
-                self._readers.remove(reader)
-        reader.control.close()
+        # Under the write lock: a write being passed on may be using its control socket, and a closed
+        # socket's number is soon another's (a client's connection).
+        with self.store.write_lock:
+            with self._lock:
+                if reader in self._readers:
+                    self._readers.remove(reader)
+            reader.control.close()
+        reader.forget()
         if self._stopping.is_set() or reader.retiring:
             return
         lived = time.monotonic() - reader.started
@@ -258,6 +273,7 @@ class _Reader:
         self.events = events  # the reader tells (grown too large); closed when it ends
         self.started = time.monotonic()
         self.retiring = False
+        self._ended = threading.Lock()  # guards _pidfd: closed once the reader has ended
         try:
             self._pidfd = os.pidfd_open(pid)
         except OSError:
@@ -278,14 +294,22 @@ class _Reader:
 
     def wait(self, seconds: float) -> bool:
         """Wait for the process to end (at most ``seconds``, then SIGKILL); True if it has."""
-        if self._pidfd is None:
-            return True
-        ready, _, _ = select.select([self._pidfd], [], [], seconds)
-        if not ready:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            ready, _, _ = select.select([self._pidfd], [], [], 2.0)
-        return bool(ready)
+        with self._ended:
+            if self._pidfd is None:
+                return True
+            ready, _, _ = select.select([self._pidfd], [], [], seconds)
+            if not ready:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                ready, _, _ = select.select([self._pidfd], [], [], 2.0)
+            return bool(ready)
+
+    def forget(self) -> None:
+        """It has ended: let go of its process handle."""
+        with self._ended:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
 
 class _RelayServer:
@@ -396,13 +420,22 @@ def reader_main(store: KnowledgeStore, fds: list[int], settings: bytes) -> None:
     threading.Thread(target=_apply_writes, args=(store, reads, Connection(control), events_socket, lock, growth),
                      name="yokuryu-reader-writes", daemon=True).start()
 
-    from yokuryu.server import create_app
     from yokuryu.server.run import HTTP_SERVERS
     from yokuryu.server.sparql_fast import SparqlFastPath
-    app = create_app(config, store, executor=reads)
-    app.wsgi_app = SparqlFastPath(app, _RelayedRequests(relay, config.max_body_bytes))
+    # The fast path in front of the relay, without a Flask app of its own: what the fast path leaves
+    # to Flask is the primary's app's to answer, and a reader's own heap stays small (every page of
+    # it is private to the reader; a whole app here cost ~15 MB more per reader).
+    app = SparqlFastPath(_FastPathSettings(config, reads), _RelayedRequests(relay, config.max_body_bytes))
     http = HTTP_SERVERS[config.http_server](app, None, 0, config, sock=socket.socket(fileno=listener))
     http.run()
+
+
+class _FastPathSettings:
+    """What the SPARQL fast path reads of its app: the settings and the executor."""
+
+    def __init__(self, config, executor):
+        self.config = {"YOKURYU": config}
+        self.extensions = {"yokuryu.executor": executor}
 
 
 class _ReaderReads(InProcessReads):

@@ -124,6 +124,9 @@ def serve(args) -> int:
     readers = None
     if local:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
+        if size is not None and config.read_processes > 1:
+            from yokuryu.server.read_processes import import_what_readers_run
+            import_what_readers_run(config.http_server)  # before the zygote: shared with the readers it forks
         executor = _query_processes(store, config)
         if executor is not None and size is not None and config.read_processes > 1:
             from yokuryu.server import read_processes
