@@ -8,7 +8,8 @@ builds the registry into it (``yokuryu build --remote-…``), then sends validat
 writes through the Python API (``yokuryu.graph.transaction.update`` on a
 ``RemoteKnowledgeStore``, what the endpoint calls), each adding one group of people (2 triples)
 to a user graph, then one that adds and one that removes a comment, one that removes the last
-group again (its inferred types go too), and one that breaks a shape.
+group again (its inferred types go too), one that breaks a shape, and one that adds --bulk groups
+and one that removes them.
 Reports, per write: requests to the server, bytes sent and received, wall and CPU time of
 this process, and the server's CPU time; and this process's peak RSS. The first write is
 reported on its own (it compiled the checks, and with a local working copy it was the one
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--writes", type=int, default=10)
     parser.add_argument("--label", default="")
+    parser.add_argument("--bulk", type=int, default=300, help="groups added, then removed, in one write each")
     args = parser.parse_args()
 
     from yokuryu.graph.remote import RemoteEngine, RemoteKnowledgeStore
@@ -111,6 +113,10 @@ def main() -> None:
                                  f'bench-group-{last}> a yk:GroupOfPeople ; rdfs:label "bench group {last}"@en }} }}')
         refused = one(prefixes + f"INSERT DATA {{ GRAPH <{graph}> {{ <https://w3id.org/yokuryu/resource/"
                                  "bench-unsigned> a yk:Treaty } }", refused=True)
+        groups = " ".join(f'<https://w3id.org/yokuryu/resource/bench-bulk-{i}> a yk:GroupOfPeople ; '
+                          f'rdfs:label "bench bulk {i}"@en .' for i in range(args.bulk))
+        bulk_added = one(prefixes + f"INSERT DATA {{ GRAPH <{graph}> {{ {groups} }} }}")
+        bulk_removed = one(prefixes + f"DELETE DATA {{ GRAPH <{graph}> {{ {groups} }} }}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         def line(name: str, row: dict) -> str:
@@ -126,6 +132,8 @@ def main() -> None:
         print(line("removal of a comment", plain_removal))
         print(line("removal of a group (2 triples)", removal))
         print(line("refused (shape)", refused))
+        print(line(f"addition of {args.bulk} groups in one write", bulk_added))
+        print(line(f"removal of those {args.bulk} groups in one write", bulk_removed))
         print(f"\nYokuryū process peak RSS: {peak:.0f} MiB")
     finally:
         server.terminate()
