@@ -23,7 +23,9 @@ Each mix of the issue is driven by ``wrk`` (Debian package ``wrk``; a Python mul
 client if it is missing) with ``--connections`` connections for ``--duration`` seconds, the
 queries of the mix taking turns, each time with other values (another internee, page or name:
 up to 4,000 fillings of each template, all internees at 100k), so that no server gains from
-seeing the same few texts again:
+seeing the same few texts again (``--warm-up S``: first S seconds of the same mix, unmeasured,
+so that a cold start is left out: a yokuryu query process's first scans copy the store's pages,
+at 1M about the first 100 joins, each costing about twice the CPU of a later one):
 
 - ``point``: every triple of one internee;
 - ``point+join+path``: the point lookup; a 4-way join, per region the internees born in the
@@ -99,6 +101,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=("10k", "100k", "1M"), default="100k", help="registry size (default 100k)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per mix and server (default 10)")
+    parser.add_argument("--warm-up", type=int, default=0, metavar="SECONDS",
+                        help="before each measured run, drive the same mix this long unmeasured (default 0: "
+                             "the measurement includes a cold start, e.g. a yokuryu query process's first "
+                             "scans, which copy the store's pages)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     parser.add_argument("--servers", default="oxigraph,ox-memory,yk-memory,yk-disk",
                         help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk, rdflib-ep")
@@ -153,11 +159,16 @@ def main() -> int:
 
             client = f"wrk, {args.connections} connections, {args.duration} s per mix" if wrk else \
                 f"Python client ({args.connections} processes), {args.duration} s per mix"
+            if args.warm_up:
+                client += f" after {args.warm_up} s of it unmeasured"
             rows = []
             for mix, templates in MIXES.items():
                 paths = _paths(templates, persons)
                 for label, server in servers.items():
                     _check(server, paths)
+                    if args.warm_up:
+                        warm = argparse.Namespace(**{**vars(args), "duration": args.warm_up})
+                        _wrk(wrk, server, paths, warm, tmp) if wrk else _python_load(server, paths, warm)
                     cpu_before = _tree_cpu(server.process.pid)
                     rate, p99 = (_wrk(wrk, server, paths, args, tmp) if wrk else
                                  _python_load(server, paths, args))
@@ -511,7 +522,8 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
-            + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "") + "`. "
+            + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "")
+            + (f" --warm-up {args.warm_up}" if args.warm_up else "") + "`. "
             "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
             "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)
