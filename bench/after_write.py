@@ -158,8 +158,10 @@ def _private_mib(pid: int) -> float:
                if line.startswith(("Private_Dirty:", "Private_Clean:"))) / 1024
 
 
-def _page_alone(server, path: str) -> None:
-    """GET ``path`` until its figures are current, nothing else asked: the CPU it costs the server."""
+def _view(server, path: str) -> tuple:
+    """GET ``path``, then again until its figures are current: the status, the page's length, whether
+    the first view was current, seconds to the first view and until current, the views that took,
+    and the CPU seconds of the server process and of its tree meanwhile."""
     own_before = _own_cpu(server.process.pid)
     tree_before = endpoint._tree_cpu(server.process.pid)
     started = time.perf_counter()
@@ -170,6 +172,12 @@ def _page_alone(server, path: str) -> None:
     until_current = time.perf_counter() - started
     own = _own_cpu(server.process.pid) - own_before
     tree = endpoint._tree_cpu(server.process.pid) - tree_before
+    return status, length, current, page, until_current, polls, own, tree
+
+
+def _page_alone(server, path: str) -> None:
+    """GET ``path`` until its figures are current, nothing else asked: the CPU it costs the server."""
+    status, length, current, page, until_current, polls, own, tree = _view(server, path)
     print(f"GET {path} after a write, alone: {status}{'' if current else ' (figures not yet current)'} in "
           f"{page:.2f} s, current after {until_current:.2f} s ({polls} more views); CPU of the server process "
           f"{own:.2f} s, of its tree {tree:.2f} s", flush=True)
@@ -182,16 +190,7 @@ def _page_with_lookups(server, path: str) -> None:
     stop = threading.Event()
     thread = threading.Thread(target=lambda: lookups.extend(_lookups(server, 600, stop)))
     thread.start()
-    own_before = _own_cpu(server.process.pid)
-    tree_before = endpoint._tree_cpu(server.process.pid)
-    started = time.perf_counter()
-    connection = _connect(server)
-    status, length, current = _get_status(connection, path)
-    page = time.perf_counter() - started
-    polls = _until_current(connection, path) if not current else 0
-    until_current = time.perf_counter() - started
-    own = _own_cpu(server.process.pid) - own_before
-    tree = endpoint._tree_cpu(server.process.pid) - tree_before
+    status, length, current, page, until_current, polls, own, tree = _view(server, path)
     stop.set()
     thread.join()
     print(f"GET {path} after a write: {status}{'' if current else ' (figures not yet current)'}, {length:,} bytes "

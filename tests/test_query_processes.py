@@ -121,6 +121,12 @@ def test_graph_store_writes_reach_query_processes(start_server):
 
 def test_concurrent_readers_see_the_state_before_or_after_each_write_never_a_mixture(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--workers", "4")
+    check_reads_see_each_write_whole(server, [requests] * 3)
+
+
+def check_reads_see_each_write_whole(server, clients) -> None:
+    """20 writes, each changing two triples together, while each of ``clients`` (``requests`` or a
+    session) reads both: every answer shows one state, never older than the last answered write."""
     update(server, "INSERT DATA { <urn:a> <urn:p:v> 0 . <urn:b> <urn:p:v> 0 }")
     acknowledged = [0]  # the newest value whose write has been answered
     problems: list[str] = []
@@ -135,18 +141,18 @@ def test_concurrent_readers_see_the_state_before_or_after_each_write_never_a_mix
         finally:
             done.set()
 
-    def read() -> None:
+    def read(client) -> None:
         query = {"query": "SELECT ?x ?y WHERE { <urn:a> <urn:p:v> ?x . <urn:b> <urn:p:v> ?y }"}
         while not done.is_set():
             floor = acknowledged[0]
-            response = requests.get(f"{server.url}/sparql", params=query, timeout=30)
+            response = client.get(f"{server.url}/sparql", params=query, timeout=30)
             rows = [(int(b["x"]["value"]), int(b["y"]["value"])) for b in response.json()["results"]["bindings"]]
             if len(rows) != 1 or rows[0][0] != rows[0][1]:
                 problems.append(f"a mixture of states: {rows}")
             elif rows[0][0] < floor:
                 problems.append(f"saw {rows[0][0]} after the write of {floor} was answered")
 
-    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read, args=(c,)) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import requests
 
 from conftest import select_values
 from test_limits import SLOW_QUERY, UPDATE
-from test_query_processes import _stat, children, running, tree, wait_until
+from test_query_processes import _stat, check_reads_see_each_write_whole, children, running, tree, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 
@@ -105,40 +104,9 @@ def test_readers_answer_and_every_connection_sees_each_answered_write(start_serv
 def test_concurrent_reads_on_every_process_see_the_state_before_or_after_each_write(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "3")
     wait_for_readers(server, 2)
-    update(server, "INSERT DATA { <urn:a> <urn:p:v> 0 . <urn:b> <urn:p:v> 0 }")
-    acknowledged = [0]
-    problems: list[str] = []
-    done = threading.Event()
-
-    def write() -> None:
-        try:
-            for value in range(1, 21):
-                update(server, "DELETE WHERE { <urn:a> <urn:p:v> ?x } ; DELETE WHERE { <urn:b> <urn:p:v> ?y } ; "
-                               f"INSERT DATA {{ <urn:a> <urn:p:v> {value} . <urn:b> <urn:p:v> {value} }}")
-                acknowledged[0] = value
-        finally:
-            done.set()
-
-    def read(session: requests.Session) -> None:
-        query = {"query": "SELECT ?x ?y WHERE { <urn:a> <urn:p:v> ?x . <urn:b> <urn:p:v> ?y }"}
-        while not done.is_set():
-            floor = acknowledged[0]
-            response = session.get(f"{server.url}/sparql", params=query, timeout=30)
-            rows = [(int(b["x"]["value"]), int(b["y"]["value"])) for b in response.json()["results"]["bindings"]]
-            if len(rows) != 1 or rows[0][0] != rows[0][1]:
-                problems.append(f"a mixture of states: {rows}")
-            elif rows[0][0] < floor:
-                problems.append(f"saw {rows[0][0]} after the write of {floor} was answered")
-
     opened = sessions(server, 6)
     assert set(owners(server)) - {server.process.pid}, "some reading connection must be a reader's"
-    threads = [threading.Thread(target=write)] + [threading.Thread(target=read, args=(s,)) for s in opened]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert acknowledged[0] == 20
-    assert problems == []
+    check_reads_see_each_write_whole(server, opened)
 
 
 def _answer(response: requests.Response):
