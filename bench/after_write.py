@@ -19,7 +19,8 @@ the server process's own memory (private pages: what in-process reads copy of th
 shares with the query processes) and the tree's PSS before and after, with the default
 ``YOKURYU_IN_PROCESS_READS_MEMORY`` and with the limit off (0).
 
-Reads ``/work/reg/<size>.ttl`` when it exists (the shared registry files), else generates it.
+Generates the registry (``bench/registry.py``, seed 1) in a temporary folder, or reads
+``DIR/<size>.ttl`` with ``--registry-dir DIR`` where it exists.
 Only 127.0.0.1 is contacted; every server started is stopped.
 """
 from __future__ import annotations
@@ -48,14 +49,15 @@ def main() -> int:
     parser.add_argument("what", choices=("writes", "pages", "lookups"))
     parser.add_argument("--size", choices=("10k", "100k", "1M"), default="100k")
     parser.add_argument("--writes", type=int, default=50, help="updates to send (writes; default 50)")
-    parser.add_argument("--registry-dir", default="/work/reg", help="where <size>.ttl may already be")
+    parser.add_argument("--registry-dir", metavar="DIR",
+                        help="use DIR/<size>.ttl where it exists (bench/registry.py, seed 1) instead of generating it")
     parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags")
     args = parser.parse_args()
     yokuryu = str(Path(sys.executable).parent / "yokuryu")
     with tempfile.TemporaryDirectory(prefix="yokuryu-after-write-") as tmp:
         tmp = Path(tmp)
-        data = Path(args.registry_dir) / f"{args.size}.ttl"
-        if not data.exists():
+        data = Path(args.registry_dir) / f"{args.size}.ttl" if args.registry_dir else None
+        if data is None or not data.exists():
             data = tmp / "registry.ttl"
             subprocess.run([sys.executable, str(HERE / "registry.py"), "--size", args.size, "--seed", "1", "-o", data],
                            check=True)
