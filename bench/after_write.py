@@ -97,11 +97,17 @@ def _writes(yokuryu: str, data: Path, tmp: Path, args) -> int:
     return 0
 
 
-def _pages(yokuryu: str, data: Path, tmp: Path, args) -> int:
+def _as_journal(data: Path, tmp: Path) -> Path:
+    """The registry as a journal of one write, from which an in-memory server starts (as in bench/endpoint.py)."""
     nquads, journal = tmp / "registry.nq", tmp / "registry.journal"
     endpoint._to_nquads(data, nquads)
     endpoint._journal_of(nquads, journal)
     nquads.unlink()
+    return journal
+
+
+def _pages(yokuryu: str, data: Path, tmp: Path, args) -> int:
+    journal = _as_journal(data, tmp)
     server = endpoint._start_yokuryu(yokuryu, ["--journal", str(journal), "--update-token", TOKEN,
                                                *args.yokuryu_args.split()])
     try:
@@ -120,10 +126,7 @@ def _pages(yokuryu: str, data: Path, tmp: Path, args) -> int:
 
 def _lookups_memory(yokuryu: str, data: Path, tmp: Path, args) -> int:
     import registry
-    nquads, journal = tmp / "registry.nq", tmp / "registry.journal"
-    endpoint._to_nquads(data, nquads)
-    endpoint._journal_of(nquads, journal)
-    nquads.unlink()
+    journal = _as_journal(data, tmp)
     persons = registry.persons_for_size(args.size)
     for limit in (None, "0"):
         env = {"YOKURYU_IN_PROCESS_READS_MEMORY": limit} if limit is not None else {}
