@@ -585,9 +585,6 @@ class RemoteKnowledgeStore(KnowledgeStore):
     def quad_count(self) -> int:
         return len(self)  # others may write to the remote server: ask it every time
 
-    def kept_until_changed(self, name, depends_on, compute):
-        return compute()  # others may write to the remote server: work it out every time
-
     def graph_count(self, name: str | None) -> int:
         if name is None:  # the default graph: the union of the graphs a reader sees
             where = f"GRAPH ?g {{ ?s ?p ?o }} {VISIBLE_G}" if self.oxigraph.union_default_graph else "{ ?s ?p ?o }"

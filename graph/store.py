@@ -10,16 +10,12 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pyoxigraph as ox
 
 from yokuryu.graph.formats import RdfSyntax
 from yokuryu.ontology import DATASET_IRI, METADATA_GRAPH, PREFIXES, YK
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +43,6 @@ class KnowledgeStore:
         # Triples per graph (None: the default graph), for the home page and VoID: each counted the
         # first time it is asked for, then kept by the write transactions (graph_counts_change).
         self._graph_counts: dict[str | None, int] = {}
-        self._kept: dict[str, tuple] = {}  # see kept_until_changed
 
     # --- state -------------------------------------------------------------
 
@@ -102,27 +97,6 @@ class KnowledgeStore:
                 name = None if isinstance(quad.graph_name, ox.DefaultGraph) else quad.graph_name.value
                 if name in counts:
                     counts[name] += sign
-
-    def kept_until_changed(self, name: str, depends_on: tuple, compute: Callable[[], T]) -> T:
-        """``compute()``, worked out once per state of the store and kept until the next write.
-
-        For what pages and the dataset description show of the whole store (counts, topics):
-        each walks a class or every quad, seconds at a million, and in a server whose in-memory
-        store is shared with forked query processes a walk makes the server copy the pages it
-        reads. One value is kept per ``name``, for one ``depends_on`` (a base IRI, a server URL):
-        another replaces it, so no client can grow the memory by varying them.
-
-        ``yokuryu serve`` over a local store does not compute these here: the server's pages ask
-        ``server/figures.py``, which keeps one value per state the same way but has it worked out
-        in a query process; this is the way for a store without one (a remote store overrides it).
-        """
-        key = (self.changed_at, depends_on)  # read before computing: a write meanwhile moves it
-        kept = self._kept.get(name)
-        if kept is not None and kept[0] == key:
-            return kept[1]
-        value = compute()
-        self._kept[name] = (key, value)
-        return value
 
     def graph_names(self) -> list[str]:
         return sorted(g.value for g in self.oxigraph.named_graphs() if isinstance(g, ox.NamedNode))

@@ -16,8 +16,8 @@ is not done by then, the page is answered with the figures of the previous state
 or marked "being worked out" when there are none; the work goes on, and a later view shows it.
 A work that failed (past the time limit, say) is tried again after ``RETRY_AFTER`` seconds.
 
-A remote store (``--remote-query``) has no query processes: its figures are worked out by its
-store, every time (``RemoteKnowledgeStore.kept_until_changed``).
+A remote store (``--remote-query``) has no query processes, and others may write to it: its
+figures are worked out by the remote server at every view.
 """
 from __future__ import annotations
 
@@ -163,9 +163,8 @@ def figures(name: str, depends_on: tuple, function, *args) -> Figures:
     app = current_app
     store = app.extensions["yokuryu.store"]
     executor = app.extensions["yokuryu.executor"]
-    if not getattr(executor, "runs_work_outs", False):  # a remote store: its own, synchronous way
-        return Figures(store.kept_until_changed(name, depends_on, lambda: function(store, *args)), True,
-                       store.changed_at)
+    if not getattr(executor, "runs_work_outs", False):  # a remote store: asked every time
+        return Figures(function(store, *args), True, store.changed_at)
     keeper = app.extensions.get("yokuryu.figures")
     if keeper is None:
         with _creating:
