@@ -16,8 +16,10 @@ answers with N processes: this one (the **primary**) and N-1 **readers**.
   :mod:`yokuryu.graph.bounded_query` proves cheap itself; every other query is passed to the
   primary (its executor: the killable query processes), and every other request (updates, the
   graph store protocol, pages, /health, whatever the fast path leaves to Flask) is passed whole
-  to the primary's own WSGI app, so answers are the primary's. Both go over a Unix socket only
-  the readers may use (the peer's pid is checked).
+  to the primary's own WSGI app, so answers are the primary's. Both go over an abstract Unix
+  socket (its name is listed in /proc/net/unix for every local user, so anyone may connect):
+  a connection from another user is closed at once, and one that does not start with the secret
+  the readers were forked with is closed before anything it sends is unpickled.
 - Writes have one writer, the primary (journal, write lock, validation). Each committed write is
   sent, as removed and added N-Quads, to every reader (as to the zygote), under the write lock and
   before the write is answered; a reader applies it under a lock its own queries take to read.
@@ -44,6 +46,7 @@ start on disk; readers pass every query on until the primary sends it.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import io
 import logging
 import os
@@ -66,6 +69,9 @@ log = logging.getLogger(__name__)
 
 # Seconds a reader may take to confirm a write before it is killed (the write waits for it).
 APPLY_TIMEOUT = 10.0
+# The relay: the secret a reader's connection starts with, and how long a peer has to send it.
+SECRET_BYTES = 32
+ADMIT_TIMEOUT = 5.0
 STOP_GRACE = 3.0  # seconds a stopping reader has to finish its requests (its HTTP server's own is 2)
 _CHECK_MEMORY_EVERY = 2.0
 
@@ -144,10 +150,11 @@ class ReadProcesses:
     def start(self, app, config, bind_to: tuple, size) -> None:
         """Fork the readers, each listening beside the primary (``bind_to``: its socket's family, type,
         protocol and address), serving as ``app`` does."""
-        self._relay = _RelayServer(app, self.queries, self._pids)
+        self._relay = _RelayServer(app, self.queries)
         self._bind_to = bind_to
         self._size = size
-        self._settings = {"config": config, "relay": self._relay.address, "server": os.getpid()}
+        self._settings = {"config": config, "relay": self._relay.address, "server": os.getpid(),
+                          "secret": self._relay.secret}
         for _ in range(self.wanted):
             self._start_one()
 
@@ -367,14 +374,17 @@ class _Reader:
 class _RelayServer:
     """The primary's end of the readers' requests: queries to its executor, other requests to its app.
 
-    Listens on an abstract Unix socket (no file to clean up) and accepts only readers' connections
-    (their pids, from the kernel); a thread per connection, each one request at a time.
+    Listens on an abstract Unix socket (no file to clean up), which any local process can find and
+    connect to. A reader proves itself with a secret it was forked with, the first bytes it sends;
+    the accepting loop never waits on a peer (a stranger that sends nothing must not hold up the
+    readers), and nothing is unpickled before the secret matched (unpickling runs code). A peer
+    of another user is closed at once. A thread per connection, each one request at a time.
     """
 
-    def __init__(self, app, queries, readers):
+    def __init__(self, app, queries):
         self.app = app
         self.queries = queries  # a reader sends only the queries it cannot answer itself
-        self.readers = readers
+        self.secret = secrets.token_bytes(SECRET_BYTES)
         self.address = f"\0yokuryu-relay-{os.getpid()}-{secrets.token_hex(8)}"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(self.address)
@@ -387,24 +397,38 @@ class _RelayServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return  # closed: the server is stopping
-            pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                            struct.calcsize("3i")))
-            if not self._is_reader(pid):
-                log.warning("refused a connection to the readers' relay from process %d", pid)
+            pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+            if uid != os.geteuid():
+                log.warning("refused a connection to the readers' relay from process %d of user %d", pid, uid)
                 conn.close()
                 continue
-            threading.Thread(target=self._serve, args=(Connection(conn.detach()),), name="yokuryu-relayed",
-                             daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn, pid), name="yokuryu-relayed", daemon=True).start()
 
-    def _is_reader(self, pid: int) -> bool:
-        for _ in range(40):  # a reader just forked may connect before its pid is registered
-            if pid in self.readers():
-                return True
-            time.sleep(0.05)
+    def _admitted(self, conn: socket.socket, pid: int) -> bool:
+        """Whether the peer sent the readers' secret first (within ADMIT_TIMEOUT seconds)."""
+        conn.settimeout(ADMIT_TIMEOUT)
+        sent = b""
+        try:
+            while len(sent) < SECRET_BYTES:
+                chunk = conn.recv(SECRET_BYTES - len(sent))
+                if not chunk:
+                    break
+                sent += chunk
+        except OSError:
+            pass
+        if len(sent) == SECRET_BYTES and hmac.compare_digest(sent, self.secret):
+            conn.settimeout(None)
+            return True
+        log.warning("refused a connection to the readers' relay from process %d: it is not a reader's", pid)
+        conn.close()
         return False
 
-    def _serve(self, conn: Connection) -> None:
+    def _serve(self, sock: socket.socket, pid: int) -> None:
         from yokuryu.server.query_processes import _portable
+        if not self._admitted(sock, pid):
+            return
+        conn = Connection(sock.detach())
         executor = self.queries
         while True:
             try:
@@ -471,7 +495,7 @@ def reader_main(store: KnowledgeStore, fds: list[int], settings: bytes) -> None:
             log.error("read process %d cannot open the checkpoint %s: %s", os.getpid(), settings["checkpoint"], error)
             os._exit(1)  # the primary replaces it
     lock = _ReadWriteLock()
-    relay = _Relay(settings["relay"])
+    relay = _Relay(settings["relay"], settings["secret"])
     reads = _ReaderReads(store, relay, settings["size"], lock)
     events_socket = socket.socket(fileno=events)
     growth = config.read_process_memory * 1024 * 1024
@@ -644,8 +668,9 @@ class _ReadWriteLock:
 class _Relay:
     """A reader's way to the primary: connections to its relay, kept for reuse (one per request in flight)."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, secret: bytes):
         self.address = address
+        self.secret = secret
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
@@ -655,7 +680,12 @@ class _Relay:
         try:
             if conn is None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(self.address)
+                try:
+                    sock.connect(self.address)
+                    sock.sendall(self.secret)  # who it is: the relay reads this before anything else
+                except OSError:
+                    sock.close()
+                    raise
                 conn = Connection(sock.detach())
             conn.send(message)
             status, value = conn.recv()

@@ -274,3 +274,63 @@ def test_a_negative_count_is_refused_with_the_flag_named(tmp_path):
     result = run_cli("serve", "--empty", "--port", "0", "--read-processes", "-1")
     assert result.returncode != 0
     assert b"--read-processes" in result.stderr
+
+
+def _relay_address(server) -> str:
+    """The readers' relay: an abstract Unix socket, listed in /proc/net/unix for every local user."""
+    names = [line.split()[-1] for line in Path("/proc/net/unix").read_text().splitlines()
+             if f"@yokuryu-relay-{server.process.pid}-" in line]
+    assert names, "the relay's abstract socket is listed in /proc/net/unix"
+    return "\0" + names[0][1:]
+
+
+class _Mkdir:
+    """What unpickling runs: a directory appears if the relay ever unpickles a stranger's bytes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.path),)
+
+
+def test_strangers_on_the_relay_socket_neither_stall_the_readers_nor_get_unpickled(start_server, tmp_path):
+    """Any local process can find the relay's name and connect: the relay must drop it without
+    unpickling what it sends and without holding up the readers' own connections meanwhile."""
+    import socket
+    import threading
+    from multiprocessing.connection import Connection
+
+    server = start_server("--empty", "--read-processes", "3")
+    wait_for_readers(server, 2)
+    address = _relay_address(server)
+    strangers = []
+    for _ in range(20):  # idle: they send nothing
+        stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stranger.connect(address)
+        strangers.append(stranger)
+    evil = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    evil.connect(address)
+    planted = tmp_path / "unpickled"
+    Connection(evil.detach()).send(("http", _Mkdir(planted)))
+
+    # Concurrent requests the readers pass on (/health is the primary app's): each needs a relay connection.
+    answers: list = []
+
+    def ask():
+        try:
+            answers.append(requests.get(f"{server.url}/health", timeout=15).status_code)
+        except requests.RequestException as error:
+            answers.append(repr(error))
+
+    asking = [threading.Thread(target=ask) for _ in range(24)]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join()
+    assert answers == [200] * len(asking)
+    assert not planted.exists(), "the relay unpickled a stranger's message"
+    for stranger in strangers:
+        stranger.settimeout(30)
+        assert stranger.recv(1) == b"", "the relay drops a connection that does not prove it is a reader's"
+        stranger.close()
