@@ -20,7 +20,8 @@ take down only that process. ``yokuryu serve`` starts, before the HTTP server st
   long-lived on purpose: pyoxigraph writes reference counts on every node a scan walks, so the
   first scan in a fresh fork copies most of the store's pages (at 1M quads, 2–5× the CPU of
   later runs); one process pays that once for all its threads and keeps its copy while queries
-  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. At most ``--workers``
+  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. Once a query shows it
+  copying, the process copies the rest in one go, beside its queries (:mod:`yokuryu.server.shared_pages`). At most ``--workers``
   queries are evaluated at once over all processes.
 
 At the time limit the client gets its 503 and the runaway's process is killed (SIGKILL: the CPU
