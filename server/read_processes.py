@@ -446,7 +446,7 @@ class _ReaderReads(InProcessReads):
         self.lock = lock
 
     def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
-        with self.lock.reading():
+        with self.lock.reading:
             return evaluate_query(self.store, request)
 
     def committed(self, removed, added) -> None:
@@ -532,26 +532,17 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class _ReadWriteLock:
-    """Many queries at once, or one write and no query; a waiting write goes before new queries."""
+    """Many queries at once, or one write and no query; a waiting write goes before new queries.
+
+    Taken by every query a reader answers (``with lock.reading:``), so kept lean: a plain lock,
+    no generator, and a wake-up only when a write waits."""
 
     def __init__(self):
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._reading = 0
         self._writes = 0  # writing or waiting to
-
-    @contextlib.contextmanager
-    def reading(self):
-        with self._changed:
-            while self._writes:
-                self._changed.wait()
-            self._reading += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._reading -= 1
-                if not self._reading:
-                    self._changed.notify_all()
+        self.reading = _Reading(self)
 
     @contextlib.contextmanager
     def writing(self):
@@ -565,6 +556,29 @@ class _ReadWriteLock:
             with self._changed:
                 self._writes -= 1
                 self._changed.notify_all()
+
+
+class _Reading:
+    """``with lock.reading:`` — one query's share of a :class:`_ReadWriteLock`."""
+
+    __slots__ = ("rw",)
+
+    def __init__(self, rw: _ReadWriteLock):
+        self.rw = rw
+
+    def __enter__(self) -> None:
+        rw = self.rw
+        with rw._lock:
+            while rw._writes:
+                rw._changed.wait()
+            rw._reading += 1
+
+    def __exit__(self, *exc) -> None:
+        rw = self.rw
+        with rw._lock:
+            rw._reading -= 1
+            if not rw._reading and rw._writes:
+                rw._changed.notify_all()
 
 
 class _Relay:
