@@ -10,10 +10,15 @@ deeper or longer than the limits — far below what crashes, far above what a pe
 It also refuses ``SERVICE`` and ``LOAD`` (403), which would make the engine fetch from the
 network. That refusal is a courtesy (a clear message): the defence is that query and update
 evaluation runs where no network socket can be opened (:mod:`yokuryu.graph.offline`), so text
-that slips past the lexer still fetches nothing.
+that slips past the lexer still fetches nothing. Over a remote server (``--remote-query``) the
+text is the remote server's to evaluate, and this check is all there is between a client and
+that server's SERVICE: so a text is also checked as the SPARQL grammar reads it, with its
+``\\u``/``\\U`` escapes decoded first (SPARQL 1.1 §19.2), which pyoxigraph does not do
+(``"\\u0022) } SERVICE … #"`` is a string to pyoxigraph and a SERVICE call to Jena).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from yokuryu.graph.sparql_text import TOKEN_PATTERN, line_and_column
@@ -60,8 +65,43 @@ class SparqlRefused(ValueError):
         self.status = status
 
 
+class _Unclosed(SparqlRefused):
+    """A string that is never closed."""
+
+
 def check_sparql(text: str, kind: str = "query", limits: SparqlLimits = SparqlLimits()) -> SparqlFacts:
     """The facts of ``text`` (a ``kind`` of "query" or "update"), or :class:`SparqlRefused`.
+
+    A text with codepoint escapes is refused when either reading of it is: pyoxigraph's (escapes
+    only inside strings and names) or the grammar's (escapes decoded before parsing). A string
+    the decoding leaves unclosed (``"\\u0022"``) is no refusal: the engine reads the text its way,
+    and a server that decodes first finds a syntax error, not a SERVICE.
+    """
+    facts = _check(text, kind, limits)
+    if "\\u" in text or "\\U" in text:
+        decoded = _CODEPOINT_ESCAPE.sub(_decoded, text)
+        if decoded != text:
+            try:
+                _check(decoded, kind, limits)
+            except _Unclosed:
+                pass
+            except SparqlRefused as refusal:
+                raise SparqlRefused(f"{refusal.message} (read with its \\u escapes decoded, as SPARQL 1.1 reads "
+                                    "them before parsing)", refusal.status) from None
+    return facts
+
+
+# SPARQL 1.1 §19.2: \uXXXX and \UXXXXXXXX anywhere in the text stand for their code points.
+_CODEPOINT_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+
+def _decoded(match: re.Match) -> str:
+    code = int(match.group(1) or match.group(2), 16)
+    return chr(code) if code <= 0x10FFFF else match.group()
+
+
+def _check(text: str, kind: str, limits: SparqlLimits) -> SparqlFacts:
+    """:func:`check_sparql` on one reading of the text.
 
     Reading stops at the first token past a limit, so refusing costs no more than accepting.
     The loop works on the lexer's matches directly (no token objects): it runs once per token
@@ -92,7 +132,7 @@ def check_sparql(text: str, kind: str = "query", limits: SparqlLimits = SparqlLi
                 raise SparqlRefused(_remote_message(_leading_word(keyword), kind), 403)
         elif group == "unclosed":
             line, column = line_and_column(text, match.start())
-            raise SparqlRefused(f"SPARQL syntax error: a string is never closed (it starts at line {line}, "
+            raise _Unclosed(f"SPARQL syntax error: a string is never closed (it starts at line {line}, "
                                 f"column {column})")
         else:  # brackets, braces and operators
             word = match.group()

@@ -101,11 +101,7 @@ class RemoteEngine:
         if self.update_url is None:
             raise RemoteError("no update URL was given for the remote server (--remote-update URL)")
         update, params = dataset_as_parameters(update, "USING")
-        try:
-            self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
-        except RemoteError:  # DEBUG
-            open("/tmp/rem/failed.txt", "w").write(update + "\n----\n" + repr(params))
-            raise
+        self._send(self.update_url, "POST", urllib.parse.urlencode([("update", update), *params]).encode(), FORM)
 
     def insert_quads(self, quads: Iterable[ox.Quad]) -> None:
         for batch in _batches(quads, self.batch_size):

@@ -113,6 +113,22 @@ def test_class_page_facet_by_sentence(client, store):
     assert listed == expected and expected
 
 
+def test_links_to_two_facets_at_once_are_nofollow(client):
+    """One facet at a time is a link to follow; a link that narrows by two facets or more is
+    rel="nofollow", so crawlers (and tests/test_browser_browse.py's) skip the combinations."""
+    def facet_links(html):
+        return {href.replace("&amp;", "&"): "nofollow" in rel for href, rel
+                in re.findall(r'<a href="(/class/Event[^"]*)"([^>]*)>', html)}
+
+    whole = facet_links(client.get("/class/Event").get_data(as_text=True))
+    assert "/class/Event?sentence=s9" in whole and "/class/Event?from=1940&to=1949" in whole
+    assert not any(whole.values()), "a single facet is followed"
+    narrowed = facet_links(client.get("/class/Event?sentence=s9").get_data(as_text=True))
+    assert narrowed["/class/Event?sentence=s9&from=1940&to=1949"] is True
+    assert narrowed["/class/Event?type=Act&sentence=s9"] is True
+    assert narrowed["/class/Event?sentence=s1"] is False and narrowed["/class/Event"] is False
+
+
 def test_class_page_facet_by_date_range(client):
     """Dated members show their dates; a decade (or any from/to in years) keeps the members whose
     dates overlap it, and the other facets and the pager keep the range."""

@@ -81,6 +81,11 @@ def remote_probes(port: int) -> list[tuple[str, str]]:
         ("update", prefix + f"INSERT {{ ?s ?p ex:a\\#x }} WHERE {{ }} ; LOAD <{target}>"),
         ("update", prefix + f"INSERT {{ <urn:s> <urn:p> ex:a\\'x }} WHERE {{ }} ; LOAD <{target}> # '"),
         ("update", f"INSERT {{ ?s ?p ?o }} WHERE {{ SERVICE <{target}> {{ ?s ?p ?o }} }}"),
+        # SPARQL 1.1 §19.2: \u and \U escapes are decoded before parsing, anywhere in the text. pyoxigraph
+        # reads this as a string; a remote server that follows the grammar (Jena: Fuseki) calls SERVICE.
+        ("query", f'SELECT * WHERE {{ ?s ?p ?o FILTER(?o = "a\\u0022) }} SERVICE <{target}> {{ ?s ?p ?o }} #") }}'),
+        ("query", f'SELECT * WHERE {{ ?s ?p ?o FILTER(?o = "\\U00000022) }} \\u0053ERVICE <{target}> {{ ?s ?p ?o }} #") }}'),
+        ("update", f'INSERT DATA {{ <urn:s> <urn:p> "\\u0022 }} ; LOAD <{target}> ; INSERT DATA {{ <urn:s> <urn:p> \\u0022" }}'),
     ]
 
 
