@@ -43,7 +43,8 @@ from yokuryu.graph.query_guard import (
     is_network_refusal,
     network_refused_message,
 )
-from yokuryu.graph.sparql_text import condensed_parser_message, misplaced_start, operations, with_update_dataset
+from yokuryu.graph.sparql_mistakes import explain_syntax_error
+from yokuryu.graph.sparql_text import operations, with_update_dataset
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.graph.terms import to_rdflib
 from yokuryu.ontology import (
@@ -643,7 +644,7 @@ def _run(target: ox.Store, text: str, base_iri: str | None, prefixes: dict | Non
         run_offline(target.update, text, base_iri=base_iri, prefixes=prefixes)
     except SyntaxError as error:
         raise UpdateSyntaxError("SPARQL update syntax error: "
-                                f"{misplaced_start(text, 'update') or condensed_parser_message(str(error))}") from error
+                                f"{explain_syntax_error(text, str(error), 'update', prefixes or ())}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise RemoteAccess(network_refused_message("update")) from error

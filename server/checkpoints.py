@@ -19,12 +19,17 @@ forked from the older checkpoint and makes none); workers forked earlier keep re
 once it is superseded and no worker forked with it is alive. The server removes the whole
 folder when it stops, and at start (left behind by a server that was killed: the store's own
 lock says that no other server is using it).
+
+The read processes (:mod:`yokuryu.server.read_processes`) read checkpoints made here too, one
+per write, which they switch to before the write is answered; those are the read processes' to
+remove (:attr:`Checkpoints.held`), and a zygote restarted with ``only`` leaves them alone.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -49,19 +54,28 @@ class Checkpoints:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir()
         self._next = 0
+        self._naming = threading.Lock()  # the query processes and the read processes both take checkpoints
+        self.held: set[Path] = set()  # read by the read processes: theirs to remove (read_processes)
 
     def take(self, only: bool = False) -> Path:
         """A new checkpoint of the store as it is now (call it with the write lock held).
 
-        ``only``: remove every older checkpoint (the processes that read them are gone).
+        ``only``: remove every older checkpoint the query processes read (they are gone); the ones
+        the read processes hold stay.
         """
-        older = sorted(self.root.iterdir()) if only else []
-        path = self.root / str(self._next)
-        self._next += 1
+        older = sorted(set(self.root.iterdir()) - self.held) if only else []
+        with self._naming:
+            path = self.root / str(self._next)
+            self._next += 1
         self.store.oxigraph.backup(str(path))
         for stale in older:
             shutil.rmtree(stale, ignore_errors=True)
         return path
+
+    def release(self, path: Path) -> None:
+        """Remove ``path``, held by the read processes until now (none reads it any more)."""
+        self.held.discard(path)
+        shutil.rmtree(path, ignore_errors=True)
 
     def close(self) -> None:
         """Remove every checkpoint (the server is stopping, its query processes with it)."""

@@ -259,6 +259,9 @@ class InProcessReads:
         try:
             with self.store.write_lock:  # a write waits, so the bound includes it or is raised by it
                 self.size = store_size(self.store)
+                measured = getattr(self.executor, "measured", None)  # the read processes wait for it too
+                if measured is not None:
+                    measured(self.size)
             give_back_freed_memory()  # the grouping's tens of MB at 1M, else kept by this thread's malloc arena
         except Exception:  # noqa: BLE001 - without the bound every query still has its process
             log.exception("could not measure the store for in-process reads; every query runs in a query process")

@@ -344,6 +344,11 @@ class QueryProcesses:
                 self._restart_zygote(dead, write_lock_held=True)
         raise OSError("the query zygote cannot fork read processes")
 
+    @property
+    def checkpoints(self) -> Checkpoints | None:
+        """An on-disk store's checkpoints (the read processes take theirs here too); None in memory."""
+        return self._checkpoints
+
     # --- writes ----------------------------------------------------------------------------
 
     def committed(self, removed: set[ox.Quad], added: set[ox.Quad]) -> None:
@@ -691,6 +696,10 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
                 ours.close()
         elif request[0] == "reader":
             _, fds, _, _ = socket.recv_fds(channel, 1, 8)
+            from yokuryu.server.read_processes import import_what_readers_run
+            # Imported here, once, so every reader shares the modules' memory (a zygote spawned for
+            # an on-disk store has not imported them; a forked one has, and this costs nothing).
+            import_what_readers_run(pickle.loads(request[1])["config"].http_server)
             gc.freeze()
             pid = os.fork()
             if pid == 0:  # a read process: it answers HTTP requests itself

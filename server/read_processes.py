@@ -1,4 +1,4 @@
-"""More than one process answering HTTP requests for the in-memory store (``--read-processes N``).
+"""More than one process answering HTTP requests (``--read-processes N``), in memory or on disk.
 
 A point lookup costs pyoxigraph ~0.07 ms; the rest of a request (HTTP, the WSGI bridge, the
 protocol's checks) is Python under one GIL, so one process answers at most a few thousand a
@@ -34,8 +34,14 @@ answers with N processes: this one (the **primary**) and N-1 **readers**.
   replaced (with a growing pause if they keep ending). They run in their own process group: a
   Ctrl-C at the terminal reaches the primary, which stops them.
 
-An on-disk store (``--store``) keeps one process: its RocksDB handle must not cross a fork, and
-its zygote reads checkpoints that change with every write.
+On disk (``--store``) the primary's RocksDB handle writes and must not cross a fork, and the
+zygote's read-only checkpoint (:mod:`yokuryu.server.checkpoints`) may predate the latest writes:
+so a reader opens a checkpoint of its own, ``Store.read_only`` on one the primary made under the
+write lock (every reader reads the same one). A committed write cannot be applied to a read-only
+handle: the primary makes a new checkpoint (hard links, a flush: ~15-60 ms at 1M quads) and each
+reader opens it (~20 ms) and switches to it under its write lock, before the write is answered;
+then the one they read before is removed. The bound of bounded queries is measured after the
+start on disk; readers pass every query on until the primary sends it.
 """
 from __future__ import annotations
 
@@ -71,9 +77,8 @@ _CHECK_MEMORY_EVERY = 2.0
 
 
 def supported(store: KnowledgeStore) -> bool:
-    """Whether readers can serve ``store``: in memory, on Linux (fork, SO_REUSEPORT, pidfds)."""
-    return (not store.is_persistent and sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
-            and hasattr(os, "pidfd_open"))
+    """Whether readers can serve ``store`` (in memory or on disk): on Linux (fork, SO_REUSEPORT, pidfds)."""
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT") and hasattr(os, "pidfd_open")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -119,7 +124,13 @@ class ReadProcesses:
         self._lock = threading.Lock()  # guards _readers
         self._stopping = threading.Event()
         self._relay: _RelayServer | None = None
-        self._settings = b""
+        self._settings: dict = {}
+        # On disk: the checkpoints of the store (the query processes'), and the one every reader
+        # reads, holding every committed write (None until a reader needs one).
+        self._checkpoints = getattr(queries, "checkpoints", None)
+        self._current = None
+        self.front: InProcessReads | None = None  # the bounded reads in front of this (their bound)
+        self._size = None
         self._bind_to = None
         self._failures = 0  # readers that ended soon after starting, in a row: the pause grows
 
@@ -141,10 +152,27 @@ class ReadProcesses:
         protocol and address), serving as ``app`` does."""
         self._relay = _RelayServer(app, self.queries)
         self._bind_to = bind_to
-        self._settings = pickle.dumps({"config": config, "relay": self._relay.address, "size": size,
-                                       "server": os.getpid(), "secret": self._relay.secret})
+        self._size = size
+        self._settings = {"config": config, "relay": self._relay.address, "server": os.getpid(),
+                          "secret": self._relay.secret}
         for _ in range(self.wanted):
             self._start_one()
+
+    def _bound(self):
+        """The bounded-query bound as it is now (raised by writes since the start), for a new reader."""
+        return self.front.size if self.front is not None else self._size
+
+    def measured(self, size) -> None:
+        """The bound of an on-disk store was measured (after the start, write lock held): tell the readers,
+        which pass every query on until then."""
+        self._size = size
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            try:
+                reader.control.send(("size", size))
+            except OSError:
+                reader.kill("it could not be sent the store's size")
 
     def _pids(self) -> set[int]:
         with self._lock:
@@ -164,8 +192,16 @@ class ReadProcesses:
             with self.store.write_lock:
                 if self._stopping.is_set():
                     return None
+                settings = dict(self._settings, size=self._bound())
+                if self._checkpoints is not None:
+                    # RocksDB handles must not cross a fork, and the zygote's checkpoint may predate
+                    # the latest writes: the reader opens the one holding every committed write.
+                    if self._current is None:
+                        self._current = self._checkpoints.take()
+                        self._checkpoints.held.add(self._current)
+                    settings["checkpoint"] = str(self._current)
                 pid = self.queries.fork_reader(
-                    [listener.fileno(), control_theirs.fileno(), events_theirs.fileno()], self._settings)
+                    [listener.fileno(), control_theirs.fileno(), events_theirs.fileno()], pickle.dumps(settings))
                 reader = _Reader(pid, Connection(control.detach()), events)
                 with self._lock:
                     self._readers.append(reader)
@@ -229,9 +265,24 @@ class ReadProcesses:
         if not removed and not added:
             return
         from yokuryu.server.query_processes import _nquads
-        message = ("apply", _nquads(removed), _nquads(added))
         with self._lock:
             readers = list(self._readers)
+        superseded = None
+        if self._checkpoints is None:
+            message = ("apply", _nquads(removed), _nquads(added))
+        else:
+            # On disk a reader cannot apply the write to its read-only handle: it opens a checkpoint
+            # holding it instead (~20 ms at 1M quads), made now, before the write is answered.
+            superseded, self._current = self._current, None
+            if readers:
+                try:
+                    self._current = self._checkpoints.take()
+                    self._checkpoints.held.add(self._current)
+                except OSError as error:
+                    for reader in readers:
+                        reader.kill(f"no checkpoint of the store holding a write could be made ({error})")
+                    readers = []
+            message = ("switch", str(self._current), _nquads(removed), _nquads(added))
         sent = []
         for reader in readers:
             try:
@@ -248,6 +299,8 @@ class ReadProcesses:
                     reader.kill("it could not apply a write")
             except (EOFError, OSError):
                 reader.kill("it ended while applying a write")
+        if superseded is not None:  # every reader switched away from it, or was killed
+            self._checkpoints.release(superseded)
 
     # --- stopping ---------------------------------------------------------------------------------
 
@@ -435,12 +488,18 @@ def reader_main(store: KnowledgeStore, fds: list[int], settings: bytes) -> None:
     listener, control, events = fds
     settings = pickle.loads(settings)
     config = settings["config"]
+    if "checkpoint" in settings:  # on disk: not the zygote's handle, which may predate the latest writes
+        try:
+            store = _open_checkpoint(settings["checkpoint"])
+        except OSError as error:
+            log.error("read process %d cannot open the checkpoint %s: %s", os.getpid(), settings["checkpoint"], error)
+            os._exit(1)  # the primary replaces it
     lock = _ReadWriteLock()
     relay = _Relay(settings["relay"], settings["secret"])
     reads = _ReaderReads(store, relay, settings["size"], lock)
     events_socket = socket.socket(fileno=events)
     growth = config.read_process_memory * 1024 * 1024
-    threading.Thread(target=_apply_writes, args=(store, reads, Connection(control), events_socket, lock, growth),
+    threading.Thread(target=_apply_writes, args=(reads, Connection(control), events_socket, lock, growth),
                      name="yokuryu-reader-writes", daemon=True).start()
 
     from yokuryu.server.run import HTTP_SERVERS
@@ -476,9 +535,17 @@ class _ReaderReads(InProcessReads):
         super().committed(removed, added)  # raises the bounds (the relay has nothing to pass on)
 
 
-def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connection, events: socket.socket,
+def _open_checkpoint(path: str) -> KnowledgeStore:
+    import pyoxigraph as ox
+    return KnowledgeStore(ox.Store.read_only(path))
+
+
+def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socket,
                   lock: _ReadWriteLock, growth: int) -> None:
-    """Apply each write the primary sends, as one step for the reader's queries; and say when grown too large."""
+    """Apply each write the primary sends, as one step for the reader's queries; and say when grown too large.
+
+    In memory a write comes as its quads (applied to the reader's copy); on disk as a checkpoint
+    holding it (switched to), with its quads for the bound."""
     import pyoxigraph as ox
 
     from yokuryu.server.query_processes import NQUADS
@@ -496,16 +563,24 @@ def _apply_writes(store: KnowledgeStore, reads: _ReaderReads, control: Connectio
             request = control.recv()
         except (EOFError, OSError):
             os._exit(0)  # the primary is gone, or dropped this reader
-        if request[0] != "apply":
+        if request[0] == "size":  # an on-disk store's bound, measured after the start
+            reads.size = request[1]
             continue
-        _, removed, added = request
+        if request[0] not in ("apply", "switch"):
+            continue
+        *checkpoint, removed, added = request[1:]
         try:
+            switched = _open_checkpoint(checkpoint[0]) if checkpoint else None  # before queries wait
             removed_quads = list(ox.parse(removed, format=NQUADS))
             added_quads = list(ox.parse(added, format=NQUADS))
             with lock.writing():
-                for quad in removed_quads:
-                    store.oxigraph.remove(quad)
-                store.oxigraph.extend(added_quads)
+                if switched is not None:
+                    reads.store = switched  # the old handle closes once dropped: no query reads it now
+                else:
+                    for quad in removed_quads:
+                        reads.store.oxigraph.remove(quad)
+                    reads.store.oxigraph.extend(added_quads)
+            del switched
             reads.committed(set(removed_quads), set(added_quads))
             control.send(("applied",))
         except (SyntaxError, ValueError, OSError) as error:

@@ -124,17 +124,21 @@ def serve(args) -> int:
     readers = None
     if local:
         # Start the query zygote now, before the HTTP server starts any thread or opens its socket.
-        if size is not None and config.read_processes > 1:
+        # On disk the bound of in-process reads is measured after the start; the readers wait for it.
+        reads_here = config.in_process_reads and (size is not None or store.is_persistent)
+        if reads_here and config.read_processes > 1:
             from yokuryu.server.read_processes import import_what_readers_run
             import_what_readers_run(config.http_server)  # before the zygote: shared with the readers it forks
         executor = _query_processes(store, config)
-        if executor is not None and size is not None and config.read_processes > 1:
+        if executor is not None and reads_here and config.read_processes > 1:
             from yokuryu.server import read_processes
             if read_processes.supported(store):  # forked from the zygote once the socket is bound, below
                 readers = executor = read_processes.ReadProcesses(executor, store, config.read_processes - 1)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
             executor = (InProcessReads(store, executor, size, config.in_process_reads_memory) if size is not None
                         else InProcessReads.measured_later(store, executor))
+            if readers is not None:
+                readers.front = executor  # a reader forked later starts with the bound raised by writes since
     app = create_app(config, store, executor=executor)
     if not config.empty and not config.remote_query and (config.update_token or config.allow_anonymous_updates):
         _prepare_writes(store, config.engine)

@@ -6,7 +6,6 @@ answer. Every client mistake has its own status and a message that says how to f
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qs, urlencode
@@ -22,8 +21,8 @@ from yokuryu.server.errors import ProtocolError, remote_failure
 from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
-from yokuryu.graph.sparql_text import (DatasetConflict, condensed_parser_message, misplaced_start, shape_key,
-                                       with_update_dataset)
+from yokuryu.graph.sparql_mistakes import explain_syntax_error
+from yokuryu.graph.sparql_text import DatasetConflict, shape_key, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
@@ -232,31 +231,11 @@ def as_requested(body: bytes, media_type: str, rdf_syntax: RdfSyntax | None) -> 
 
 
 def readable_syntax_error(message: str, text: str, empty: bool | None = None) -> str:
-    """The parser's message, or a sentence that says which word and where: a query that does not
-    start with a query form (``SELEC``), or an undeclared prefix.
-
-    pyoxigraph reports an unknown prefix as "Prefix not found" followed by every character class
-    it would have accepted; a person needs the prefix, its position and the fix.
-    """
-    misplaced = misplaced_start(text, "query")  # "SELEC …": the engine says "expected CONSTRUCT"
-    if misplaced is not None:
-        return misplaced
-    where = re.match(r"error at (\d+):(\d+)", message)
-    if "Prefix not found" not in message or where is None:
-        return condensed_parser_message(message)
-    line_number, column = int(where.group(1)), int(where.group(2))
-    lines = text.split("\n")
-    line = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
-    # The parser stops at or just after the prefixed name (e.g. on the space that follows it).
-    found = re.search(r"([A-Za-z][\w.-]*)?:[\w.%-]*\s*$", line[:column])
-    if found is None:
-        return condensed_parser_message(message)
-    prefix = found.group(1) or ""
+    """The engine's syntax error as a sentence that names the mistake, where it is and the fix
+    (:mod:`yokuryu.graph.sparql_mistakes`: the CLI says the same)."""
     if empty is None:
         empty = get_config().empty
-    declared = ", ".join(f"{p}:" for p in PREFIXES) if not empty else "none"
-    return (f"prefix `{prefix}:` is not declared (line {line_number}, column {found.start() + 1}); "
-            f"add `PREFIX {prefix}: <namespace IRI>` before the query, or use a predeclared prefix ({declared})")
+    return explain_syntax_error(text, message, "query", () if empty else PREFIXES)
 
 
 def _format_values(operation: Operation) -> list[str]:
@@ -336,7 +315,7 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
             data_quads = run_offline(check_update_syntax, check)
     except SyntaxError as error:
         raise ProtocolError("400 Bad Request: SPARQL update syntax error: "
-                            f"{misplaced_start(text, 'update') or condensed_parser_message(str(error))}") from error
+                            f"{explain_syntax_error(text, str(error), 'update', dict(prefixes or ()))}") from error
     except OSError as error:
         if is_network_refusal(error):
             raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None

@@ -251,6 +251,15 @@ def test_an_undeclared_prefix_is_named_with_its_position(server, page):
     assert "\\u{" not in error
 
 
+def test_a_pattern_without_its_object_is_named_with_the_fix(server, page):
+    page.goto(server.url + "/query")
+    page.fill("#query", "SELECT * WHERE {\n  ?s rdfs:label\n}")
+    page.click("#run")
+    wait_for_status(page, r"failed")
+    error = page.locator("#error").text_content()
+    assert "line 2, column 3: `?s rdfs:label` has no object" in error and "LATERAL" not in error
+
+
 def test_long_results_are_paged_and_queries_remembered(server, page):
     page.goto(server.url + "/query")
     query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 250"

@@ -83,9 +83,10 @@ def test_misspelt_query_form_names_the_word_not_the_parsers_last_guess():
 
 
 def test_a_syntax_error_is_one_line_with_its_position_and_no_character_tables():
-    # pyoxigraph lists every Unicode range a name may start with, over several lines.
-    line = one_line_error(run_cli("query", "SELECT ?x WHERE { ?x"))
-    assert "error at 1:21: expected one of" in line and "a letter" in line and "u{" not in line
+    # pyoxigraph lists every Unicode range a name may start with, over several lines. (A mistake
+    # tests/test_sparql_mistakes.py knows is named instead; this one is left to the engine.)
+    line = one_line_error(run_cli("query", "SELECT ?x WHERE { ?x ?p ?o } GROUP BY"))
+    assert "error at 1:38: expected one of" in line and "a letter" in line and "u{" not in line
 
 
 def test_an_update_given_to_query_says_so():

@@ -4,7 +4,7 @@ Over real HTTP against ``yokuryu serve``, with the process tree and the owners o
 TCP connections read from /proc: readers answer requests, every read after an answered write
 sees it on every connection, no read sees part of a write, what a reader passes on is answered
 as one process answers it, a reader that ends or grows too large is replaced, and everything
-stops with the server.
+stops with the server. In memory and on disk (``--store``: readers read RocksDB checkpoints).
 """
 from __future__ import annotations
 
@@ -82,10 +82,15 @@ def update(server, text: str) -> None:
 COUNTER = {"query": "SELECT ?v WHERE { <urn:counter> <urn:p:value> ?v }"}
 
 
-@pytest.mark.parametrize("http_server", ["granian", "waitress"])
-def test_readers_answer_and_every_connection_sees_each_answered_write(start_server, http_server):
+def stored(where: str, tmp_path) -> list:
+    """The flags of a store in memory (the default) or on disk."""
+    return ["--store", tmp_path / "store"] if where == "disk" else []
+
+
+@pytest.mark.parametrize("http_server, where", [("granian", "memory"), ("waitress", "memory"), ("granian", "disk")])
+def test_readers_answer_and_every_connection_sees_each_answered_write(start_server, http_server, where, tmp_path):
     server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "3",
-                          "--http-server", http_server)
+                          "--http-server", http_server, *stored(where, tmp_path))
     assert "3 processes answering requests" in "".join(server.output)
     found = wait_for_readers(server, 2)
     opened = sessions(server)
@@ -101,8 +106,9 @@ def test_readers_answer_and_every_connection_sees_each_answered_write(start_serv
     assert owners(server) == held, "the same connections, still held by the same processes"
 
 
-def test_concurrent_reads_on_every_process_see_the_state_before_or_after_each_write(start_server):
-    server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "3")
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_concurrent_reads_on_every_process_see_the_state_before_or_after_each_write(start_server, where, tmp_path):
+    server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "3", *stored(where, tmp_path))
     wait_for_readers(server, 2)
     opened = sessions(server, 6)
     assert set(owners(server)) - {server.process.pid}, "some reading connection must be a reader's"
@@ -170,8 +176,9 @@ def test_a_runaway_query_a_reader_passes_on_stops_at_the_time_limit(start_server
         assert response.status_code == 503 and "1 s limit" in response.text, response.text
 
 
-def test_a_reader_that_dies_is_replaced_and_the_writes_it_missed_are_in_its_successor(start_server):
-    server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "2")
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_a_reader_that_dies_is_replaced_and_the_writes_it_missed_are_in_its_successor(start_server, where, tmp_path):
+    server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "2", *stored(where, tmp_path))
     (reader,) = wait_for_readers(server, 1)
     update(server, "INSERT DATA { <urn:counter> <urn:p:value> 1 }")
     os.kill(reader, signal.SIGKILL)
@@ -235,11 +242,23 @@ def test_the_server_stops_with_every_reader(start_server, how):
     assert [pid for pid in everyone if running(pid)] == []
 
 
-def test_an_on_disk_store_keeps_one_process(start_server, tmp_path):
-    server = start_server("--empty", "--store", tmp_path / "store", "--read-processes", "3")
-    assert "one process" in "".join(server.output) or "processes answering" not in "".join(server.output)
-    assert readers(server) == []
-    assert requests.get(f"{server.url}/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
+def test_on_disk_readers_leave_no_checkpoint_behind(start_server, tmp_path):
+    """Each write gives the readers a checkpoint; the one they read before is removed, and all at the stop."""
+    snapshots = tmp_path / "store" / "query-snapshots"
+    server = start_server("--empty", "--allow-anonymous-updates", "--store", tmp_path / "store",
+                          "--read-processes", "3")
+    wait_for_readers(server, 2)
+    opened = sessions(server, 6)
+    for value in range(12):
+        update(server, f"DELETE WHERE {{ <urn:counter> <urn:p:value> ?v }} ; "
+                       f"INSERT DATA {{ <urn:counter> <urn:p:value> {value} }}")
+        for session in opened:
+            assert select_values(session.get(f"{server.url}/sparql", params=COUNTER, timeout=30), "v") == [str(value)]
+    # The readers' checkpoint and the query processes' (an older one only while a process forked with it lives).
+    wait_until(lambda: len(list(snapshots.iterdir())) <= 2)
+    assert len(list(snapshots.iterdir())) <= 2, sorted(path.name for path in snapshots.iterdir())
+    server.stop()
+    assert not snapshots.exists()
 
 
 def test_one_read_process_is_todays_single_process(start_server):

@@ -700,15 +700,16 @@ def cmd_backup(args) -> int:
 def cmd_query(args) -> int:
     from yokuryu.graph.pipeline import open_built_store
     from yokuryu.graph.query_output import write_results
-    from yokuryu.graph.sparql_text import condensed_parser_message, misplaced_start
+    from yokuryu.graph.sparql_mistakes import explain_syntax_error
+    from yokuryu.ontology import PREFIXES
 
     text = args.text if hasattr(args, "text") else _query_text(args)
     store = open_built_store(args.store)
     log.info("evaluating the query (%d characters) on %d quads", len(text), len(store))
     try:
         results = store.query(text, union_default_graph=args.union)
-    except SyntaxError as error:  # "SELEC …": pyoxigraph says "expected CONSTRUCT"; say which word
-        raise SyntaxError(misplaced_start(text, "query") or condensed_parser_message(str(error))) from None
+    except SyntaxError as error:  # pyoxigraph names where it stopped; say what is wrong and the fix
+        raise SyntaxError(explain_syntax_error(text, str(error), "query", PREFIXES)) from None
     write_results(results, args.format, sys.stdout.buffer)
     sys.stdout.flush()
     return EXIT_OK
