@@ -64,6 +64,7 @@ from multiprocessing.connection import Connection
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import InProcessReads, QueryRequest, UpdateCheck, evaluate_query
+from yokuryu.server.own_memory import OwnMemoryGuard
 
 log = logging.getLogger(__name__)
 
@@ -549,15 +550,16 @@ def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socke
     import pyoxigraph as ox
 
     from yokuryu.server.query_processes import NQUADS
-    memory = _Growth(growth)
+    # Growth since the first reading (once the app is built); told once, then the primary replaces it.
+    memory, told = OwnMemoryGuard(growth, step=growth, growth=True), False
     checked = time.monotonic()
     while True:
         try:
-            if time.monotonic() - checked >= _CHECK_MEMORY_EVERY:  # idle or not: writes grow it too
+            if not told and time.monotonic() - checked >= _CHECK_MEMORY_EVERY:  # idle or not: writes grow it too
                 checked = time.monotonic()
-                grown = memory.too_much()
-                if grown is not None:
-                    events.sendall(f"grown {grown // (1024 * 1024)}".encode())
+                if memory.check():
+                    told = True
+                    events.sendall(f"grown {memory.private // (1024 * 1024)}".encode())
             if not control.poll(_CHECK_MEMORY_EVERY):
                 continue
             request = control.recv()
@@ -586,47 +588,6 @@ def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socke
         except (SyntaxError, ValueError, OSError) as error:
             log.error("read process %d could not apply a write: %s", os.getpid(), error)
             os._exit(1)  # the primary replaces it
-
-
-class _Growth:
-    """Whether this reader's private memory grew by more than ``limit`` bytes since its app was built.
-
-    The kernel's count of private pages (smaps_rollup) walks every page of the process and holds
-    its memory map meanwhile, stalling the queries beside it; so it is asked only once the minor
-    page faults (one cheap call; every copied page is one, so they bound the growth from above)
-    say the limit may have been passed.
-    """
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.baseline: int | None = None  # private bytes at the first check, once the app is built
-        self.faults_at_check = 0
-        self.told = False
-
-    def too_much(self) -> int | None:
-        """The private bytes, the first time they exceed the baseline by more than the limit; else None."""
-        import resource
-
-        from yokuryu.server.query_processes import _private_bytes
-        if self.told:
-            return None
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        if self.baseline is not None and (faults - self.faults_at_check) * _PAGE < self.limit:
-            return None
-        self.faults_at_check = faults
-        private = _private_bytes(os.getpid())
-        if private is None:
-            return None
-        if self.baseline is None:
-            self.baseline = private
-            return None
-        if private - self.baseline <= self.limit:
-            return None
-        self.told = True
-        return private
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class _ReadWriteLock:
