@@ -109,8 +109,15 @@ def main() -> int:
     parser.add_argument("--servers", default="oxigraph,ox-memory,yk-memory,yk-disk",
                         help="comma-separated subset of oxigraph, ox-memory, yk-memory, yk-disk, rdflib-ep")
     parser.add_argument("--yokuryu-args", default="", help="extra 'yokuryu serve' flags, e.g. '--workers 2'")
+    parser.add_argument("--mixes", default=",".join(MIXES),
+                        help=f"comma-separated subset of the mixes ({', '.join(MIXES)}; default all)")
     parser.add_argument("--no-write", dest="write", action="store_false", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
+    mixes = args.mixes.split(",")
+    if unknown := [mix for mix in mixes if mix not in MIXES]:
+        parser.error(f"unknown mix {unknown[0]!r}: choose from {', '.join(MIXES)}")
+    if args.write and len(mixes) < len(MIXES):
+        parser.error("--mixes with a subset of the mixes needs --no-write (the table in bench/RESULTS.md has them all)")
 
     bin_dir = Path(sys.executable).parent
     tools = {name: shutil.which(name, path=str(bin_dir)) or shutil.which(name) for name in ("yokuryu", "oxigraph")}
@@ -162,7 +169,8 @@ def main() -> int:
             if args.warm_up:
                 client += f" after {args.warm_up} s of it unmeasured"
             rows = []
-            for mix, templates in MIXES.items():
+            for mix in mixes:
+                templates = MIXES[mix]
                 paths = _paths(templates, persons)
                 for label, server in servers.items():
                     _check(server, paths)
@@ -496,10 +504,11 @@ def _tree_memory(root: int) -> tuple[float, float, int]:
 def _table(rows, memory, servers, args, triples, client) -> str:
     by = {(mix, label): (rate, p99) for mix, label, rate, p99, _ in rows}
     cpu = {(mix, label): value for mix, label, _, _, value in rows}
+    mixes = list(dict.fromkeys(mix for mix, *_ in rows))
     labels = list(servers)
     head = "| mix | " + " | ".join(f"{label} req/s (p99)" for label in labels) + " |"
     lines = [head, "|---" * (len(labels) + 1) + "|"]
-    for mix in MIXES:
+    for mix in mixes:
         cells = []
         for label in labels:
             rate, p99 = by[(mix, label)]
@@ -507,11 +516,11 @@ def _table(rows, memory, servers, args, triples, client) -> str:
             ratio = f", {rate / base[0]:.2f}×" if base and not label.startswith("ox") else ""
             cells.append(f"{rate:,.1f} ({_ms(p99)}{ratio})")
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")
-    lines += _against_rdflib_endpoint(by, labels)
+    lines += _against_rdflib_endpoint(by, labels, mixes)
     lines.append("")
     lines.append("| CPU per request (ms, the server's whole process tree) | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
-    for mix in MIXES:
+    for mix in mixes:
         lines.append(f"| {mix} | " + " | ".join(f"{cpu[(mix, label)]:.3f}" for label in labels) + " |")
     lines.append("")
     lines.append("| server | ready in | PSS of the process tree | RSS summed | processes |")
@@ -529,14 +538,14 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     return note + "\n\n" + "\n".join(lines)
 
 
-def _against_rdflib_endpoint(by: dict, labels: list[str]) -> list[str]:
+def _against_rdflib_endpoint(by: dict, labels: list[str], mixes: list[str]) -> list[str]:
     """Each yokuryu mode's req/s as a multiple of rdflib-endpoint's, per mix (the issue asks ≥ 20×)."""
     ours = [label for label in labels if label.startswith("yk")]
     if "rdflib-ep" not in labels or not ours:
         return []
     lines = ["", "| mix | " + " | ".join(f"{label} ÷ rdflib-ep" for label in ours) + " |",
              "|---" * (len(ours) + 1) + "|"]
-    for mix in MIXES:
+    for mix in mixes:
         peer = by[(mix, "rdflib-ep")][0]
         cells = [f"{by[(mix, label)][0] / peer:,.1f}×" if peer else "∞ (rdflib-ep answered none)" for label in ours]
         lines.append(f"| {mix} | " + " | ".join(cells) + " |")

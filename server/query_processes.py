@@ -70,6 +70,8 @@ from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
+from yokuryu.server.own_memory import private_bytes
+from yokuryu.server.shared_pages import copy_malloc_heaps
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +238,7 @@ class QueryProcesses:
         latest write, a process of its own forked from the older checkpoint, so that no
         checkpoint is made for a request that does not read it."""
         if alone or (not reads_the_store and self._behind):
-            process = self._fork_process(1, catch_up=reads_the_store)
+            process = self._fork_process(1, catch_up=reads_the_store, many=False)
             process.retiring = True  # one query, then it ends
             process.busy = 1
             return process.idle.pop()
@@ -309,17 +311,20 @@ class QueryProcesses:
         log.warning("query process %d killed: %s%s", process.pid, why,
                     f"; the {others} other queries in flight in it run again in a fresh process" if others else "")
 
-    def _fork_process(self, threads: int, catch_up: bool = True) -> _Process:
+    def _fork_process(self, threads: int, catch_up: bool = True, many: bool = True) -> _Process:
         """A process forked by the zygote, tagged with the state it holds; restarts a dead zygote.
 
         ``catch_up`` False: forked from whatever checkpoint the zygote reads (for a request that
-        reads nothing of the store), without making one of the latest write first."""
+        reads nothing of the store), without making one of the latest write first. ``many`` False:
+        it evaluates one request and ends."""
         for attempt in (1, 2):
             with self._zygote_lock:
                 try:
                     if self._behind and catch_up:
                         self._catch_up()
-                    pid, conns = self._zygote.fork_worker(threads)
+                    # Only a process that takes many queries copies the store's pages in one go (see
+                    # worker_main); not one forked for a single query, nor a checkpoint reader.
+                    pid, conns = self._zygote.fork_worker(threads, copy_store=many and self._checkpoints is None)
                     with self._pool:
                         # Behind (not caught up): it holds no generation's state; it only checks.
                         process = _Process(pid, -1 if self._behind else self._generation)
@@ -436,7 +441,7 @@ class QueryProcesses:
                 idle = [(p, p.idle_since) for p in self._live
                         if not p.busy and not p.measured and now - p.idle_since > RECLAIM_AFTER]
             for process, since in idle:
-                private = _private_bytes(process.pid)  # outside the lock: tens of ms for a large process
+                private = private_bytes(process.pid)  # outside the lock: tens of ms for a large process
                 with self._pool:
                     if process.busy or process.idle_since != since or process not in self._live:
                         continue  # it took a query meanwhile: measured at its next idle spell
@@ -592,9 +597,11 @@ class _Zygote:
             raise
         return zygote
 
-    def fork_worker(self, threads: int) -> tuple[int, list[Connection]]:
-        """A new query process evaluating up to ``threads`` queries at once: its pid and a socket per thread."""
-        self.conn.send(("fork", threads))
+    def fork_worker(self, threads: int, copy_store: bool = False) -> tuple[int, list[Connection]]:
+        """A new query process evaluating up to ``threads`` queries at once: its pid and a socket per thread.
+
+        ``copy_store``: it copies the store's pages in one go once a query shows it scanning (worker_main)."""
+        self.conn.send(("fork", threads, copy_store))
         reply = self.conn.recv()
         _, fds, _, _ = socket.recv_fds(self.channel, 1, threads)
         if reply[0] != "forked" or len(fds) != threads:
@@ -683,7 +690,7 @@ def zygote_main(store: KnowledgeStore, channel: socket.socket, memory_mib: int,
                     for ours, _ in pairs:
                         ours.close()
                     die_with(me)
-                    worker_main(store, [theirs for _, theirs in pairs], memory_mib)
+                    worker_main(store, [theirs for _, theirs in pairs], memory_mib, copy_store=request[2])
                 finally:
                     os._exit(0)
             for _, theirs in pairs:
@@ -811,19 +818,23 @@ _OUT_OF_MEMORY = 75  # a worker's exit status when Python itself ran out of memo
 _MiB = 1024 * 1024
 
 
-def worker_main(store: KnowledgeStore, channels: list[socket.socket], memory_mib: int) -> None:
+def worker_main(store: KnowledgeStore, channels: list[socket.socket], memory_mib: int,
+                copy_store: bool = False) -> None:
     """Evaluate queries on this process's copy of the store, a thread per socket, until the server closes them.
 
     pyoxigraph releases the GIL while it evaluates, so the threads share the cores; and they share
     the pages this process copies from the zygote, so a scan's copy is paid once per process.
+    ``copy_store`` (an in-memory store): once a query has made this process copy pages, a thread
+    copies the rest of the store's pages in one go (server.shared_pages), beside the queries,
+    instead of a page fault at a time inside them.
     """
     conns = [Connection(os.dup(channel.fileno())) for channel in channels]
     for channel in channels:
         channel.close()
     # Each further thread gets a stack and, on its first allocation, a malloc arena (64 MiB of
     # address space, mostly never touched): room for them on top of the queries' own memory.
-    baseline = _limit_memory(memory_mib + (len(conns) - 1) * _PER_THREAD_MIB)
-    state = _WorkerState(baseline, memory_mib)
+    baseline = _limit_memory(memory_mib + (len(conns) - 1 + copy_store) * _PER_THREAD_MIB)
+    state = _WorkerState(baseline, memory_mib, copy_store)
     threads = [threading.Thread(target=_serve, args=(store, conn, state), daemon=True) for conn in conns[1:]]
     for thread in threads:
         thread.start()
@@ -843,6 +854,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         except (EOFError, OSError):
             return
         started, cpu = (time.monotonic(), time.thread_time()) if _TIMELINE is not None else (0.0, 0.0)
+        faults = _page_faults()
         try:
             reply = ("ok", evaluate(store, request))
         except MemoryError:
@@ -852,6 +864,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         # When timed: when it ended and the CPU it took (this thread's); with when it began, and was sent back.
         ended = (time.monotonic(), time.thread_time() - cpu) if _TIMELINE is not None else None
         heavy = state.grew_too_much()
+        state.copy_store_if_scanning(_page_faults() - faults)
         try:
             conn.send((*reply, heavy, ended and (started, *ended, time.monotonic())))
         except MemoryError:
@@ -861,27 +874,40 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
 
 
 class _WorkerState:
-    """What a query process tells the server after each query: whether it grew too large to keep."""
+    """What a query process tells the server after each query (whether it grew too large to keep),
+    and whether it has started copying the store's pages in one go."""
 
-    def __init__(self, baseline: int, memory_mib: int):
+    def __init__(self, baseline: int, memory_mib: int, copy_store: bool = False):
         self._baseline = baseline
         self._memory_mib = memory_mib
+        self._copy_store = copy_store
+        self._lock = threading.Lock()
 
     def grew_too_much(self) -> bool:
         return _peak_rss() - self._baseline > self._memory_mib * _MiB // 4
 
+    def copy_store_if_scanning(self, faults: int) -> None:
+        """After a query that made ``faults`` page faults in this process: if that many show it
+        copying the store, copy the rest in one go, in a thread of its own (once per process)."""
+        if faults < SCANNING_FAULTS or not self._copy_store:
+            return
+        with self._lock:
+            if not self._copy_store:
+                return
+            self._copy_store = False
+        threading.Thread(target=copy_malloc_heaps, name="yokuryu-copy-store", daemon=True).start()
 
-def _private_bytes(pid: int) -> int | None:
-    """Memory only process ``pid`` holds (copied or its own), from the kernel; None without /proc."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    total = 0
-    for line in text.splitlines():
-        if line.startswith(("Private_Dirty:", "Private_Clean:")):
-            total += int(line.split()[1]) * 1024
-    return total
+
+# Page faults during one query (the whole process's: its other threads' count too) that show the
+# process copying the store: a scan at 1M quads makes thousands, a point lookup a few dozen. A
+# query that allocates much new memory makes them too; then the copy is made early, not in vain:
+# a process taking many queries copies most of the store sooner or later.
+SCANNING_FAULTS = 1024
+
+
+def _page_faults() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _limit_memory(memory_mib: int) -> int:

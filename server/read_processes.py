@@ -67,6 +67,7 @@ from multiprocessing.connection import Connection
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import InProcessReads, QueryRequest, UpdateCheck, evaluate_query
+from yokuryu.server.own_memory import OwnMemoryGuard
 
 log = logging.getLogger(__name__)
 
@@ -582,7 +583,7 @@ class _ReaderReads(InProcessReads):
         return super().run(request)
 
     def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
-        with self.lock.reading():
+        with self.lock.reading:
             return evaluate_query(self.store, request)
 
     def committed(self, removed, added) -> None:
@@ -603,15 +604,16 @@ def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socke
     import pyoxigraph as ox
 
     from yokuryu.server.query_processes import NQUADS
-    memory = _Growth(growth)
+    # Growth since the first reading (once the app is built); told once, then the primary replaces it.
+    memory, told = OwnMemoryGuard(growth, step=growth, growth=True), False
     checked = time.monotonic()
     while True:
         try:
-            if time.monotonic() - checked >= _CHECK_MEMORY_EVERY:  # idle or not: writes grow it too
+            if not told and time.monotonic() - checked >= _CHECK_MEMORY_EVERY:  # idle or not: writes grow it too
                 checked = time.monotonic()
-                grown = memory.too_much()
-                if grown is not None:
-                    events.sendall(f"grown {grown // (1024 * 1024)}".encode())
+                if memory.check():
+                    told = True
+                    events.sendall(f"grown {memory.private // (1024 * 1024)}".encode())
             if not control.poll(_CHECK_MEMORY_EVERY):
                 continue
             request = control.recv()
@@ -652,68 +654,18 @@ def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socke
             os._exit(1)  # the primary replaces it
 
 
-class _Growth:
-    """Whether this reader's private memory grew by more than ``limit`` bytes since its app was built.
-
-    The kernel's count of private pages (smaps_rollup) walks every page of the process and holds
-    its memory map meanwhile, stalling the queries beside it; so it is asked only once the minor
-    page faults (one cheap call; every copied page is one, so they bound the growth from above)
-    say the limit may have been passed.
-    """
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.baseline: int | None = None  # private bytes at the first check, once the app is built
-        self.faults_at_check = 0
-        self.told = False
-
-    def too_much(self) -> int | None:
-        """The private bytes, the first time they exceed the baseline by more than the limit; else None."""
-        import resource
-
-        from yokuryu.server.query_processes import _private_bytes
-        if self.told:
-            return None
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        if self.baseline is not None and (faults - self.faults_at_check) * _PAGE < self.limit:
-            return None
-        self.faults_at_check = faults
-        private = _private_bytes(os.getpid())
-        if private is None:
-            return None
-        if self.baseline is None:
-            self.baseline = private
-            return None
-        if private - self.baseline <= self.limit:
-            return None
-        self.told = True
-        return private
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 class _ReadWriteLock:
-    """Many queries at once, or one write and no query; a waiting write goes before new queries."""
+    """Many queries at once, or one write and no query; a waiting write goes before new queries.
+
+    Taken by every query a reader answers (``with lock.reading:``), so kept lean: a plain lock,
+    no generator, and a wake-up only when a write waits."""
 
     def __init__(self):
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._reading = 0
         self._writes = 0  # writing or waiting to
-
-    @contextlib.contextmanager
-    def reading(self):
-        with self._changed:
-            while self._writes:
-                self._changed.wait()
-            self._reading += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._reading -= 1
-                if not self._reading:
-                    self._changed.notify_all()
+        self.reading = _Reading(self)
 
     @contextlib.contextmanager
     def writing(self):
@@ -727,6 +679,29 @@ class _ReadWriteLock:
             with self._changed:
                 self._writes -= 1
                 self._changed.notify_all()
+
+
+class _Reading:
+    """``with lock.reading:`` — one query's share of a :class:`_ReadWriteLock`."""
+
+    __slots__ = ("rw",)
+
+    def __init__(self, rw: _ReadWriteLock):
+        self.rw = rw
+
+    def __enter__(self) -> None:
+        rw = self.rw
+        with rw._lock:
+            while rw._writes:
+                rw._changed.wait()
+            rw._reading += 1
+
+    def __exit__(self, *exc) -> None:
+        rw = self.rw
+        with rw._lock:
+            rw._reading -= 1
+            if not rw._reading and rw._writes:
+                rw._changed.notify_all()
 
 
 class _Relay:

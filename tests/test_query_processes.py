@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -489,3 +490,55 @@ def test_each_query_timeline_is_written_when_asked_for(start_server, tmp_path):
                               str(timeline)], capture_output=True, text=True, check=True).stdout
     assert "evaluated" in summary and "p99" in summary
     assert "cpu by tenth" in summary  # a query process's warm-up, in answer order
+
+
+def heap_pages_kib(pid: int) -> tuple[int, int]:
+    """Resident and private KiB of ``pid``'s main malloc heap (where the in-memory store's nodes are)."""
+    resident = private = 0
+    in_heap = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+            in_heap = line.rstrip().endswith("[heap]")
+        elif in_heap and line.startswith("Rss:"):
+            resident += int(line.split()[1])
+        elif in_heap and line.startswith(("Private_Dirty:", "Private_Clean:")):
+            private += int(line.split()[1])
+    return resident, private
+
+
+def populate_write_supported() -> bool:
+    release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
+    return release >= (5, 14)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not populate_write_supported(), reason="MADV_POPULATE_WRITE needs Linux 5.14")
+def test_a_query_process_that_scans_copies_the_whole_store_at_once_within_its_memory_limit(start_server, tmp_path):
+    # Two halves of the store loaded one after the other, so that their nodes lie in separate pages:
+    # a scan of one half writes (reference counts) to about half of the store's pages; the query
+    # process then copies the rest in one go, beside its queries. Resident memory stays put (it
+    # copies pages it already maps), so --query-memory does not retire it; writes, reads of them
+    # and a runaway's kill go on as before.
+    journal = tmp_path / "data.journal"
+    with open(journal, "wb") as out:
+        out.write(b"# yokuryu journal 1 base=empty\nTX\n")
+        for predicate in ("p", "q"):
+            out.writelines(f'A <urn:s{i}> <urn:{predicate}> "value {i}" .\n'.encode() for i in range(100_000))
+        out.write(b"TC\n")
+    server = start_server("--empty", "--journal", journal, "--workers", "2", "--query-memory", "64",
+                          "--timeout", "2", "--allow-anonymous-updates")
+    half = {"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s <urn:q> ?o }"}
+    assert select_values(requests.get(f"{server.url}/sparql", params=half, timeout=60), "n") == ["100000"]
+    zygote, (worker,) = zygote_and_workers(server)
+    resident, _ = heap_pages_kib(worker)
+    wait_until(lambda: heap_pages_kib(worker)[1] > 0.9 * resident)
+    assert heap_pages_kib(worker)[1] > 0.9 * resident, "the rest of the store is copied after the scan"
+    assert heap_pages_kib(worker)[0] < resident + 16 * 1024, "copying maps no new memory"
+    assert select_values(requests.get(f"{server.url}/sparql", params=half, timeout=60), "n") == ["100000"]
+    assert zygote_and_workers(server) == (zygote, [worker]), "kept: within its memory limit"
+
+    update(server, "INSERT DATA { <urn:new> <urn:q> \"added\" }")
+    assert select_values(requests.get(f"{server.url}/sparql", params=half, timeout=60), "n") == ["100001"]
+    runaway = requests.get(f"{server.url}/sparql", params={"query": SLOW_QUERY}, timeout=60)
+    assert runaway.status_code == 503  # past its time or memory limit: its process ends either way
+    assert select_values(requests.get(f"{server.url}/sparql", params=half, timeout=60), "n") == ["100001"]
