@@ -239,7 +239,9 @@ class _Granian:
             backpressure=_raise_open_files(1000),
             http1_settings=HTTP1Settings(header_read_timeout=30_000), websockets=False,
             log_level=LogLevels.error)  # not its warning that in-process serving is "experimental"
-        self.app = app
+        from yokuryu.server.slow_bodies import BodiesFirst
+        # Slow request bodies may hold --workers HTTP threads, never the four others.
+        self.app = BodiesFirst(app, config.max_body_bytes, places=config.workers)
         self.server.on_startup(self._stop_promptly)
 
     def run(self) -> bool:
