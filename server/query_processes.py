@@ -71,7 +71,7 @@ from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
-from yokuryu.server.own_memory import private_bytes
+from yokuryu.server.own_memory import minor_faults, private_bytes
 from yokuryu.server.shared_pages import copy_malloc_heaps
 
 log = logging.getLogger(__name__)
@@ -855,7 +855,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         except (EOFError, OSError):
             return
         started, cpu = (time.monotonic(), time.thread_time()) if _TIMELINE is not None else (0.0, 0.0)
-        faults = _page_faults()
+        faults = minor_faults()
         try:
             reply = ("ok", evaluate(store, request))
         except MemoryError:
@@ -865,7 +865,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         # When timed: when it ended and the CPU it took (this thread's); with when it began, and was sent back.
         ended = (time.monotonic(), time.thread_time() - cpu) if _TIMELINE is not None else None
         heavy = state.grew_too_much()
-        state.copy_store_if_scanning(_page_faults() - faults)
+        state.copy_store_if_scanning(minor_faults() - faults)
         try:
             conn.send((*reply, heavy, ended and (started, *ended, time.monotonic())))
         except MemoryError:
@@ -904,11 +904,6 @@ class _WorkerState:
 # query that allocates much new memory makes them too; then the copy is made early, not in vain:
 # a process taking many queries copies most of the store sooner or later.
 SCANNING_FAULTS = 1024
-
-
-def _page_faults() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _limit_memory(memory_mib: int) -> int:
