@@ -76,7 +76,7 @@ class ServerConfig:
     in_process_reads: bool = True
     # In memory: while the server process's own memory (MiB, private pages: what those reads copy
     # of the store it shares with the query processes) is above this, they go to the query
-    # processes instead (see executor.PrivateMemoryGuard); 0: no limit.
+    # processes instead (see executor.InProcessReads and server/own_memory.py); 0: no limit.
     in_process_reads_memory: int = 128
 
     @classmethod

@@ -18,11 +18,8 @@ refused at once (503, ``Retry-After``) instead of queueing behind them.
 """
 from __future__ import annotations
 
-import io
 import logging
-import os
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -34,6 +31,7 @@ from yokuryu.graph.formats import rdf_syntax, results_syntax
 from yokuryu.graph.offline import lock_out_network
 from yokuryu.graph.store import KnowledgeStore
 from yokuryu.server.errors import ProtocolError
+from yokuryu.server.own_memory import OwnMemoryGuard
 
 log = logging.getLogger(__name__)
 
@@ -154,22 +152,26 @@ def evaluate_query(store: KnowledgeStore, request: QueryRequest) -> tuple[bytes,
     return bytes(out.data), syntax.media_type
 
 
-class _ResultsBuffer(io.RawIOBase):
-    """Collects serialised results, and stops the serialiser (and the evaluation) past ``limit`` bytes."""
+class _ResultsBuffer:
+    """Collects serialised results, and stops the serialiser (and the evaluation) past ``limit`` bytes.
+
+    The file object pyoxigraph writes to (``write`` and ``flush``): a plain class, cheaper to make
+    and to call than an ``io`` one, once per query."""
+
+    __slots__ = ("data", "limit")
 
     def __init__(self, limit: int):
-        super().__init__()
         self.data = bytearray()
         self.limit = limit
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, chunk) -> int:
         self.data += chunk
         if len(self.data) > self.limit:
             raise ResultsTooLarge(self.limit)
         return len(chunk)
+
+    def flush(self) -> None:
+        pass
 
 
 def over_the_limit(timeout: float, what: str) -> ProtocolError:
@@ -270,7 +272,15 @@ class InProcessReads:
         # known, every query goes to ``executor``; see measured_later).
         self.size = size
         # In memory, the pages these reads copy stay in this process: a bound on them (0: none).
-        self.guard = PrivateMemoryGuard(memory_mib) if memory_mib and not store.is_persistent else None
+        # pyoxigraph writes reference counts on what a read touches, so a read here copies the
+        # store's pages it shares with the query processes, and this process keeps them (a query
+        # process is retired and gives them back). Above the bound of private memory, bounded
+        # reads go to the query processes, until it is below again (read again every 30 s meanwhile).
+        self.guard = None
+        if memory_mib and not store.is_persistent:
+            self.guard = OwnMemoryGuard(memory_mib * 1024 * 1024, step=GUARD_STEP, recheck_after=30.0,
+                                        on_change=_log_guard(memory_mib))
+            self.guard.read()
 
     @classmethod
     def measured_later(cls, store: KnowledgeStore, executor) -> InProcessReads:
@@ -298,12 +308,12 @@ class InProcessReads:
         size, guard = self.size, self.guard
         if size is not None and isinstance(request, QueryRequest) and request.default_graph is None \
                 and request.named_graphs is None and is_bounded(request.text, size) \
-                and (guard is None or guard.allows()):
+                and (guard is None or not guard.over()):
             try:
                 return self.evaluate_here(request)
             finally:
                 if guard is not None:
-                    guard.after_read()
+                    guard.check()
         return self.executor.run(request)
 
     def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
@@ -323,68 +333,15 @@ class InProcessReads:
                 self.size = StoreSize(max(self.size.out_degree, degree), self.size.quads + len(added))
 
 
-class PrivateMemoryGuard:
-    """Whether this process's own memory leaves room for in-process reads of the in-memory store.
-
-    pyoxigraph writes reference counts on what a read touches, so a read in the server copies
-    the store's pages it shares with the query processes, and the server keeps them (a query
-    process is retired and gives them back). Above ``limit_mib`` of private memory (the kernel's
-    Private_Clean + Private_Dirty), bounded reads go to the query processes, until it is below
-    again (read again every ``RECHECK_AFTER`` seconds meanwhile).
-
-    The kernel's figure walks the page tables (~50 ms at 1M quads), so it is read only when the
-    minor page faults since the last reading (a copy-on-write copy is one; they cost a system
-    call per read) could have taken the memory past the limit, and at most once per ``STEP`` of them.
-    """
-
-    STEP = 8 * 1024 * 1024  # bytes of faults between two readings at least: the most a reading can miss
-    RECHECK_AFTER = 30.0
-
-    def __init__(self, limit_mib: int):
-        self.limit = limit_mib * 1024 * 1024
-        self._lock = threading.Lock()
-        self._over = False
-        self._faults, self._room = 0, float("inf")
-        self._measured_at = 0.0
-        self._measure()
-
-    def allows(self) -> bool:
-        if self._over and time.monotonic() - self._measured_at >= self.RECHECK_AFTER:
-            self._measure()
-        return not self._over
-
-    def after_read(self) -> None:
-        if (_minor_faults() - self._faults) * _PAGE >= self._room:
-            self._measure()
-
-    def _measure(self) -> None:
-        from yokuryu.server.query_processes import _private_bytes
-        if not self._lock.acquire(blocking=False):
-            return  # another thread is reading it
-        try:
-            faults = _minor_faults()
-            private = _private_bytes(os.getpid())
-            if private is None:  # no /proc: faults alone cannot tell copies from new memory; no guard
-                self._faults, self._room = faults, float("inf")
-                return
-            over = private > self.limit
-            if over != self._over:
-                log.warning("the server process holds %d MiB of its own memory (limit %d MiB, "
-                            "YOKURYU_IN_PROCESS_READS_MEMORY): bounded reads %s", private >> 20, self.limit >> 20,
-                            "go to the query processes from now on" if over else "are answered in it again")
-            self._over = over
-            self._faults, self._room = faults, max(self.limit - private, self.STEP)
-            self._measured_at = time.monotonic()
-        finally:
-            self._lock.release()
+GUARD_STEP = 8 * 1024 * 1024  # bytes of faults between two readings of the server's memory at least
 
 
-def _minor_faults() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+def _log_guard(memory_mib: int):
+    def changed(over: bool, private: int) -> None:
+        log.warning("the server process holds %d MiB of its own memory (limit %d MiB, "
+                    "YOKURYU_IN_PROCESS_READS_MEMORY): bounded reads %s", private >> 20, memory_mib,
+                    "go to the query processes from now on" if over else "are answered in it again")
+    return changed
 
 
 def give_back_freed_memory() -> None:

@@ -70,6 +70,7 @@ from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
+from yokuryu.server.own_memory import private_bytes
 from yokuryu.server.shared_pages import copy_malloc_heaps
 
 log = logging.getLogger(__name__)
@@ -442,7 +443,7 @@ class QueryProcesses:
                 idle = [(p, p.idle_since) for p in self._live
                         if not p.busy and not p.measured and now - p.idle_since > RECLAIM_AFTER]
             for process, since in idle:
-                private = _private_bytes(process.pid)  # outside the lock: tens of ms for a large process
+                private = private_bytes(process.pid)  # outside the lock: tens of ms for a large process
                 with self._pool:
                     if process.busy or process.idle_since != since or process not in self._live:
                         continue  # it took a query meanwhile: measured at its next idle spell
@@ -909,19 +910,6 @@ SCANNING_FAULTS = 1024
 def _page_faults() -> int:
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def _private_bytes(pid: int) -> int | None:
-    """Memory only process ``pid`` holds (copied or its own), from the kernel; None without /proc."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    total = 0
-    for line in text.splitlines():
-        if line.startswith(("Private_Dirty:", "Private_Clean:")):
-            total += int(line.split()[1]) * 1024
-    return total
 
 
 def _limit_memory(memory_mib: int) -> int:

@@ -186,7 +186,7 @@ def query_request(operation: Operation, facts: SparqlFacts, config, base_iri: st
     """What the executor evaluates for ``operation`` (also built by :mod:`yokuryu.server.sparql_fast`)."""
     # The protocol's dataset replaces the query's FROM / FROM NAMED entirely; and a query's own
     # FROM / FROM NAMED replaces the union default graph of the knowledge graph.
-    protocol_dataset = any(operation.graphs(name) for name in QUERY_DATASET)
+    protocol_dataset = bool(operation.params) and any(operation.graphs(name) for name in QUERY_DATASET)
     return QueryRequest(
         text=operation.text, base_iri=base_iri, predeclared_prefixes=not config.empty,
         union_default_graph=config.union_default_graph and not protocol_dataset and not facts.names_dataset,
