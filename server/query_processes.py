@@ -136,9 +136,11 @@ class QueryProcesses:
         if timeline is not None:
             timeline.admitted = time.monotonic()
         try:
-            alone = False  # re-run in a process of its own, after a crash that several queries shared
+            # An update's dry run changes the process's store: a process of its own, which ends after it.
+            dry_run = isinstance(request, UpdateCheck) and request.reads_store
+            alone = dry_run  # else only to re-run in a process of its own, after a crash several queries shared
             retried = False
-            reads_the_store = not isinstance(request, UpdateCheck)
+            reads_the_store = dry_run or not isinstance(request, UpdateCheck)
             while True:
                 slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline, timeline)
