@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -111,14 +112,33 @@ def shape_key(text: str) -> str:
     holding ``\\`` or ``%`` are their own key. Positions do shift: a refusal's message is worked
     out on the text.
     """
+    if len(text) <= _RECENT_TEXT:
+        return _recent_key(text)
+    return _key(text)
+
+
+def _key(text: str) -> str:
     if "\\" in text or "%" in text:
         return text
+    if "_:" not in text and _NAME_WITH_DIGIT.search(text) is None:
+        return _DIGITS.sub("0", text)  # no name has a digit to keep: the same key, without a call per match
     return _DIGITS_OUTSIDE_NAMES.sub(_digits_as_zero, text)
 
 
 # A variable (?x1, $x1) or blank node label (_:b-1.2) whole, or else a run of digits. The name
 # runs to the next space or bracket: past its end at worst (``?x1.``), which only splits keys.
-_DIGITS_OUTSIDE_NAMES = re.compile(r"(?:[?$]|_:)[^\s{}()\[\],;<>\"'#|/^*+=!&]+|[0-9]+")
+_NAME = r"[^\s{}()\[\],;<>\"'#|/^*+=!&]"
+_DIGITS_OUTSIDE_NAMES = re.compile(rf"(?:[?$]|_:){_NAME}+|[0-9]+")
+# What makes the sub above keep a digit: a variable whose name holds one (found wherever a ``?``
+# or ``$`` starts a run of name characters that holds a digit, even inside a longer name; blank
+# node labels are looked for apart, as an alternation here would make the search several times slower).
+_NAME_WITH_DIGIT = re.compile(rf"[?$]{_NAME[:-1]}0-9]*[0-9]")
+_DIGITS = re.compile(r"[0-9]+")
+
+# A request asks for the key of its text twice (the guard's verdict, the bounded class), from
+# different layers: the last few short texts' keys are kept.
+_RECENT_TEXT = 4096
+_recent_key = lru_cache(maxsize=64)(_key)
 
 
 def _digits_as_zero(match: re.Match) -> str:

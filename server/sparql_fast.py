@@ -65,7 +65,7 @@ class SparqlFastPath:
         accept = environ.get("HTTP_ACCEPT")
         if prefers_html_for(accept):
             return None  # people get the query UI (a redirect)
-        facts = text_verdict(text, "query", SparqlLimits(config.max_query_nesting, config.max_query_clauses))
+        facts = text_verdict(text, "query", _limits(config.max_query_nesting, config.max_query_clauses))
         if isinstance(facts, SparqlRefused):
             return None
         # A kind without a format is a 406 only if the query gives that kind of answer.
@@ -81,8 +81,8 @@ class SparqlFastPath:
                 raise
             return _failure(failure)
         body, media_type = as_requested(body, media_type, rdf_syntax)
-        return "200 OK", [("Content-Type", with_charset(media_type)), ("Content-Length", str(len(body))),
-                          ("Vary", "Accept"), *_COMMON], body
+        content_type, *others = _ok_headers(media_type)
+        return "200 OK", [content_type, ("Content-Length", str(len(body))), *others], body
 
 
 def _query_text(environ, max_body_bytes: int) -> str | None:
@@ -149,9 +149,23 @@ def _media_type(header: str) -> tuple[str, dict[str, str]]:
     return value.lower(), options
 
 
+@lru_cache(maxsize=64)
+def _limits(max_nesting: int, max_clauses: int) -> SparqlLimits:
+    return SparqlLimits(max_nesting, max_clauses)
+
+
+@lru_cache(maxsize=64)
+def _ok_headers(media_type: str) -> tuple[tuple[str, str], ...]:
+    """A 200's headers but Content-Length, in the order the Flask app writes them."""
+    return (("Content-Type", with_charset(media_type)), ("Vary", "Accept"), *_COMMON)
+
+
 def _host_allowed(host: str, hosts: tuple[str, ...] | None) -> bool:
     """True when the host name is plainly allowed; otherwise Flask applies the full rule (and its 400)."""
-    return hosts is None or "*" in hosts or security.host_name(host) in hosts
+    return hosts is None or "*" in hosts or _host_name(host) in hosts
+
+
+_host_name = lru_cache(maxsize=256)(security.host_name)  # clients send the same few Host headers
 
 
 @lru_cache(maxsize=64)
