@@ -24,8 +24,8 @@ client if it is missing) with ``--connections`` connections for ``--duration`` s
 queries of the mix taking turns, each time with other values (another internee, page or name:
 up to 4,000 fillings of each template, all internees at 100k), so that no server gains from
 seeing the same few texts again (``--warm-up S``: first S seconds of the same mix, unmeasured,
-so that a cold start is left out: a yokuryu query process's first scans copy the store's pages,
-at 1M about the first 100 joins, each costing about twice the CPU of a later one):
+so that a cold start is left out: a fresh yokuryu query process copies the store's pages, at 1M
+~0.2 s of CPU in one go after its first scan, and its read processes copy what their lookups touch):
 
 - ``point``: every triple of one internee;
 - ``point+join+path``: the point lookup; a 4-way join, per region the internees born in the
