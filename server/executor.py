@@ -283,12 +283,18 @@ class InProcessReads:
             self.guard.read()
 
     @classmethod
-    def measured_later(cls, store: KnowledgeStore, executor) -> InProcessReads:
+    def measured_later(cls, store: KnowledgeStore, executor, start: bool = True) -> InProcessReads:
         """For an on-disk store, whose pages no query process shares: the bound is measured in a
-        thread after the server is ready (at 1M quads ~2 s of CPU, most of an on-disk start)."""
+        thread after the server is ready (at 1M quads ~2 s of CPU, most of an on-disk start).
+        ``start`` False: once :meth:`start_measuring` is called (the measurement holds the write
+        lock, which starting read processes takes too)."""
         reads = cls(store, executor, None)
-        threading.Thread(target=reads._measure, name="yokuryu-store-size", daemon=True).start()
+        if start:
+            reads.start_measuring()
         return reads
+
+    def start_measuring(self) -> None:
+        threading.Thread(target=self._measure, name="yokuryu-store-size", daemon=True).start()
 
     def _measure(self) -> None:
         try:
