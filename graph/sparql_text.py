@@ -267,6 +267,56 @@ def with_update_dataset(text: str, default_graphs: list[str], named_graphs: list
     return text
 
 
+@dataclass(frozen=True)
+class WhereCount:
+    """A query counting the solutions of one DELETE/INSERT … WHERE operation's WHERE."""
+
+    query: str
+    names_dataset: bool  # USING or WITH: the query reads that dataset, not the union default graph
+
+
+COUNT_VARIABLE = "yokuryu_where_solutions"  # a name no client's WHERE is likely to bind
+
+
+def where_counts(text: str) -> list[WhereCount]:
+    """For every DELETE/INSERT … WHERE of update ``text``, ``SELECT (COUNT(*) AS ?…)`` over its WHERE,
+    read as the update reads it: the PREFIX/BASE declared so far, ``USING``/``USING NAMED`` as
+    ``FROM``/``FROM NAMED``, ``WITH <g>`` (without USING) as ``GRAPH <g> { … }`` (the default graph is
+    <g>, the named graphs stay all), and ``DELETE WHERE { P }``'s P as its WHERE. Running these bounds
+    what the update's evaluation costs without changing anything (earlier operations' changes aside).
+    Operations that are not valid SPARQL are skipped (the engine's parse reports them).
+    """
+    counts: list[WhereCount] = []
+    prologue: list[str] = []
+    for op in operations(text):
+        top = op._top
+        i = 0
+        while i < len(top) and top[i].keyword in ("PREFIX", "BASE"):
+            width = 3 if top[i].keyword == "PREFIX" else 2
+            prologue.append(" ".join(t.text for t in top[i:i + width]))
+            i += width
+        if i >= len(top) or not op.is_modify:
+            continue
+        where = op.where()
+        group = _group_text(text, op.tokens, where) if where is not None else None
+        if group is None:
+            continue
+        with_graph = top[i + 1].text if top[i].keyword == "WITH" and i + 1 < len(top) else None
+        dataset = []
+        for j, token in enumerate(top):
+            if token is where:
+                break
+            if token.keyword == "USING" and j + 1 < len(top):
+                named = top[j + 1].keyword == "NAMED"
+                graph = top[j + 2] if named and j + 2 < len(top) else top[j + 1]
+                dataset.append(f"FROM NAMED {graph.text}" if named else f"FROM {graph.text}")
+        if with_graph is not None and not dataset:
+            group = f"{{ GRAPH {with_graph} {group} }}"
+        query = "\n".join([*prologue, f"SELECT (COUNT(*) AS ?{COUNT_VARIABLE})", *dataset, "WHERE " + group])
+        counts.append(WhereCount(query, names_dataset=bool(dataset) or with_graph is not None))
+    return counts
+
+
 def _group_text(text: str, op_tokens: list[Token], where: Token) -> str | None:
     """The source text of the ``{ … }`` group that follows ``where``."""
     index = op_tokens.index(where)

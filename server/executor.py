@@ -62,13 +62,20 @@ class UpdateCheck:
     # of its own, under their time and memory limits, before the server runs it (``dry_run_update``).
     reads_store: bool = False
     union_default_graph: bool = False  # the WHERE reads the union of the graphs, as the real run's does
+    # On disk (a read-only checkpoint, where no update runs): queries counting each DELETE/INSERT …
+    # WHERE's solutions, with whether each reads the union default graph (``count_where_solutions``).
+    where_counts: tuple[tuple[str, bool], ...] = ()
 
 
 def evaluate(store: KnowledgeStore, request):
     """Evaluate a query, parse an update, or work out a page's figures (a ``server.figures.WorkOut``):
     what a query process does with each request."""
     if isinstance(request, UpdateCheck):
-        return dry_run_update(store, request) if request.reads_store else check_update_syntax(request)
+        if request.reads_store:
+            return dry_run_update(store, request)
+        data_quads = check_update_syntax(request)
+        count_where_solutions(store, request)
+        return data_quads
     if isinstance(request, QueryRequest):
         return evaluate_query(store, request)
     from yokuryu.server.figures import WorkOut
@@ -91,6 +98,26 @@ def check_update_syntax(check: UpdateCheck) -> int:
             raise  # the server answers 403
         # Any other failure is not a syntax problem; the real run reports it against the real data.
     return len(scratch)
+
+
+class UncountableWhere(Exception):
+    """A WHERE of an update that parsed could not be counted on its own (the rewriting's fault)."""
+
+
+def count_where_solutions(store: KnowledgeStore, check: UpdateCheck) -> None:
+    """Evaluate ``check.where_counts`` on ``store`` (a query process's checkpoint of an on-disk store,
+    holding the latest write; each count sees no earlier operation of the same update: it bounds
+    what evaluating each WHERE costs). It costs what the update's own evaluation of the WHERE costs,
+    so a runaway is stopped here, at a query's time and memory limits, and not in the server."""
+    for text, union_default_graph in check.where_counts:
+        try:
+            results = store.query(text, union_default_graph=union_default_graph, base_iri=check.base_iri,
+                                  predeclared_prefixes=check.prefixes is not None)
+            for solution in results:
+                del solution
+            del results
+        except (SyntaxError, ValueError, RuntimeError) as error:
+            raise UncountableWhere(f"{error}") from None
 
 
 def dry_run_update(store: KnowledgeStore, check: UpdateCheck) -> int:

@@ -122,10 +122,11 @@ class QueryProcesses:
     def check_update(self, check: UpdateCheck) -> int:
         """Parse an update in a worker (on an empty store): a crash or a fetch happens there, not here.
 
-        Returns the number of quads the update inserts into nothing (its data). The check reads
+        Returns the number of quads the update inserts into nothing (its data). The parse reads
         nothing of the store, so on disk it does not wait for a checkpoint of the latest write:
         while the zygote is behind, it runs in a process of its own forked from the older
-        checkpoint (see _take), and writes in a row make no checkpoint until a query needs one."""
+        checkpoint (see _take), and writes in a row make no checkpoint until a query needs one.
+        An update with a WHERE (``check.where_counts``, on disk) reads the store as a query does."""
         return self._ask(check)
 
     def _ask(self, request):
@@ -140,7 +141,9 @@ class QueryProcesses:
             dry_run = isinstance(request, UpdateCheck) and request.reads_store
             alone = dry_run  # else only to re-run in a process of its own, after a crash several queries shared
             retried = False
-            reads_the_store = dry_run or not isinstance(request, UpdateCheck)
+            # On disk, counting an update's WHERE reads the latest write, as a query does: a checkpoint
+            # a few writes old could be empty of what makes the WHERE run away.
+            reads_the_store = dry_run or not isinstance(request, UpdateCheck) or bool(request.where_counts)
             while True:
                 slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline, timeline)

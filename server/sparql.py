@@ -6,6 +6,7 @@ answer. Every client mistake has its own status and a message that says how to f
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qs, urlencode
@@ -22,14 +23,18 @@ from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
 from yokuryu.graph.sparql_mistakes import explain_syntax_error
-from yokuryu.graph.sparql_text import DatasetConflict, SparqlTextError, operations, shape_key, with_update_dataset
+from yokuryu.graph.sparql_text import (DatasetConflict, SparqlTextError, operations, shape_key,
+                                       where_counts, with_update_dataset)
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
-from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
+from yokuryu.server.executor import (NotAcceptable, QueryRequest, ResultsTooLarge, UncountableWhere, UpdateCheck,
+                                     check_update_syntax)
 from yokuryu.server.negotiation import (FORMAT_PARAMETERS, fresh, named_formats, prefers_html, protocol_offers,
                                         rdf_syntax_for, results_syntax_for, with_charset)
 from yokuryu.server.store_access import get_config, get_store
 from yokuryu.server.writes import apply_update, memory_only_note
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("sparql", __name__)
 
@@ -284,13 +289,15 @@ def run_update(operation: Operation) -> Response:
     _checked_text(operation)
     text = operation.text
     base_iri = request.base_url
-    _check_update_syntax(text, base_iri)
     using, using_named = operation.graphs("using-graph-uri"), operation.graphs("using-named-graph-uri")
+    run_text = text
     if using or using_named:
         try:
-            text = with_update_dataset(text, using, using_named, protocol=True)
+            run_text = with_update_dataset(text, using, using_named, protocol=True)
         except DatasetConflict as error:
             raise ProtocolError(f"400 Bad Request: {error}") from error
+    _check_update_syntax(text, base_iri, run_text)
+    text = run_text
     outcome = apply_update(get_store(), config, text, base_iri=base_iri)
     message = outcome.describe() + memory_only_note(get_store())
     response = Response(message + "\n", status=200)
@@ -298,23 +305,33 @@ def run_update(operation: Operation) -> Response:
     return response
 
 
-def _check_update_syntax(text: str, base_iri: str) -> None:
+def _check_update_syntax(text: str, base_iri: str, run_text: str | None = None) -> None:
     """Parse errors with positions in the client's own text (before any rewriting).
 
     pyoxigraph offers no parse-only call for updates, so the update runs against an empty,
     throw-away store in a query process (offline, and where a crash harms nothing): parsing is
     complete, and evaluation over nothing is immediate.
+
+    An update with a WHERE is also evaluated there first, under ``--timeout`` and ``--query-memory``,
+    because in the server nothing bounds it (a cross product grew it to 7 GB): in memory the update
+    itself runs on the process's copy of the store; on disk that copy is a read-only checkpoint, so
+    each WHERE of ``run_text`` (the text as it will run: the protocol's dataset applied) is counted
+    there instead (:func:`yokuryu.graph.sparql_text.where_counts`). A runaway is the query's 503.
     """
     config = get_config()
     prefixes = None if config.empty else tuple(sorted(PREFIXES.items()))
-    # In memory, an update with a WHERE is also tried on a query process's copy of the store, where it
-    # can be stopped (on disk their copy is a read-only checkpoint, where no update runs).
+    union = not config.empty and config.union_default_graph
     try:
-        reads_store = not get_store().is_persistent and any(op.is_modify for op in operations(text))
+        if get_store().is_persistent:
+            reads_store = False
+            counts = tuple((count.query, union and not count.names_dataset)
+                           for count in where_counts(run_text if run_text is not None else text))
+        else:
+            reads_store, counts = any(op.is_modify for op in operations(text)), ()
     except SparqlTextError:
-        reads_store = False  # the parse below reports it
-    check = UpdateCheck(text, base_iri, prefixes, reads_store=reads_store,
-                        union_default_graph=not config.empty and config.union_default_graph)
+        reads_store, counts = False, ()  # the parse below reports it
+    check = UpdateCheck(text, base_iri, prefixes, reads_store=reads_store, union_default_graph=union,
+                        where_counts=counts)
     executor = current_app.extensions["yokuryu.executor"]
     try:
         if hasattr(executor, "check_update"):
@@ -328,6 +345,10 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
         if is_network_refusal(error):
             raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None
         raise
+    except UncountableWhere as error:
+        log.warning("the WHERE of an update could not be counted on its own: %s", error)
+        raise ProtocolError("400 Bad Request: the update's WHERE could not be evaluated on its own to bound its cost "
+                            f"({error}); nothing was applied") from None
     # What the update inserts into nothing is its data: an 800 KB Turtle list is 800,000 quads.
     refuse_large_update(data_quads, get_config())
 

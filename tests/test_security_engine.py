@@ -377,8 +377,8 @@ def test_an_on_disk_store_whose_checkpoint_cannot_be_made_is_still_served(start_
 def test_an_update_whose_where_runs_away_is_stopped_in_a_query_process(start_server):
     """An INSERT … WHERE over a cross product was evaluated in the server process, with no limit of
     time or memory (7 GB in two minutes over the bundled graph's 4,447 quads). In memory it is now
-    tried first in a query process of its own, under --timeout and --query-memory. (On disk the
-    query processes read a read-only checkpoint, where an update cannot be tried: not yet covered.)"""
+    tried first in a query process of its own, under --timeout and --query-memory (on disk: the
+    next test)."""
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "3", "--query-memory", "256")
     data = " ".join(f"<urn:s:{i}> <urn:p> {i} ." for i in range(2000))
     update = {"Content-Type": "application/sparql-update"}
@@ -397,3 +397,48 @@ def test_an_update_whose_where_runs_away_is_stopped_in_a_query_process(start_ser
     seen = requests.get(f"{server.url}/sparql", headers=JSON, timeout=30,
                         params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <urn:g:y> { ?s ?p ?o } }"})
     assert seen.json()["results"]["bindings"][0]["n"]["value"] == "3"
+
+
+@pytest.mark.slow
+def test_an_update_whose_where_runs_away_is_stopped_on_disk_too(start_server, tmp_path):
+    """On disk the query processes read a read-only checkpoint, where no update can be tried: each
+    DELETE/INSERT … WHERE's solutions are counted there instead, read as the update reads them
+    (USING as FROM, WITH as its graph, DELETE WHERE's pattern), under --timeout and --query-memory."""
+    server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates",
+                          "--timeout", "3", "--query-memory", "256")
+    data = " ".join(f"<urn:s:{i}> <urn:p> {i} ." for i in range(2000))
+    update = {"Content-Type": "application/sparql-update"}
+
+    def post(text: str) -> requests.Response:
+        return requests.post(f"{server.url}/sparql", data=text, headers=update, timeout=120)
+
+    def count(pattern: str) -> int:
+        seen = requests.get(f"{server.url}/sparql", headers=JSON, timeout=30,
+                            params={"query": f"SELECT (COUNT(*) AS ?n) WHERE {{ {pattern} }}"})
+        return int(seen.json()["results"]["bindings"][0]["n"]["value"])
+
+    assert post(f"INSERT DATA {{ {data} GRAPH <urn:g:d> {{ {data} }} }}").status_code == 200
+    cross = "{ ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    for runaway in (f"INSERT {{ GRAPH <urn:g:x> {{ ?a <urn:q> ?i }} }} WHERE {cross}",
+                    f"DELETE WHERE {cross}",
+                    f"INSERT {{ GRAPH <urn:g:x> {{ ?a <urn:q> ?i }} }} USING <urn:g:d> WHERE {cross}",
+                    f"PREFIX g: <urn:g:> WITH g:d DELETE {{ ?a ?b ?c }} INSERT {{ ?a <urn:q> ?i }} WHERE {cross}",
+                    f"INSERT DATA {{ <urn:s:a> <urn:p> 1 }} ; INSERT {{ GRAPH <urn:g:x> {{ ?a <urn:q> ?i }} }} WHERE {cross}"):
+        answer = post(runaway)
+        assert answer.status_code == 503, (runaway, answer.text)
+        assert "3 s limit" in answer.text or "256 MiB" in answer.text, answer.text
+    assert count("GRAPH <urn:g:x> { ?s ?p ?o }") == 0, "nothing of them was applied"
+    assert count("?s ?p ?o") == 2000 and count("GRAPH <urn:g:d> { ?s ?p ?o }") == 2000
+    assert count("<urn:s:a> ?p ?o") == 0, "not even an operation before the runaway"
+    alive(server, [server.process.pid])
+    # The same cross product over an empty USING or WITH graph is no runaway: the dataset is the update's.
+    assert post(f"INSERT {{ GRAPH <urn:g:x> {{ ?a <urn:q> ?i }} }} USING <urn:g:none> WHERE {cross}").status_code == 200
+    assert post(f"WITH <urn:g:none> INSERT {{ ?a <urn:q> ?i }} WHERE {cross}").status_code == 200
+    # Updates whose WHERE fits go through, with their effect.
+    fits = "INSERT { GRAPH <urn:g:y> { ?s <urn:q> ?o } } USING <urn:g:d> WHERE { ?s <urn:p> ?o FILTER(?o < 3) }"
+    assert post(fits).status_code == 200
+    assert count("GRAPH <urn:g:y> { ?s ?p ?o }") == 3
+    assert post("WITH <urn:g:d> DELETE { ?s ?p ?o } WHERE { ?s ?p ?o FILTER(?o < 2) }").status_code == 200
+    assert count("GRAPH <urn:g:d> { ?s ?p ?o }") == 1998
+    assert post("PREFIX s: <urn:s:> DELETE WHERE { s:5 <urn:p> ?o }").status_code == 200
+    assert count("?s ?p ?o") == 1999
