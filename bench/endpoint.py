@@ -24,8 +24,8 @@ client if it is missing) with ``--connections`` connections for ``--duration`` s
 queries of the mix taking turns, each time with other values (another internee, page or name:
 up to 4,000 fillings of each template, all internees at 100k), so that no server gains from
 seeing the same few texts again (``--warm-up S``: first S seconds of the same mix, unmeasured,
-so that a cold start is left out: a yokuryu query process's first scans copy the store's pages,
-at 1M about the first 100 joins, each costing about twice the CPU of a later one):
+so that a cold start is left out: a fresh yokuryu query process copies the store's pages, at 1M
+~0.2 s of CPU in one go after its first scan, and its read processes copy what their lookups touch):
 
 - ``point``: every triple of one internee;
 - ``point+join+path``: the point lookup; a 4-way join, per region the internees born in the
@@ -532,7 +532,8 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
             + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "")
-            + (f" --warm-up {args.warm_up}" if args.warm_up else "") + "`. "
+            + (f" --warm-up {args.warm_up}" if args.warm_up else "")
+            + (f" --mixes {args.mixes}" if len(mixes) < len(MIXES) else "") + "`. "
             "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
             "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)

@@ -9,7 +9,8 @@ waited for a free slot, travelled to the worker thread, was evaluated (wall and 
 CPU), waited to be sent back, travelled back and was read. This prints, per kind of query (its
 text with the numbers taken out), the mean, p50, p90, p99 and maximum of each stage, and the mean
 evaluation CPU of each tenth of its queries in the order they were answered (a query process's
-warm-up: at 1M its first joins cost up to twice the later ones). Only the
+warm-up: at 1M its first joins cost up to twice the later ones while it copied the store's pages a
+page fault at a time; it now copies them in one go after its first scan). Only the
 query processes' part is timed: the HTTP server and the request's checks come before
 ``waited``, and are the rest of the client's latency.
 """

@@ -177,9 +177,12 @@ class RemoteEngine:
             request.add_header("Accept", accept)
         if self.authorization:
             request.add_header("Authorization", self.authorization)
+        # A client's query (``max_bytes``: its results limit) is answered within the time limit as a
+        # whole; the server's own reads of whole graphs (a build, a backup) may take longer.
+        deadline = time.monotonic() + self.timeout if max_bytes is not None else float("inf")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = response.read(max_bytes + 1) if max_bytes is not None else response.read()
+                data = _read_until(response, deadline, max_bytes)
                 if max_bytes is not None and len(data) > max_bytes:
                     raise ResponseTooLarge(max_bytes)
                 return data, response.headers.get("Content-Type", "")
@@ -195,6 +198,23 @@ class RemoteEngine:
             raise RemoteError(f"cannot reach the remote server {url}: {error.reason}") from error
         except (ConnectionError, OSError) as error:  # reset or closed mid-answer
             raise RemoteError(f"the connection to the remote server {url} failed: {error}") from error
+
+
+def _read_until(response, deadline: float, max_bytes: int | None) -> bytes:
+    """The answer's body, up to one byte past ``max_bytes``; a :class:`TimeoutError` once ``deadline``
+    has passed. The socket's timeout bounds each wait for bytes, not the whole: a server sending
+    a byte a second would otherwise hold the request for ever."""
+    chunks, total = [], 0
+    while max_bytes is None or total <= max_bytes:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer did not finish in time")
+        wanted = 65536 if max_bytes is None else min(65536, max_bytes + 1 - total)
+        chunk = response.read1(wanted)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def dataset_as_parameters(text: str, keyword: str) -> tuple[str, list[tuple[str, str]]]:

@@ -20,9 +20,9 @@ once it is superseded and no worker forked with it is alive. The server removes 
 folder when it stops, and at start (left behind by a server that was killed: the store's own
 lock says that no other server is using it).
 
-The read processes (:mod:`yokuryu.server.read_processes`) read checkpoints made here too, one
-per write, which they switch to before the write is answered; those are the read processes' to
-remove (:attr:`Checkpoints.held`), and a zygote restarted with ``only`` leaves them alone.
+The read processes (:mod:`yokuryu.server.read_processes`) read checkpoints made here too (one
+once writes pause); those are the read processes' to remove (:attr:`Checkpoints.held`), and a
+zygote restarted with ``only`` leaves them alone.
 """
 from __future__ import annotations
 

@@ -60,13 +60,17 @@ class UpdateCheck:
     text: str
     base_iri: str | None
     prefixes: tuple[tuple[str, str], ...] | None
+    # The update has a WHERE (it reads the store): query processes also run it on a copy of the store
+    # of its own, under their time and memory limits, before the server runs it (``dry_run_update``).
+    reads_store: bool = False
+    union_default_graph: bool = False  # the WHERE reads the union of the graphs, as the real run's does
 
 
 def evaluate(store: KnowledgeStore, request):
     """Evaluate a query, parse an update, or work out a page's figures (a ``server.figures.WorkOut``):
     what a query process does with each request."""
     if isinstance(request, UpdateCheck):
-        return check_update_syntax(request)
+        return dry_run_update(store, request) if request.reads_store else check_update_syntax(request)
     if isinstance(request, QueryRequest):
         return evaluate_query(store, request)
     from yokuryu.server.figures import WorkOut
@@ -89,6 +93,27 @@ def check_update_syntax(check: UpdateCheck) -> int:
             raise  # the server answers 403
         # Any other failure is not a syntax problem; the real run reports it against the real data.
     return len(scratch)
+
+
+def dry_run_update(store: KnowledgeStore, check: UpdateCheck) -> int:
+    """:func:`check_update_syntax`, then the update run on ``store`` itself: only in a query process
+    of its own that ends after answering (``QueryProcesses`` sees to it), so that an update whose
+    WHERE runs away (a cross product) is stopped there, at the time and memory limits of a query,
+    and not evaluated in the server process, where nothing bounds it."""
+    data_quads = check_update_syntax(check)
+    text = check.text
+    if check.union_default_graph:
+        from yokuryu.graph.sparql_text import with_update_dataset
+        graphs = [g.value for g in store.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
+        text = with_update_dataset(text, graphs, graphs, protocol=False)
+    try:
+        # On disk the process reads a read-only checkpoint: the update is refused at once there, so
+        # an on-disk store's updates are not tried (a known gap: SECURITY.md).
+        store.oxigraph.update(text, base_iri=check.base_iri,
+                              prefixes=dict(check.prefixes) if check.prefixes is not None else None)
+    except (SyntaxError, ValueError, RuntimeError, OSError):
+        pass  # the server's own run reports it, against the real data
+    return data_quads
 
 
 class ResultsTooLarge(Exception):
@@ -260,12 +285,18 @@ class InProcessReads:
             self.guard.read()
 
     @classmethod
-    def measured_later(cls, store: KnowledgeStore, executor) -> InProcessReads:
+    def measured_later(cls, store: KnowledgeStore, executor, start: bool = True) -> InProcessReads:
         """For an on-disk store, whose pages no query process shares: the bound is measured in a
-        thread after the server is ready (at 1M quads ~2 s of CPU, most of an on-disk start)."""
+        thread after the server is ready (at 1M quads ~2 s of CPU, most of an on-disk start).
+        ``start`` False: once :meth:`start_measuring` is called (the measurement holds the write
+        lock, which starting read processes takes too)."""
         reads = cls(store, executor, None)
-        threading.Thread(target=reads._measure, name="yokuryu-store-size", daemon=True).start()
+        if start:
+            reads.start_measuring()
         return reads
+
+    def start_measuring(self) -> None:
+        threading.Thread(target=self._measure, name="yokuryu-store-size", daemon=True).start()
 
     def _measure(self) -> None:
         try:

@@ -20,7 +20,8 @@ take down only that process. ``yokuryu serve`` starts, before the HTTP server st
   long-lived on purpose: pyoxigraph writes reference counts on every node a scan walks, so the
   first scan in a fresh fork copies most of the store's pages (at 1M quads, 2–5× the CPU of
   later runs); one process pays that once for all its threads and keeps its copy while queries
-  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. At most ``--workers``
+  keep coming, and gives it back after ``RECLAIM_AFTER`` seconds idle. Once a query shows it
+  copying, the process copies the rest in one go, beside its queries (:mod:`yokuryu.server.shared_pages`). At most ``--workers``
   queries are evaluated at once over all processes.
 
 At the time limit the client gets its 503 and the runaway's process is killed (SIGKILL: the CPU
@@ -70,7 +71,7 @@ from yokuryu.graph.store import KnowledgeStore, load_nquads
 from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
-from yokuryu.server.own_memory import private_bytes
+from yokuryu.server.own_memory import minor_faults, private_bytes
 from yokuryu.server.shared_pages import copy_malloc_heaps
 
 log = logging.getLogger(__name__)
@@ -135,9 +136,11 @@ class QueryProcesses:
         if timeline is not None:
             timeline.admitted = time.monotonic()
         try:
-            alone = False  # re-run in a process of its own, after a crash that several queries shared
+            # An update's dry run changes the process's store: a process of its own, which ends after it.
+            dry_run = isinstance(request, UpdateCheck) and request.reads_store
+            alone = dry_run  # else only to re-run in a process of its own, after a crash several queries shared
             retried = False
-            reads_the_store = not isinstance(request, UpdateCheck)
+            reads_the_store = dry_run or not isinstance(request, UpdateCheck)
             while True:
                 slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline, timeline)
@@ -854,7 +857,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         except (EOFError, OSError):
             return
         started, cpu = (time.monotonic(), time.thread_time()) if _TIMELINE is not None else (0.0, 0.0)
-        faults = _page_faults()
+        faults = minor_faults()
         try:
             reply = ("ok", evaluate(store, request))
         except MemoryError:
@@ -864,7 +867,7 @@ def _serve(store: KnowledgeStore, conn: Connection, state: _WorkerState) -> None
         # When timed: when it ended and the CPU it took (this thread's); with when it began, and was sent back.
         ended = (time.monotonic(), time.thread_time() - cpu) if _TIMELINE is not None else None
         heavy = state.grew_too_much()
-        state.copy_store_if_scanning(_page_faults() - faults)
+        state.copy_store_if_scanning(minor_faults() - faults)
         try:
             conn.send((*reply, heavy, ended and (started, *ended, time.monotonic())))
         except MemoryError:
@@ -903,11 +906,6 @@ class _WorkerState:
 # query that allocates much new memory makes them too; then the copy is made early, not in vain:
 # a process taking many queries copies most of the store sooner or later.
 SCANNING_FAULTS = 1024
-
-
-def _page_faults() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _limit_memory(memory_mib: int) -> int:

@@ -36,12 +36,15 @@ answers with N processes: this one (the **primary**) and N-1 **readers**.
 
 On disk (``--store``) the primary's RocksDB handle writes and must not cross a fork, and the
 zygote's read-only checkpoint (:mod:`yokuryu.server.checkpoints`) may predate the latest writes:
-so a reader opens a checkpoint of its own, ``Store.read_only`` on one the primary made under the
-write lock (every reader reads the same one). A committed write cannot be applied to a read-only
-handle: the primary makes a new checkpoint (hard links, a flush: ~15-60 ms at 1M quads) and each
-reader opens it (~20 ms) and switches to it under its write lock, before the write is answered;
-then the one they read before is removed. The bound of bounded queries is measured after the
-start on disk; readers pass every query on until the primary sends it.
+so a reader reads a checkpoint of its own, ``Store.read_only`` on one the primary made (every
+reader reads the same one). A committed write cannot be applied to a read-only handle, and a
+checkpoint per write would cost each write a flush and fsyncs: instead each reader is told, under
+the write lock and before the write is answered, that its checkpoint is behind, and from then on
+passes every query on to the primary (whose in-process reads see the live store). Once writes
+pause (``CATCH_UP_QUIET``; at most ``CATCH_UP_AT_MOST`` seconds into a stream of them) the
+primary makes one checkpoint holding them, every reader opens it and switches to it under its
+write lock, and the one they read before is removed. The bound of bounded queries is measured
+after the start on disk; readers pass every query on until the primary sends it.
 """
 from __future__ import annotations
 
@@ -75,6 +78,10 @@ SECRET_BYTES = 32
 ADMIT_TIMEOUT = 5.0
 STOP_GRACE = 3.0  # seconds a stopping reader has to finish its requests (its HTTP server's own is 2)
 _CHECK_MEMORY_EVERY = 2.0
+# On disk: seconds without a write before the readers get a checkpoint holding the writes (they
+# pass every query on until then), and the longest a steady stream of writes delays it.
+CATCH_UP_QUIET = 0.1
+CATCH_UP_AT_MOST = 2.0
 
 
 def supported(store: KnowledgeStore) -> bool:
@@ -130,6 +137,9 @@ class ReadProcesses:
         # reads, holding every committed write (None until a reader needs one).
         self._checkpoints = getattr(queries, "checkpoints", None)
         self._current = None
+        self._current_holds = 0  # the writes (counted by _written) the current checkpoint holds at least
+        self._written = 0  # committed writes (write lock)
+        self._catch_up = threading.Event()  # set by a write: the readers need a newer checkpoint
         self.front: InProcessReads | None = None  # the bounded reads in front of this (their bound)
         self._size = None
         self._bind_to = None
@@ -151,13 +161,17 @@ class ReadProcesses:
     def start(self, app, config, bind_to: tuple, size) -> None:
         """Fork the readers, each listening beside the primary (``bind_to``: its socket's family, type,
         protocol and address), serving as ``app`` does."""
-        self._relay = _RelayServer(app, self.queries)
+        # A reader passes on a query it does not answer; on disk also a bounded one while its
+        # checkpoint is behind, which the primary's own in-process reads answer (self.front).
+        self._relay = _RelayServer(app, self.front if self.front is not None else self.queries)
         self._bind_to = bind_to
         self._size = size
         self._settings = {"config": config, "relay": self._relay.address, "server": os.getpid(),
                           "secret": self._relay.secret}
         for _ in range(self.wanted):
             self._start_one()
+        if self._checkpoints is not None:
+            threading.Thread(target=self._catch_up_readers, name="yokuryu-reader-checkpoints", daemon=True).start()
 
     def _bound(self):
         """The bounded-query bound as it is now (raised by writes since the start), for a new reader."""
@@ -196,11 +210,13 @@ class ReadProcesses:
                 settings = dict(self._settings, size=self._bound())
                 if self._checkpoints is not None:
                     # RocksDB handles must not cross a fork, and the zygote's checkpoint may predate
-                    # the latest writes: the reader opens the one holding every committed write.
+                    # the latest writes: the reader opens the readers' checkpoint, and passes every
+                    # query on while that is behind the writes (until the next switch).
                     if self._current is None:
-                        self._current = self._checkpoints.take()
+                        self._current, self._current_holds = self._checkpoints.take(), self._written
                         self._checkpoints.held.add(self._current)
-                    settings["checkpoint"] = str(self._current)
+                    settings.update(checkpoint=str(self._current), holds=self._current_holds,
+                                    behind=self._written)
                 pid = self.queries.fork_reader(
                     [listener.fileno(), control_theirs.fileno(), events_theirs.fileno()], pickle.dumps(settings))
                 reader = _Reader(pid, Connection(control.detach()), events)
@@ -266,48 +282,76 @@ class ReadProcesses:
         if not removed and not added:
             return
         from yokuryu.server.query_processes import _nquads
+        if self._checkpoints is None:
+            self._tell(("apply", _nquads(removed), _nquads(added)), "apply a write")
+            return
+        # On disk a reader cannot apply the write to its read-only handle, and a checkpoint holding
+        # it costs the write ~40-120 ms (a flush and fsyncs): the readers only learn that their
+        # checkpoint is behind (they pass every query on to this process, which reads the live
+        # store), and a newer one is made after the write is answered (one for a burst of writes).
+        self._written += 1
+        self._tell(("behind", self._written), "take note of a write")
+        self._catch_up.set()
+
+    def _tell(self, message, what: str) -> None:
+        """Send ``message`` to every reader and wait for each to confirm it; kill those that do not
+        (write lock held: one conversation with the readers at a time)."""
         with self._lock:
             readers = list(self._readers)
-        superseded = None
-        if self._checkpoints is None:
-            message = ("apply", _nquads(removed), _nquads(added))
-        else:
-            # On disk a reader cannot apply the write to its read-only handle: it opens a checkpoint
-            # holding it instead (~20 ms at 1M quads), made now, before the write is answered.
-            superseded, self._current = self._current, None
-            if readers:
-                try:
-                    self._current = self._checkpoints.take()
-                    self._checkpoints.held.add(self._current)
-                except OSError as error:
-                    for reader in readers:
-                        reader.kill(f"no checkpoint of the store holding a write could be made ({error})")
-                    readers = []
-            message = ("switch", str(self._current), _nquads(removed), _nquads(added))
         sent = []
         for reader in readers:
             try:
                 reader.control.send(message)
                 sent.append(reader)
             except OSError:
-                reader.kill("it could not be sent a write")
+                reader.kill(f"it could not be sent a message ({what})")
         deadline = time.monotonic() + APPLY_TIMEOUT
         for reader in sent:
             try:
                 if not reader.control.poll(max(0.0, deadline - time.monotonic())):
-                    reader.kill(f"it did not apply a write within {APPLY_TIMEOUT:g} s")
+                    reader.kill(f"it did not {what} within {APPLY_TIMEOUT:g} s")
                 elif reader.control.recv() != ("applied",):
-                    reader.kill("it could not apply a write")
+                    reader.kill(f"it could not {what}")
             except (EOFError, OSError):
-                reader.kill("it ended while applying a write")
-        if superseded is not None:  # every reader switched away from it, or was killed
-            self._checkpoints.release(superseded)
+                reader.kill(f"it ended while asked to {what}")
+
+    def _catch_up_readers(self) -> None:
+        """On disk, after writes: a checkpoint holding them, which every reader switches to (then
+        they answer bounded queries themselves again) and the one they read before removed."""
+        while not self._stopping.is_set():
+            self._catch_up.wait()
+            self._catch_up.clear()
+            # A burst of writes gets one checkpoint, made once they pause (or every CATCH_UP_AT_MOST
+            # seconds): one made during writes doubled their time (its flush and the readers' open).
+            first = time.monotonic()
+            while self._catch_up.wait(CATCH_UP_QUIET) and time.monotonic() - first < CATCH_UP_AT_MOST:
+                self._catch_up.clear()
+            self._catch_up.clear()
+            if self._stopping.is_set():
+                return
+            holds = self._written  # read before the checkpoint: it holds these writes at least
+            try:
+                checkpoint = self._checkpoints.take()
+            except OSError as error:
+                log.error("no checkpoint of the store could be made for the read processes (%s); they pass "
+                          "every query on to the main process until one can", error)
+                self._stopping.wait(5.0)
+                self._catch_up.set()
+                continue
+            with self.store.write_lock:
+                superseded = self._current
+                self._checkpoints.held.add(checkpoint)
+                self._current, self._current_holds = checkpoint, holds
+                self._tell(("switch", str(checkpoint), holds, self._bound()), "open a checkpoint")
+                if superseded is not None:  # every reader switched away from it, or was killed
+                    self._checkpoints.release(superseded)
 
     # --- stopping ---------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop the readers (gracefully, then at once), then the query processes."""
         self._stopping.set()
+        self._catch_up.set()
         with self._lock:
             readers = list(self._readers)
         for reader in readers:
@@ -498,6 +542,7 @@ def reader_main(store: KnowledgeStore, fds: list[int], settings: bytes) -> None:
     lock = _ReadWriteLock()
     relay = _Relay(settings["relay"], settings["secret"])
     reads = _ReaderReads(store, relay, settings["size"], lock)
+    reads.holds, reads.behind = settings.get("holds", 0), settings.get("behind", 0)
     events_socket = socket.socket(fileno=events)
     growth = config.read_process_memory * 1024 * 1024
     threading.Thread(target=_apply_writes, args=(reads, Connection(control), events_socket, lock, growth),
@@ -527,6 +572,15 @@ class _ReaderReads(InProcessReads):
     def __init__(self, store, relay: _Relay, size, lock: _ReadWriteLock):
         super().__init__(store, relay, size)
         self.lock = lock
+        # On disk: the writes (numbered by the primary) the checkpoint read here holds at least, and
+        # the last write committed. While behind, every query goes to the primary, which reads the
+        # live store (read-your-writes without a checkpoint per write).
+        self.holds = self.behind = 0
+
+    def run(self, request):
+        if self.holds < self.behind:
+            return self.executor.run(request)
+        return super().run(request)
 
     def evaluate_here(self, request: QueryRequest) -> tuple[bytes, str]:
         with self.lock.reading:
@@ -568,21 +622,31 @@ def _apply_writes(reads: _ReaderReads, control: Connection, events: socket.socke
         if request[0] == "size":  # an on-disk store's bound, measured after the start
             reads.size = request[1]
             continue
-        if request[0] not in ("apply", "switch"):
-            continue
-        *checkpoint, removed, added = request[1:]
         try:
-            switched = _open_checkpoint(checkpoint[0]) if checkpoint else None  # before queries wait
+            if request[0] == "behind":  # on disk: a write was committed; queries go to the primary
+                reads.behind = max(reads.behind, request[1])
+                control.send(("applied",))
+                continue
+            if request[0] == "switch":  # on disk: a checkpoint holding the writes up to request[2]
+                _, path, holds, size = request
+                switched = _open_checkpoint(path)  # before queries wait
+                with lock.writing():
+                    reads.store = switched  # the old handle closes once dropped: no query reads it now
+                    if size is not None:
+                        reads.size = size  # the primary's, raised by every write it holds
+                    reads.holds = max(reads.holds, holds)
+                del switched
+                control.send(("applied",))
+                continue
+            if request[0] != "apply":
+                continue
+            _, removed, added = request
             removed_quads = list(ox.parse(removed, format=NQUADS))
             added_quads = list(ox.parse(added, format=NQUADS))
             with lock.writing():
-                if switched is not None:
-                    reads.store = switched  # the old handle closes once dropped: no query reads it now
-                else:
-                    for quad in removed_quads:
-                        reads.store.oxigraph.remove(quad)
-                    reads.store.oxigraph.extend(added_quads)
-            del switched
+                for quad in removed_quads:
+                    reads.store.oxigraph.remove(quad)
+                reads.store.oxigraph.extend(added_quads)
             reads.committed(set(removed_quads), set(added_quads))
             control.send(("applied",))
         except (SyntaxError, ValueError, OSError) as error:

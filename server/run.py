@@ -136,7 +136,7 @@ def serve(args) -> int:
                 readers = executor = read_processes.ReadProcesses(executor, store, config.read_processes - 1)
         if executor is not None and config.in_process_reads:  # bounded queries skip the process hop
             executor = (InProcessReads(store, executor, size, config.in_process_reads_memory) if size is not None
-                        else InProcessReads.measured_later(store, executor))
+                        else InProcessReads.measured_later(store, executor, start=readers is None))
             if readers is not None:
                 readers.front = executor  # a reader forked later starts with the bound raised by writes since
     app = create_app(config, store, executor=executor)
@@ -150,6 +150,8 @@ def serve(args) -> int:
         bind_to = (sock.family, sock.type, sock.proto, sock.getsockname())
         http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config, sock=sock)
         readers.start(app, config, bind_to, size)
+        if readers.front is not None and readers.front.size is None:
+            readers.front.start_measuring()  # after the readers started: it holds the write lock for seconds at 1M
     else:
         http = HTTP_SERVERS[config.http_server](app, args.host, args.port, config)
     host, port = http.host, http.port

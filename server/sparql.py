@@ -22,7 +22,7 @@ from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
 from yokuryu.graph.sparql_mistakes import explain_syntax_error
-from yokuryu.graph.sparql_text import DatasetConflict, shape_key, with_update_dataset
+from yokuryu.graph.sparql_text import DatasetConflict, SparqlTextError, operations, shape_key, with_update_dataset
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
 from yokuryu.server.executor import NotAcceptable, QueryRequest, ResultsTooLarge, UpdateCheck, check_update_syntax
@@ -305,8 +305,16 @@ def _check_update_syntax(text: str, base_iri: str) -> None:
     throw-away store in a query process (offline, and where a crash harms nothing): parsing is
     complete, and evaluation over nothing is immediate.
     """
-    prefixes = None if get_config().empty else tuple(sorted(PREFIXES.items()))
-    check = UpdateCheck(text, base_iri, prefixes)
+    config = get_config()
+    prefixes = None if config.empty else tuple(sorted(PREFIXES.items()))
+    # In memory, an update with a WHERE is also tried on a query process's copy of the store, where it
+    # can be stopped (on disk their copy is a read-only checkpoint, where no update runs).
+    try:
+        reads_store = not get_store().is_persistent and any(op.is_modify for op in operations(text))
+    except SparqlTextError:
+        reads_store = False  # the parse below reports it
+    check = UpdateCheck(text, base_iri, prefixes, reads_store=reads_store,
+                        union_default_graph=not config.empty and config.union_default_graph)
     executor = current_app.extensions["yokuryu.executor"]
     try:
         if hasattr(executor, "check_update"):

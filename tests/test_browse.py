@@ -71,7 +71,11 @@ def test_class_pages_page(client, store):
 
 @pytest.mark.parametrize("path, status", [("/class/NoSuchClass", 404), ("/class/Treaty?page=0", 400),
                                           ("/class/Treaty?page=99", 404), ("/class/x%20y", 404),
-                                          ("/class/Treaty?from=19x5", 400), ("/class/Treaty?from=1960&to=1950", 400)])
+                                          ("/class/Treaty?from=19x5", 400), ("/class/Treaty?from=1960&to=1950", 400),
+                                          # digits of other scripts: \d matched them, and the years compared as text
+                                          ("/class/Treaty?from=\u0661\u0669\u0664\u0665", 400),
+                                          ("/timeline?to=\u0661\u0669\u0664\u0665", 400),
+                                          ("/class/Treaty?page=\u0661", 400)])
 def test_class_page_errors_are_precise(client, path, status):
     assert client.get(path).status_code == status
 

@@ -29,7 +29,7 @@ def cheap_query(server) -> None:
 
 def test_slow_query_does_not_delay_a_cheap_one(start_server):
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "120")
-    fill(server)
+    fill(server, 300)  # 27M solutions: ~3 s of CPU, time for dozens of cheap answers (400: ~7 s)
     slow_done = threading.Event()
     outcome = {}
 

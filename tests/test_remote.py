@@ -326,6 +326,59 @@ def test_upstream_that_never_answers_is_504(built_upstream):
         silent.close()
 
 
+def test_upstream_that_answers_a_byte_at_a_time_is_504_not_a_hang():
+    """Each byte within the socket timeout, the whole never: the request's own limit still ends it."""
+    dripping = socket.socket()
+    dripping.bind(("127.0.0.1", 0))
+    dripping.listen(16)
+    port = dripping.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        dripping.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection = dripping.accept()[0]
+            except OSError:
+                continue
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
+                                   b"Content-Length: 100000\r\n\r\n")
+                while not stop.wait(0.3):
+                    connection.sendall(b" ")
+            except OSError:
+                pass
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        from yokuryu.graph.remote import RemoteEngine, RemoteKnowledgeStore
+        from yokuryu.server import create_app
+        from yokuryu.server.config import ServerConfig
+        from yokuryu.server.remote_executor import RemoteQueryExecutor
+
+        engine = RemoteEngine(f"http://127.0.0.1:{port}/query", timeout=1.0)
+        app = create_app(ServerConfig(query_timeout=1.0), RemoteKnowledgeStore(engine),
+                         executor=RemoteQueryExecutor(engine, knowledge_graph=False))
+        answered = {}
+        asking = threading.Thread(target=lambda: answered.update(response=app.test_client().get(
+            "/sparql", query_string={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"})),
+            daemon=True)
+        asking.start()
+        asking.join(30)  # a hang guard, far above the 1 s limit
+        assert "response" in answered, "the request hung on an upstream that never finishes its answer"
+        response = answered["response"]
+        assert response.status_code == 504, response.get_data(as_text=True)
+        assert "did not answer within 1 s" in response.get_data(as_text=True)
+    finally:
+        stop.set()
+        thread.join()
+        dripping.close()
+
+
 def test_serve_refuses_a_remote_server_without_a_build(tmp_path):
     empty = Oxigraph(tmp_path / "empty")
     try:

@@ -371,3 +371,29 @@ def test_an_on_disk_store_whose_checkpoint_cannot_be_made_is_still_served(start_
     response = requests.get(f"{server.url}/sparql", headers=JSON, timeout=60,
                             params={"query": "SELECT ?o WHERE { <urn:s> <urn:p> ?o }"})
     assert select_values(response, "o") == ["x"]
+
+
+@pytest.mark.slow
+def test_an_update_whose_where_runs_away_is_stopped_in_a_query_process(start_server):
+    """An INSERT … WHERE over a cross product was evaluated in the server process, with no limit of
+    time or memory (7 GB in two minutes over the bundled graph's 4,447 quads). In memory it is now
+    tried first in a query process of its own, under --timeout and --query-memory. (On disk the
+    query processes read a read-only checkpoint, where an update cannot be tried: not yet covered.)"""
+    server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "3", "--query-memory", "256")
+    data = " ".join(f"<urn:s:{i}> <urn:p> {i} ." for i in range(2000))
+    update = {"Content-Type": "application/sparql-update"}
+    assert requests.post(f"{server.url}/sparql", data=f"INSERT DATA {{ {data} }}", headers=update,
+                         timeout=60).status_code == 200
+    runaway = "INSERT { GRAPH <urn:g:x> { ?a <urn:q> ?i } } WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    answer = requests.post(f"{server.url}/sparql", data=runaway, headers=update, timeout=120)
+    assert answer.status_code == 503, answer.text
+    assert "3 s limit" in answer.text or "256 MiB" in answer.text, answer.text
+    assert not requests.get(f"{server.url}/sparql", params={"query": "ASK { GRAPH <urn:g:x> { ?s ?p ?o } }"},
+                            headers=JSON, timeout=30).json()["boolean"], "nothing of it was applied"
+    alive(server, [server.process.pid])
+    # An update with a WHERE that fits goes through as before, its effect visible.
+    fits = "INSERT { GRAPH <urn:g:y> { ?s <urn:q> ?o } } WHERE { ?s <urn:p> ?o FILTER(?o < 3) }"
+    assert requests.post(f"{server.url}/sparql", data=fits, headers=update, timeout=60).status_code == 200
+    seen = requests.get(f"{server.url}/sparql", headers=JSON, timeout=30,
+                        params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <urn:g:y> { ?s ?p ?o } }"})
+    assert seen.json()["results"]["bindings"][0]["n"]["value"] == "3"

@@ -118,7 +118,7 @@ def _year_param(name: str) -> str | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    if not re.fullmatch(r"\d{4}", raw):
+    if not re.fullmatch(r"[0-9]{4}", raw):  # not \d: digits of other scripts would compare as text
         raise ProtocolError(f"400 Bad Request: {name}={raw!r} is not a year; give four digits, e.g. {name}=1945")
     return raw
 
@@ -279,7 +279,7 @@ def _definition(store, iri: str) -> str | None:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ProtocolError(f"400 Bad Request: page={raw!r} is not a page number; pages count from 1")
     return int(raw)
 
