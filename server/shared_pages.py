@@ -57,6 +57,14 @@ def copy_malloc_heaps() -> int | None:
     return copied
 
 
+def malloc_heap_pages() -> int:
+    """The size of this process's malloc heaps, in pages (0 where /proc cannot tell)."""
+    try:
+        return sum(end - start for start, end in _malloc_heaps()) // os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
 def _malloc_heaps() -> list[tuple[int, int]]:
     """The address ranges of this process's malloc heaps: ``[heap]``, and the writable anonymous
     mappings where glibc puts the heaps of its further arenas."""
