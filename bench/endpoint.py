@@ -532,7 +532,8 @@ def _table(rows, memory, servers, args, triples, client) -> str:
     note = (f"Registry {args.size} ({triples:,} triples), {client}; {os.cpu_count()} cores shared with the "
             f"client; measured {when} by `python bench/endpoint.py --size {args.size}"
             + (f" --yokuryu-args '{args.yokuryu_args}'" if args.yokuryu_args else "")
-            + (f" --warm-up {args.warm_up}" if args.warm_up else "") + "`. "
+            + (f" --warm-up {args.warm_up}" if args.warm_up else "")
+            + (f" --mixes {args.mixes}" if len(mixes) < len(MIXES) else "") + "`. "
             "Ratios (×) are to `oxigraph serve` in the same run with the same kind of storage: yk-memory "
             "to ox-memory, yk-disk to oxigraph on disk. Memory after the run.")
     return note + "\n\n" + "\n".join(lines)

@@ -14,7 +14,9 @@ all show this one wording.
 """
 from __future__ import annotations
 
+import bisect
 import difflib
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -57,6 +59,12 @@ _OPENERS = {"{": "}", "(": ")", "[": "]"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
 
 
+# The checks read the tokens up to where the engine stopped and this many after it (a check looks
+# at most a few tokens ahead); with no position in the engine's message, the first _MOST_TOKENS.
+_LOOK_AHEAD = 32
+_MOST_TOKENS = 5000
+
+
 class Finding(NamedTuple):
     found_at: int  # where reading the text shows the mistake (compared with where the engine stopped)
     message: str
@@ -73,8 +81,16 @@ def explain_syntax_error(text: str, engine_message: str, kind: str = "query",
     except SparqlTextError:
         return misplaced_start(text, kind) or condensed_parser_message(engine_message)
     stopped = _engine_position(text, engine_message)
+    # Only the tokens up to where the engine stopped (and a few after, which some checks look at)
+    # can hold the mistake that stopped it: a long text's other words are not read (their checks
+    # cost a server seconds of CPU per refused request otherwise).
+    if stopped is None:
+        near = found[:_MOST_TOKENS]
+    else:
+        upto = bisect.bisect_right([token.start for token in found], stopped + 1)
+        near = found[:upto + _LOOK_AHEAD]
     try:
-        findings = [f for f in _findings(text, found, kind, set(predeclared))
+        findings = [f for f in _findings(text, found, near, kind, set(predeclared))
                     if stopped is None or f.found_at <= stopped + 1]
         if not findings and "variable that is unbound" in engine_message:
             findings = list(_ungrouped(text, found))
@@ -110,22 +126,31 @@ def _offset(text: str, line: int, column: int) -> int | None:
 
 
 def _at(text: str, token: Token) -> str:
-    line, column = line_and_column(text, token.start)
-    return f"line {line}, column {column}"
+    starts = _line_starts(text)
+    line = bisect.bisect_right(starts, token.start)
+    return f"line {line}, column {token.start - starts[line - 1] + 1}"
 
 
-def _findings(text: str, found: list[Token], kind: str, predeclared: set[str]) -> Iterable[Finding]:
-    yield from _turtle_habits(text, found)  # before misplaced_start: `@prefix` is not a misspelt query form
+@functools.lru_cache(maxsize=2)
+def _line_starts(text: str) -> list[int]:
+    """Where each line of ``text`` starts (a message names lines and columns: one pass, not one per message)."""
+    return [0] + [match.end() for match in re.finditer("\n", text)]
+
+
+def _findings(text: str, found: list[Token], near: list[Token], kind: str,
+              predeclared: set[str]) -> Iterable[Finding]:
+    """``found``: every token (a bracket's partner may come late); ``near``: those the checks read."""
+    yield from _turtle_habits(text, near)  # before misplaced_start: `@prefix` is not a misspelt query form
     misplaced = misplaced_start(text, kind)  # "SELEC …": the engine says "expected CONSTRUCT"
     if misplaced is not None:
         line, column = map(int, re.match(r"line (\d+), column (\d+)", misplaced).groups())
         yield Finding(_offset(text, line, column), misplaced)
     yield from _unbalanced(text, found)
-    yield from _bare_iris_and_prefixes(text, found, kind, predeclared)
-    yield from _keywords(text, found, kind)
-    yield from _select_clause(text, found)
-    yield from _comparisons(text, found)
-    yield from _triple_patterns(text, found)
+    yield from _bare_iris_and_prefixes(text, near, kind, predeclared)
+    yield from _keywords(text, near, kind)
+    yield from _select_clause(text, near)
+    yield from _comparisons(text, near)
+    yield from _triple_patterns(text, near)
 
 
 def _turtle_habits(text: str, found: list[Token]) -> Iterable[Finding]:

@@ -72,7 +72,7 @@ from yokuryu.server.checkpoints import Checkpoints, ReadOnlyCopy
 from yokuryu.server.errors import ProtocolError
 from yokuryu.server.executor import QueryRequest, UpdateCheck, evaluate, out_of_memory, over_the_limit
 from yokuryu.server.own_memory import minor_faults, private_bytes
-from yokuryu.server.shared_pages import copy_malloc_heaps
+from yokuryu.server.shared_pages import copy_malloc_heaps, malloc_heap_pages
 
 log = logging.getLogger(__name__)
 
@@ -884,28 +884,39 @@ class _WorkerState:
         self._baseline = baseline
         self._memory_mib = memory_mib
         self._copy_store = copy_store
+        self._copied = 0  # page faults so far of the queries that made many (copying the store)
+        self._enough: int | None = None  # pages: a share of the store's heap, measured when first needed
         self._lock = threading.Lock()
 
     def grew_too_much(self) -> bool:
         return _peak_rss() - self._baseline > self._memory_mib * _MiB // 4
 
     def copy_store_if_scanning(self, faults: int) -> None:
-        """After a query that made ``faults`` page faults in this process: if that many show it
-        copying the store, copy the rest in one go, in a thread of its own (once per process)."""
-        if faults < SCANNING_FAULTS or not self._copy_store:
+        """After a query that made ``faults`` page faults in this process: once queries that copy
+        have copied an eighth of the store's heap, copy the rest in one go, in a thread of its own
+        (once per process). Not at the first copying query: after each write a fresh process
+        would then copy all the store for the few pages a join needs."""
+        if faults < COPYING_QUERY_FAULTS or not self._copy_store:
             return
         with self._lock:
             if not self._copy_store:
+                return
+            self._copied += faults
+            if self._enough is None:
+                self._enough = malloc_heap_pages() // COPIED_SHARE
+            if self._copied < self._enough:
                 return
             self._copy_store = False
         threading.Thread(target=copy_malloc_heaps, name="yokuryu-copy-store", daemon=True).start()
 
 
-# Page faults during one query (the whole process's: its other threads' count too) that show the
-# process copying the store: a scan at 1M quads makes thousands, a point lookup a few dozen. A
-# query that allocates much new memory makes them too; then the copy is made early, not in vain:
-# a process taking many queries copies most of the store sooner or later.
-SCANNING_FAULTS = 1024
+# Page faults during one query (the whole process's: its other threads' count too) that show it
+# copying the store: a join at 1M quads makes ~2,500-3,800 in a fresh process, a lookup a few
+# dozen (allocating much new memory makes them too). Once such queries have copied 1/COPIED_SHARE
+# of the store's heap (at 1M ~3 joins), the rest is copied in one go: at most 8x what the
+# queries copied themselves, about as much for a process that goes on scanning.
+COPYING_QUERY_FAULTS = 256
+COPIED_SHARE = 8
 
 
 def _limit_memory(memory_mib: int) -> int:

@@ -50,11 +50,19 @@ def copy_malloc_heaps() -> int | None:
             continue  # unmapped meanwhile (malloc trimmed it): nothing to copy there
         for run in _RESIDENT_RUNS.finditer(bytes(resident).translate(_RESIDENT_BIT)):
             if madvise(start + run.start() * page, (run.end() - run.start()) * page, _MADV_POPULATE_WRITE) != 0:
-                if ctypes.get_errno() == errno.EINVAL and not copied:
-                    return None  # the kernel does not know MADV_POPULATE_WRITE
+                if ctypes.get_errno() in (errno.EINVAL, errno.EPERM, errno.ENOSYS) and not copied:
+                    return None  # a kernel without MADV_POPULATE_WRITE, or a sandbox refusing it
                 continue  # e.g. ENOMEM: part of the range was unmapped meanwhile
             copied += (run.end() - run.start()) * page
     return copied
+
+
+def malloc_heap_pages() -> int:
+    """The size of this process's malloc heaps, in pages (0 where /proc cannot tell)."""
+    try:
+        return sum(end - start for start, end in _malloc_heaps()) // os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _malloc_heaps() -> list[tuple[int, int]]:
