@@ -54,6 +54,7 @@ import io
 import logging
 import os
 import pickle
+import queue
 import secrets
 import select
 import signal
@@ -140,6 +141,7 @@ class ReadProcesses:
         self._current_holds = 0  # the writes (counted by _written) the current checkpoint holds at least
         self._written = 0  # committed writes (write lock)
         self._catch_up = threading.Event()  # set by a write: the readers need a newer checkpoint
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # readers to start on the keeper thread
         self.front: InProcessReads | None = None  # the bounded reads in front of this (their bound)
         self._size = None
         self._bind_to = None
@@ -168,6 +170,7 @@ class ReadProcesses:
         self._size = size
         self._settings = {"config": config, "relay": self._relay.address, "server": os.getpid(),
                           "secret": self._relay.secret}
+        threading.Thread(target=self._keep, name="yokuryu-reader-keeper", daemon=True).start()
         for _ in range(self.wanted):
             self._start_one()
         if self._checkpoints is not None:
@@ -250,7 +253,7 @@ class ReadProcesses:
                 log.info("read process %d is replaced: it holds %s MiB of its own (copies of the store's pages)",
                          reader.pid, message.split()[-1].decode())
                 reader.retiring = True
-                if self._start_one() is not None or self._stopping.is_set():
+                if self._replace() is not None or self._stopping.is_set():
                     reader.stop()
                 else:
                     reader.retiring = False  # no replacement: it keeps serving
@@ -271,7 +274,26 @@ class ReadProcesses:
         log.warning("read process %d ended after %.1f s; a new one starts%s", reader.pid, lived,
                     f" in {pause:g} s" if pause else "")
         if not self._stopping.wait(pause):
-            self._start_one()
+            self._replace()
+
+    def _replace(self) -> _Reader | None:
+        """:meth:`_start_one` on the keeper thread, which lives as long as the server: a zygote that
+        has died is started again on the way, and PR_SET_PDEATHSIG ends a child when the *thread*
+        that started it ends (a watching thread ends once its reader is replaced)."""
+        done, result = threading.Event(), []
+        self._jobs.put((done, result))
+        done.wait()
+        return result[0] if result else None
+
+    def _keep(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            done, result = job
+            try:
+                result.append(self._start_one())
+            except Exception:  # noqa: BLE001 - logged; the watcher carries on without a replacement
+                log.exception("could not start a read process")
+            finally:
+                done.set()
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -352,6 +374,7 @@ class ReadProcesses:
         """Stop the readers (gracefully, then at once), then the query processes."""
         self._stopping.set()
         self._catch_up.set()
+        self._jobs.put(None)
         with self._lock:
             readers = list(self._readers)
         for reader in readers:

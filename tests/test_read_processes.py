@@ -353,3 +353,20 @@ def test_strangers_on_the_relay_socket_neither_stall_the_readers_nor_get_unpickl
         stranger.settimeout(30)
         assert stranger.recv(1) == b"", "the relay drops a connection that does not prove it is a reader's"
         stranger.close()
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_readers_come_back_with_every_write_after_the_zygote_dies(start_server, where, tmp_path):
+    """The readers die with the zygote and are forked by its successor (on disk, whose start removes
+    the old query checkpoints but not the one the readers read, which their successors open)."""
+    server = start_server("--empty", "--allow-anonymous-updates", "--read-processes", "3", *stored(where, tmp_path))
+    first = wait_for_readers(server, 2)
+    update(server, "INSERT DATA { <urn:counter> <urn:p:value> 1 }")
+    (zygote,) = children(server.process.pid)
+    os.kill(zygote, signal.SIGKILL)
+    wait_until(lambda: not any(running(pid) for pid in [zygote, *first]))
+    wait_until(lambda: len(readers(server)) == 2 and not set(readers(server)) & set(first))
+    successors = wait_for_readers(server, 2)
+    assert not set(successors) & set(first)
+    for session in sessions(server):
+        assert select_values(session.get(f"{server.url}/sparql", params=COUNTER, timeout=30), "v") == ["1"]
