@@ -282,6 +282,7 @@ class WhereCount:
 
     query: str
     names_dataset: bool  # USING or WITH: the query reads that dataset, not the union default graph
+    inserts: bool = False  # the operation has an INSERT template, written once per solution
 
 
 COUNT_VARIABLE = "yokuryu_where_solutions"  # a name no client's WHERE is likely to bind
@@ -322,7 +323,8 @@ def where_counts(text: str) -> list[WhereCount]:
         if with_graph is not None and not dataset:
             group = f"{{ GRAPH {with_graph} {group} }}"
         query = "\n".join([*prologue, f"SELECT (COUNT(*) AS ?{COUNT_VARIABLE})", *dataset, "WHERE " + group])
-        counts.append(WhereCount(query, names_dataset=bool(dataset) or with_graph is not None))
+        counts.append(WhereCount(query, names_dataset=bool(dataset) or with_graph is not None,
+                                 inserts=any(t.keyword == "INSERT" for t in top)))
     return counts
 
 

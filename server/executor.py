@@ -66,7 +66,10 @@ class UpdateCheck:
     union_default_graph: bool = False  # the WHERE reads the union of the graphs, as the real run's does
     # On disk (a read-only checkpoint, where no update runs): queries counting each DELETE/INSERT …
     # WHERE's solutions, with whether each reads the union default graph (``count_where_solutions``).
-    where_counts: tuple[tuple[str, bool], ...] = ()
+    # (query, reads the union default graph, the operation inserts); ``max_inserting_solutions``: more
+    # solutions for an inserting operation is a TooManySolutions (its template is written once per solution).
+    where_counts: tuple[tuple[str, bool, bool], ...] = ()
+    max_inserting_solutions: int | None = None
 
 
 def evaluate(store: KnowledgeStore, request):
@@ -102,6 +105,14 @@ def check_update_syntax(check: UpdateCheck) -> int:
     return len(scratch)
 
 
+class TooManySolutions(Exception):
+    """An inserting DELETE/INSERT … WHERE has more solutions than one write may add quads."""
+
+    def __init__(self, solutions: int, limit: int):
+        super().__init__(solutions, limit)
+        self.solutions, self.limit = solutions, limit
+
+
 class UncountableWhere(Exception):
     """A WHERE of an update that parsed could not be counted on its own (the rewriting's fault)."""
 
@@ -111,15 +122,17 @@ def count_where_solutions(store: KnowledgeStore, check: UpdateCheck) -> None:
     holding the latest write; each count sees no earlier operation of the same update: it bounds
     what evaluating each WHERE costs). It costs what the update's own evaluation of the WHERE costs,
     so a runaway is stopped here, at a query's time and memory limits, and not in the server."""
-    for text, union_default_graph in check.where_counts:
+    limit = check.max_inserting_solutions
+    for text, union_default_graph, inserts in check.where_counts:
         try:
             results = store.query(text, union_default_graph=union_default_graph, base_iri=check.base_iri,
                                   predeclared_prefixes=check.prefixes is not None)
-            for solution in results:
-                del solution
+            solutions = sum(int(solution[0].value) for solution in results)
             del results
         except (SyntaxError, ValueError, RuntimeError) as error:
             raise UncountableWhere(f"{error}") from None
+        if inserts and limit is not None and solutions > limit:
+            raise TooManySolutions(solutions, limit)
 
 
 def dry_run_update(store: KnowledgeStore, check: UpdateCheck) -> int:

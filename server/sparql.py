@@ -27,8 +27,8 @@ from yokuryu.graph.sparql_text import (DatasetConflict, SparqlTextError, operati
                                        where_counts, with_update_dataset)
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
-from yokuryu.server.executor import (NotAcceptable, QueryRequest, ResultsTooLarge, UncountableWhere, UpdateCheck,
-                                     check_update_syntax)
+from yokuryu.server.executor import (NotAcceptable, QueryRequest, ResultsTooLarge, TooManySolutions,
+                                     UncountableWhere, UpdateCheck, check_update_syntax)
 from yokuryu.server.negotiation import (FORMAT_PARAMETERS, fresh, named_formats, prefers_html, protocol_offers,
                                         rdf_syntax_for, results_syntax_for, with_charset)
 from yokuryu.server.store_access import get_config, get_store
@@ -324,14 +324,14 @@ def _check_update_syntax(text: str, base_iri: str, run_text: str | None = None) 
     try:
         if get_store().is_persistent:
             reads_store = False
-            counts = tuple((count.query, union and not count.names_dataset)
+            counts = tuple((count.query, union and not count.names_dataset, count.inserts)
                            for count in where_counts(run_text if run_text is not None else text))
         else:
             reads_store, counts = any(op.is_modify for op in operations(text)), ()
     except SparqlTextError:
         reads_store, counts = False, ()  # the parse below reports it
     check = UpdateCheck(text, base_iri, prefixes, reads_store=reads_store, union_default_graph=union,
-                        where_counts=counts)
+                        where_counts=counts, max_inserting_solutions=config.max_write_quads)
     executor = current_app.extensions["yokuryu.executor"]
     try:
         if hasattr(executor, "check_update"):
@@ -345,6 +345,12 @@ def _check_update_syntax(text: str, base_iri: str, run_text: str | None = None) 
         if is_network_refusal(error):
             raise ProtocolError(f"403 Forbidden: {network_refused_message('update')}", 403) from None
         raise
+    except TooManySolutions as error:
+        raise ProtocolError(
+            f"413 Content Too Large: the update's WHERE has {error.solutions} solutions, and its INSERT template is "
+            f"written once for each: more than the {error.limit} quads one write may add; split it into several "
+            "updates (narrow the WHERE), or raise the limit with --max-write-quads or YOKURYU_MAX_WRITE_QUADS. "
+            "Nothing was applied.", 413) from None
     except UncountableWhere as error:
         log.warning("the WHERE of an update could not be counted on its own: %s", error)
         raise ProtocolError("400 Bad Request: the update's WHERE could not be evaluated on its own to bound its cost "

@@ -405,7 +405,7 @@ def test_an_update_whose_where_runs_away_is_stopped_on_disk_too(start_server, tm
     DELETE/INSERT … WHERE's solutions are counted there instead, read as the update reads them
     (USING as FROM, WITH as its graph, DELETE WHERE's pattern), under --timeout and --query-memory."""
     server = start_server("--empty", "--store", tmp_path / "store", "--allow-anonymous-updates",
-                          "--timeout", "3", "--query-memory", "256")
+                          "--timeout", "3", "--query-memory", "256", "--max-write-quads", "5000")
     data = " ".join(f"<urn:s:{i}> <urn:p> {i} ." for i in range(2000))
     update = {"Content-Type": "application/sparql-update"}
 
@@ -442,3 +442,15 @@ def test_an_update_whose_where_runs_away_is_stopped_on_disk_too(start_server, tm
     assert count("GRAPH <urn:g:d> { ?s ?p ?o }") == 1998
     assert post("PREFIX s: <urn:s:> DELETE WHERE { s:5 <urn:p> ?o }").status_code == 200
     assert count("?s ?p ?o") == 1999
+    # A WHERE that finishes in time but has more solutions than one write may add quads (its INSERT
+    # template is written for each) is refused with the limit's name; deleting as many is not.
+    wide = "INSERT { GRAPH <urn:g:z> { ?s <urn:q> ?t } } WHERE { ?s <urn:p> ?o . GRAPH <urn:g:d> { ?t <urn:p> 7 } } ; " \
+        "INSERT { GRAPH <urn:g:z> { ?s <urn:r> ?o } } USING <urn:g:d> USING <urn:g:none> WHERE { ?s ?p ?o . ?t ?p 9 }"
+    refused = post(wide.replace("?t <urn:p> 7", "?t <urn:p> ?u FILTER(?u < 5)"))
+    assert refused.status_code == 413 and "--max-write-quads" in refused.text and "5997 solutions" in refused.text, \
+        refused.text
+    assert count("GRAPH <urn:g:z> { ?s ?p ?o }") == 0
+    assert post(wide).status_code == 200
+    assert count("GRAPH <urn:g:z> { ?s ?p ?o }") == 1999 + 1998
+    assert post("DELETE { ?s ?p ?o } WHERE { ?s ?p ?o . ?t <urn:p> ?u FILTER(?u < 4) }").status_code == 200
+    assert count("?s ?p ?o") == 0
