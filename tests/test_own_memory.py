@@ -4,6 +4,7 @@ end: in-process reads (tests/test_in_process_reads.py, the server's limit) and r
 (tests/test_read_processes.py, a reader replaced when it grew)."""
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -16,10 +17,14 @@ pytestmark = pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/smaps_rollup").ex
 MiB = 1024 * 1024
 
 
-def touched(size: int) -> bytearray:
-    """``size`` bytes of new memory, every page written (so each is a fault and private)."""
-    block = bytearray(size)
-    block[::PAGE] = b"\x01" * len(range(0, size, PAGE))
+def touched(size: int) -> mmap.mmap:
+    """``size`` bytes of new memory, every page written (so each is a fault and private).
+
+    A mapping of its own, not a bytearray: malloc may hand back memory an earlier test freed and
+    this process still holds (then nothing grows), depending on which tests ran before."""
+    block = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    for offset in range(0, size, PAGE):
+        block[offset] = 1
     return block
 
 
