@@ -60,12 +60,8 @@ class UpdateCheck:
     text: str
     base_iri: str | None
     prefixes: tuple[tuple[str, str], ...] | None
-    # The update has a WHERE (it reads the store): query processes also run it on a copy of the store
-    # of its own, under their time and memory limits, before the server runs it (``dry_run_update``).
-    reads_store: bool = False
-    union_default_graph: bool = False  # the WHERE reads the union of the graphs, as the real run's does
-    # On disk (a read-only checkpoint, where no update runs): queries counting each DELETE/INSERT …
-    # WHERE's solutions, with whether each reads the union default graph (``count_where_solutions``).
+    # Queries counting each DELETE/INSERT … WHERE's solutions, evaluated by a query process before the
+    # server runs the update, under a query's time and memory limits (``count_where_solutions``):
     # (query, reads the union default graph, the operation inserts); ``max_inserting_solutions``: more
     # solutions for an inserting operation is a TooManySolutions (its template is written once per solution).
     where_counts: tuple[tuple[str, bool, bool], ...] = ()
@@ -76,8 +72,6 @@ def evaluate(store: KnowledgeStore, request):
     """Evaluate a query, parse an update, or work out a page's figures (a ``server.figures.WorkOut``):
     what a query process does with each request."""
     if isinstance(request, UpdateCheck):
-        if request.reads_store:
-            return dry_run_update(store, request)
         data_quads = check_update_syntax(request)
         count_where_solutions(store, request)
         return data_quads
@@ -118,8 +112,8 @@ class UncountableWhere(Exception):
 
 
 def count_where_solutions(store: KnowledgeStore, check: UpdateCheck) -> None:
-    """Evaluate ``check.where_counts`` on ``store`` (a query process's checkpoint of an on-disk store,
-    holding the latest write; each count sees no earlier operation of the same update: it bounds
+    """Evaluate ``check.where_counts`` on ``store`` (a query process's copy, in memory, or its
+    checkpoint of an on-disk store, holding the latest write; each count sees no earlier operation of the same update: it bounds
     what evaluating each WHERE costs). It costs what the update's own evaluation of the WHERE costs,
     so a runaway is stopped here, at a query's time and memory limits, and not in the server."""
     limit = check.max_inserting_solutions
@@ -133,27 +127,6 @@ def count_where_solutions(store: KnowledgeStore, check: UpdateCheck) -> None:
             raise UncountableWhere(f"{error}") from None
         if inserts and limit is not None and solutions > limit:
             raise TooManySolutions(solutions, limit)
-
-
-def dry_run_update(store: KnowledgeStore, check: UpdateCheck) -> int:
-    """:func:`check_update_syntax`, then the update run on ``store`` itself: only in a query process
-    of its own that ends after answering (``QueryProcesses`` sees to it), so that an update whose
-    WHERE runs away (a cross product) is stopped there, at the time and memory limits of a query,
-    and not evaluated in the server process, where nothing bounds it."""
-    data_quads = check_update_syntax(check)
-    text = check.text
-    if check.union_default_graph:
-        from yokuryu.graph.sparql_text import with_update_dataset
-        graphs = [g.value for g in store.oxigraph.named_graphs() if isinstance(g, ox.NamedNode)]
-        text = with_update_dataset(text, graphs, graphs, protocol=False)
-    try:
-        # On disk the process reads a read-only checkpoint: the update is refused at once there, so
-        # an on-disk store's updates are not tried (a known gap: SECURITY.md).
-        store.oxigraph.update(text, base_iri=check.base_iri,
-                              prefixes=dict(check.prefixes) if check.prefixes is not None else None)
-    except (SyntaxError, ValueError, RuntimeError, OSError):
-        pass  # the server's own run reports it, against the real data
-    return data_quads
 
 
 class ResultsTooLarge(Exception):

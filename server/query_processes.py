@@ -126,7 +126,7 @@ class QueryProcesses:
         nothing of the store, so on disk it does not wait for a checkpoint of the latest write:
         while the zygote is behind, it runs in a process of its own forked from the older
         checkpoint (see _take), and writes in a row make no checkpoint until a query needs one.
-        An update with a WHERE (``check.where_counts``, on disk) reads the store as a query does."""
+        An update with a WHERE (``check.where_counts``) reads the store as a query does."""
         return self._ask(check)
 
     def _ask(self, request):
@@ -137,13 +137,11 @@ class QueryProcesses:
         if timeline is not None:
             timeline.admitted = time.monotonic()
         try:
-            # An update's dry run changes the process's store: a process of its own, which ends after it.
-            dry_run = isinstance(request, UpdateCheck) and request.reads_store
-            alone = dry_run  # else only to re-run in a process of its own, after a crash several queries shared
+            alone = False  # a process of its own: only to re-run after a crash several queries shared
             retried = False
             # On disk, counting an update's WHERE reads the latest write, as a query does: a checkpoint
             # a few writes old could be empty of what makes the WHERE run away.
-            reads_the_store = dry_run or not isinstance(request, UpdateCheck) or bool(request.where_counts)
+            reads_the_store = not isinstance(request, UpdateCheck) or bool(request.where_counts)
             while True:
                 slot = self._take(deadline, alone, reads_the_store)
                 answer = self._evaluate(slot, request, deadline, timeline)

@@ -23,7 +23,7 @@ from yokuryu.graph.offline import run_offline
 from yokuryu.graph.query_guard import (SparqlFacts, SparqlLimits, SparqlRefused, check_sparql, is_network_refusal,
                                        network_refused_message)
 from yokuryu.graph.sparql_mistakes import explain_syntax_error
-from yokuryu.graph.sparql_text import (DatasetConflict, SparqlTextError, operations, shape_key,
+from yokuryu.graph.sparql_text import (DatasetConflict, SparqlTextError, shape_key,
                                        where_counts, with_update_dataset)
 from yokuryu.server.security import refuse_large_update
 from yokuryu.server.jsonld import compact_jsonld
@@ -312,26 +312,21 @@ def _check_update_syntax(text: str, base_iri: str, run_text: str | None = None) 
     throw-away store in a query process (offline, and where a crash harms nothing): parsing is
     complete, and evaluation over nothing is immediate.
 
-    An update with a WHERE is also evaluated there first, under ``--timeout`` and ``--query-memory``,
-    because in the server nothing bounds it (a cross product grew it to 7 GB): in memory the update
-    itself runs on the process's copy of the store; on disk that copy is a read-only checkpoint, so
-    each WHERE of ``run_text`` (the text as it will run: the protocol's dataset applied) is counted
-    there instead (:func:`yokuryu.graph.sparql_text.where_counts`). A runaway is the query's 503.
+    Each WHERE of an update is also evaluated there first, under ``--timeout`` and ``--query-memory``,
+    because in the server nothing bounds it (a cross product grew it to 7 GB): the solutions of each
+    WHERE of ``run_text`` (the text as it will run: the protocol's dataset applied) are counted on
+    the query process's store (:func:`yokuryu.graph.sparql_text.where_counts`), in memory and on
+    disk alike. A runaway is the query's 503.
     """
     config = get_config()
     prefixes = None if config.empty else tuple(sorted(PREFIXES.items()))
     union = not config.empty and config.union_default_graph
     try:
-        if get_store().is_persistent:
-            reads_store = False
-            counts = tuple((count.query, union and not count.names_dataset, count.inserts)
-                           for count in where_counts(run_text if run_text is not None else text))
-        else:
-            reads_store, counts = any(op.is_modify for op in operations(text)), ()
+        counts = tuple((count.query, union and not count.names_dataset, count.inserts)
+                       for count in where_counts(run_text if run_text is not None else text))
     except SparqlTextError:
-        reads_store, counts = False, ()  # the parse below reports it
-    check = UpdateCheck(text, base_iri, prefixes, reads_store=reads_store, union_default_graph=union,
-                        where_counts=counts, max_inserting_solutions=config.max_write_quads)
+        counts = ()  # the parse below reports it
+    check = UpdateCheck(text, base_iri, prefixes, where_counts=counts, max_inserting_solutions=config.max_write_quads)
     executor = current_app.extensions["yokuryu.executor"]
     try:
         if hasattr(executor, "check_update"):

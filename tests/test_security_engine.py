@@ -376,9 +376,8 @@ def test_an_on_disk_store_whose_checkpoint_cannot_be_made_is_still_served(start_
 @pytest.mark.slow
 def test_an_update_whose_where_runs_away_is_stopped_in_a_query_process(start_server):
     """An INSERT … WHERE over a cross product was evaluated in the server process, with no limit of
-    time or memory (7 GB in two minutes over the bundled graph's 4,447 quads). In memory it is now
-    tried first in a query process of its own, under --timeout and --query-memory (on disk: the
-    next test)."""
+    time or memory (7 GB in two minutes over the bundled graph's 4,447 quads). Its WHERE is now
+    counted first in a query process, under --timeout and --query-memory (on disk: the next test)."""
     server = start_server("--empty", "--allow-anonymous-updates", "--timeout", "3", "--query-memory", "256")
     data = " ".join(f"<urn:s:{i}> <urn:p> {i} ." for i in range(2000))
     update = {"Content-Type": "application/sparql-update"}
