@@ -808,13 +808,5 @@ def _body(environ, max_body_bytes: int) -> bytes:
         length = -1
     if length > max_body_bytes:
         return b""  # the length alone gets the 413; the body is not read
-    if length >= 0:
-        return stream.read(length)
-    chunks, total = [], 0
-    while total <= max_body_bytes:
-        chunk = stream.read(min(65536, max_body_bytes + 1 - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+    from yokuryu.server.slow_bodies import read_body
+    return read_body(stream, length, max_body_bytes)

@@ -50,7 +50,7 @@ class BodiesFirst:
             start_response(status, headers)
             return [body]
         try:
-            body = self._read(environ["wsgi.input"], length)
+            body = read_body(environ["wsgi.input"], length, self.max_body_bytes)
         finally:
             self._places.release()
         environ["wsgi.input"] = io.BytesIO(body)
@@ -59,14 +59,18 @@ class BodiesFirst:
         environ.pop("wsgi.input_terminated", None)
         return self.app(environ, start_response)
 
-    def _read(self, stream, length: int) -> bytes:
-        if length >= 0:
-            return stream.read(length)
-        chunks, total = [], 0  # chunked: up to one byte past the limit
-        while total <= self.max_body_bytes:
-            chunk = stream.read(min(65536, self.max_body_bytes + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks)
+
+
+def read_body(stream, length: int, max_body_bytes: int) -> bytes:
+    """A request's body: ``length`` bytes, or (chunked, ``length`` -1) up to one byte past
+    ``max_body_bytes``, so that the application can answer 413 without reading more."""
+    if length >= 0:
+        return stream.read(length)
+    chunks, total = [], 0
+    while total <= max_body_bytes:
+        chunk = stream.read(min(65536, max_body_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
